@@ -1,0 +1,44 @@
+namespace IngestFleet.Contracts;
+
+/// <summary>
+/// Stable reason codes for an item that did not become a vector. They appear in dead-letter records, in
+/// <c>ingestfleet embed --json</c> output and in metrics, so they are part of the public contract: add codes,
+/// never rename or reuse one. The README's "Reason codes" table documents each.
+/// </summary>
+public static class ReasonCodes
+{
+    // Input bytes
+    public const string Empty = "empty";
+    public const string TooManyBytes = "too_many_bytes";
+    public const string NotAnImage = "not_an_image";
+    public const string UnsupportedFormat = "unsupported_format";
+
+    // Header-level limits, enforced by Identify before any pixel is decoded
+    public const string TooManyPixels = "too_many_pixels";
+    public const string TooSmall = "too_small";
+    public const string BadAspect = "bad_aspect";
+
+    // Decoding
+    public const string Truncated = "truncated";
+    public const string Corrupt = "corrupt";
+    public const string AllocationLimit = "allocation_limit";
+
+    // Inference
+    public const string NonFiniteOutput = "non_finite_output";
+    public const string ZeroNormOutput = "zero_norm_output";
+    public const string InferenceFailed = "inference_failed";
+
+    // Fetching (fleet pipeline)
+    public const string SourceNotFound = "source_not_found";
+    public const string SourceForbidden = "source_forbidden";
+    public const string FetchFailed = "fetch_failed";
+    public const string InvalidJob = "invalid_job";
+    public const string ModelRevisionMismatch = "model_revision_mismatch";
+
+    public static readonly IReadOnlyList<string> All =
+    [
+        Empty, TooManyBytes, NotAnImage, UnsupportedFormat, TooManyPixels, TooSmall, BadAspect, Truncated, Corrupt,
+        AllocationLimit, NonFiniteOutput, ZeroNormOutput, InferenceFailed, SourceNotFound, SourceForbidden,
+        FetchFailed, InvalidJob, ModelRevisionMismatch,
+    ];
+}

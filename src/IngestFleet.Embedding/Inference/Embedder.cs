@@ -1,0 +1,258 @@
+using System.Buffers;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
+using IngestFleet.Contracts;
+using IngestFleet.Embedding.Models;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.ML.OnnxRuntime;
+
+namespace IngestFleet.Embedding.Inference;
+
+/// <summary>One image's vector (L2-normalised when the manifest says so) or the reason it has none.</summary>
+public readonly record struct EmbeddingResult(float[]? Vector, double Norm, string? Reason, string? Detail)
+{
+    public bool Ok => Vector is not null;
+}
+
+/// <summary>
+/// Serves one model revision. Holds a single <see cref="InferenceSession"/>: ORT's Run is thread-safe, so all
+/// threads share it (one session per revision, no pool: a pool would multiply weights in memory and thread pools).
+/// Loading verifies the ONNX file's SHA-256 and runs the golden pack on the chosen EP before anything is served.
+/// </summary>
+public sealed class Embedder : IDisposable
+{
+    /// <summary>Core ML compiles static shapes: batches are padded to this when no fixed batch is configured.</summary>
+    public const int DefaultCoreMLBatch = 16;
+
+    private readonly InferenceSession _session;
+    private readonly RunOptions _runOptions = new() { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING };
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private readonly int _imageLength;
+
+    private Embedder(ModelManifest manifest, string ep, EmbedderOptions options, InferenceSession session, PlacementReport placement, int fixedBatch)
+    {
+        Manifest = manifest;
+        ExecutionProvider = ep;
+        Options = options;
+        _session = session;
+        Placement = placement;
+        FixedBatch = fixedBatch;
+        _inputNames = [manifest.Input.Name];
+        _outputNames = [manifest.Output.Name];
+        _imageLength = 3 * manifest.Preprocess.Size * manifest.Preprocess.Size;
+    }
+
+    public ModelManifest Manifest { get; }
+    /// <summary>The EP actually serving: cpu, cuda or coreml (never auto).</summary>
+    public string ExecutionProvider { get; }
+    public EmbedderOptions Options { get; }
+    public PlacementReport Placement { get; }
+    public int FixedBatch { get; }
+    public int Dimension => Manifest.OutputDimension;
+    public int ImageLength => _imageLength;
+    /// <summary>Worst cosine distance the golden pack showed at load (NaN when the check was turned off).</summary>
+    public double GoldenWorstDistance { get; private set; } = double.NaN;
+
+    public static Embedder Load(ModelManifest manifest, EmbedderOptions? options = null, ILogger? logger = null)
+    {
+        options ??= new EmbedderOptions();
+        logger ??= NullLogger.Instance;
+        ManifestLoader.VerifyChecksum(manifest);
+        var ep = ResolveProvider(options.ExecutionProvider, logger);
+        var fixedBatch = options.FixedBatch > 0 ? options.FixedBatch : ep == "coreml" ? DefaultCoreMLBatch : 0;
+
+        var logId = $"{manifest.Revision}-{ep}-{Guid.NewGuid():N}";
+        var so = new SessionOptions
+        {
+            LogId = logId,
+            // Verbose at session creation so "Node placements" is logged; runs log at warning only.
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE,
+            IntraOpNumThreads = options.EffectiveIntraOpThreads,
+            InterOpNumThreads = options.InterOpThreads,
+            ExecutionMode = ExecutionMode.ORT_SEQUENTIAL,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+        };
+        // Spinning intra-op threads burn the cores that decode needs between batches.
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        InferenceSession session;
+        OrtRuntime.BeginCapture(logId);
+        try
+        {
+            AppendProvider(so, ep, options, manifest);
+            session = new InferenceSession(manifest.OnnxPath, so);
+        }
+        catch (OnnxRuntimeException e)
+        {
+            OrtRuntime.EndCapture(logId);
+            throw new ExecutionProviderUnavailableException($"model {manifest.Revision}: ONNX Runtime could not create a session on EP {ep}: {e.Message}", e);
+        }
+        finally
+        {
+            so.Dispose();
+        }
+        var placement = PlacementReport.Parse(ep, OrtRuntime.EndCapture(logId));
+        var embedder = new Embedder(manifest, ep, options, session, placement, fixedBatch);
+        try
+        {
+            logger.LogInformation(
+                "Model {Revision} on EP {Ep}: intra-op threads {Intra}, inter-op threads {Inter}, fixed batch {Fixed}, {Nodes} nodes, {Fallback} fallback nodes",
+                manifest.Revision, ep, options.EffectiveIntraOpThreads, options.InterOpThreads, fixedBatch, placement.TotalNodes, placement.FallbackNodes.Count);
+            if (options.VerifyGoldenPack)
+                embedder.VerifyGoldenPack();
+        }
+        catch
+        {
+            embedder.Dispose();
+            throw;
+        }
+        return embedder;
+    }
+
+    /// <summary>Maps a configured EP name to one this process can use, or explains why it cannot.</summary>
+    public static string ResolveProvider(string requested, ILogger? logger = null)
+    {
+        var available = OrtRuntime.AvailableProviders;
+        var hasCoreML = available.Contains("CoreMLExecutionProvider");
+        var hasCuda = available.Contains("CUDAExecutionProvider");
+        switch (requested)
+        {
+            case "cpu":
+                return "cpu";
+            case "coreml" when hasCoreML && OperatingSystem.IsMacOS():
+                return "coreml";
+            case "coreml":
+                throw new ExecutionProviderUnavailableException(
+                    $"execution provider 'coreml' is not available here ({RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}; " +
+                    $"this ONNX Runtime build offers {string.Join(", ", available)}). Core ML runs only on macOS with the osx-arm64 runtime: " +
+                    "use --ep cpu (or auto, which picks the best available and logs it).");
+            case "cuda" when hasCuda:
+                return "cuda";
+            case "cuda":
+                throw new ExecutionProviderUnavailableException(
+                    $"execution provider 'cuda' is not in this ONNX Runtime build (it offers {string.Join(", ", available)}). " +
+                    "Build the worker with the Microsoft.ML.OnnxRuntime.Gpu package on a CUDA machine, or use --ep cpu.");
+            case "auto":
+                var chosen = hasCoreML && OperatingSystem.IsMacOS() ? "coreml" : hasCuda ? "cuda" : "cpu";
+                logger?.LogInformation("EP auto resolved to {Ep} (available: {Available})", chosen, string.Join(", ", available));
+                return chosen;
+            default:
+                throw new ExecutionProviderUnavailableException($"unknown execution provider '{requested}': use auto, coreml, cuda or cpu.");
+        }
+    }
+
+    private static void AppendProvider(SessionOptions so, string ep, EmbedderOptions options, ModelManifest manifest)
+    {
+        switch (ep)
+        {
+            case "coreml":
+                var cache = options.CoreMLCacheDirectory ?? Path.Combine(Path.GetTempPath(), "ingestfleet-coreml", manifest.Revision);
+                Directory.CreateDirectory(cache);
+                so.AppendExecutionProvider("CoreML", new Dictionary<string, string>
+                {
+                    ["ModelFormat"] = "MLProgram",
+                    ["MLComputeUnits"] = options.CoreMLComputeUnits,
+                    ["RequireStaticInputShapes"] = "1",
+                    ["ModelCacheDirectory"] = cache,
+                });
+                break;
+            case "cuda":
+                so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
+                break;
+        }
+    }
+
+    /// <summary>Runs the golden pack on this session; throws <see cref="GoldenPackMismatchException"/> past epsilon.</summary>
+    public double VerifyGoldenPack(GoldenPack? pack = null)
+    {
+        pack ??= GoldenPack.Read(Manifest.GoldenPath);
+        if (pack.InputShape.Length != 4 || pack.InputShape[2] != Manifest.Preprocess.Size || pack.OutputDim != Dimension)
+            throw new ModelManifestException($"{Manifest.GoldenPath}: golden pack shapes do not match manifest {Manifest.ManifestPath}.");
+        var outputs = RunRaw(pack.Inputs, pack.Count);
+        var worst = pack.WorstCosineDistance(outputs);
+        GoldenWorstDistance = worst;
+        if (!(worst <= Manifest.Golden.Epsilon))
+            throw new GoldenPackMismatchException(Manifest.Revision, ExecutionProvider, worst, Manifest.Golden.Epsilon);
+        return worst;
+    }
+
+    /// <summary>Raw model outputs (not normalised) for <paramref name="count"/> images laid out NCHW.</summary>
+    public float[] RunRaw(ReadOnlySpan<float> pixels, int count)
+    {
+        var outputs = new float[count * Dimension];
+        RunInto(pixels, count, outputs);
+        return outputs;
+    }
+
+    /// <summary>
+    /// Embeds <paramref name="count"/> preprocessed images. Each result is a unit vector (when the manifest asks for
+    /// L2 normalisation) or a reason code for a non-finite or zero-norm output: one bad row never fails the batch.
+    /// </summary>
+    public EmbeddingResult[] Embed(ReadOnlySpan<float> pixels, int count)
+    {
+        var raw = ArrayPool<float>.Shared.Rent(count * Dimension);
+        try
+        {
+            RunInto(pixels, count, raw);
+            var results = new EmbeddingResult[count];
+            for (var i = 0; i < count; i++)
+                results[i] = Finish(raw.AsSpan(i * Dimension, Dimension));
+            return results;
+        }
+        finally
+        {
+            ArrayPool<float>.Shared.Return(raw);
+        }
+    }
+
+    private EmbeddingResult Finish(ReadOnlySpan<float> row)
+    {
+        foreach (var v in row)
+            if (!float.IsFinite(v))
+                return new EmbeddingResult(null, double.NaN, ReasonCodes.NonFiniteOutput, "the model produced NaN or Inf");
+        var norm = VectorMath.Norm(row);
+        if (!(norm > 1e-12))
+            return new EmbeddingResult(null, norm, ReasonCodes.ZeroNormOutput, "the model produced an all-zero vector");
+        var vector = row.ToArray();
+        if (Manifest.L2Normalize)
+        {
+            var inv = (float)(1.0 / norm);
+            for (var i = 0; i < vector.Length; i++) vector[i] *= inv;
+        }
+        return new EmbeddingResult(vector, norm, null, null);
+    }
+
+    private void RunInto(ReadOnlySpan<float> pixels, int count, Span<float> outputs)
+    {
+        if (pixels.Length < count * _imageLength)
+            throw new ArgumentException($"pixels hold {pixels.Length} floats; {count} images need {count * _imageLength}.", nameof(pixels));
+        var chunk = FixedBatch > 0 ? FixedBatch : Math.Max(count, 1);
+        for (var start = 0; start < count; start += chunk)
+        {
+            var n = Math.Min(chunk, count - start);
+            var runBatch = FixedBatch > 0 ? FixedBatch : n;
+            var buffer = ArrayPool<float>.Shared.Rent(runBatch * _imageLength);
+            try
+            {
+                pixels.Slice(start * _imageLength, n * _imageLength).CopyTo(buffer);
+                // Padding rows (static-shape EPs) are zeros and their outputs are dropped.
+                buffer.AsSpan(n * _imageLength, (runBatch - n) * _imageLength).Clear();
+                using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
+                    buffer.AsMemory(0, runBatch * _imageLength), [runBatch, 3, Manifest.Preprocess.Size, Manifest.Preprocess.Size]);
+                using var results = _session.Run(_runOptions, _inputNames, [input], _outputNames);
+                results[0].GetTensorDataAsSpan<float>()[..(n * Dimension)].CopyTo(outputs.Slice(start * Dimension, n * Dimension));
+            }
+            finally
+            {
+                ArrayPool<float>.Shared.Return(buffer);
+            }
+        }
+    }
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _runOptions.Dispose();
+    }
+}

@@ -1,0 +1,40 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace IngestFleet.Embedding.Inference;
+
+/// <summary>How a model revision is served. Bound from configuration section <c>IngestFleet:Embedder</c>.</summary>
+public sealed class EmbedderOptions
+{
+    public const string SectionName = "IngestFleet:Embedder";
+
+    /// <summary><c>auto</c> (Core ML on macOS, else CUDA when present, else CPU; the choice is logged), <c>coreml</c>,
+    /// <c>cuda</c> or <c>cpu</c>. Asking for an EP this build or machine lacks is an error, never a silent fallback.</summary>
+    /// <value>Default <c>auto</c>.</value>
+    [RegularExpression("^(auto|coreml|cuda|cpu)$")]
+    public string ExecutionProvider { get; set; } = "auto";
+
+    /// <summary>Intra-op threads (0 = one per logical core). Explicit caps keep decode threads from being starved.</summary>
+    /// <value>Default 0.</value>
+    [Range(0, 256)] public int IntraOpThreads { get; set; }
+
+    /// <value>Default 1 (the graphs are sequential; more inter-op threads only add contention).</value>
+    [Range(1, 64)] public int InterOpThreads { get; set; } = 1;
+
+    /// <summary>Pad every batch to exactly this many images (0 = run the real count). Core ML compiles static shapes,
+    /// so with <c>coreml</c> a value of 0 means the default fixed batch of 16.</summary>
+    [Range(0, 1024)] public int FixedBatch { get; set; }
+
+    /// <value>Core ML compute units: ALL, CPUAndNeuralEngine, CPUAndGPU or CPUOnly. Default ALL.</value>
+    [RegularExpression("^(ALL|CPUAndNeuralEngine|CPUAndGPU|CPUOnly)$")]
+    public string CoreMLComputeUnits { get; set; } = "ALL";
+
+    /// <summary>Where Core ML keeps compiled models between runs (default: a folder under the temp directory).</summary>
+    public string? CoreMLCacheDirectory { get; set; }
+
+    [Range(0, 64)] public int CudaDeviceId { get; set; }
+
+    /// <summary>Run the golden pack before serving (refuse to serve on a mismatch). Only tests turn it off.</summary>
+    public bool VerifyGoldenPack { get; set; } = true;
+
+    public int EffectiveIntraOpThreads => IntraOpThreads > 0 ? IntraOpThreads : Environment.ProcessorCount;
+}

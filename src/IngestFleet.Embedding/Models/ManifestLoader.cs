@@ -1,0 +1,106 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+
+namespace IngestFleet.Embedding.Models;
+
+/// <summary>A manifest or model file that cannot be used. The message names the file and the field.</summary>
+public sealed class ModelManifestException(string message, Exception? inner = null) : Exception(message, inner);
+
+public static class ManifestLoader
+{
+    private static readonly string[] Families = ["clip", "siglip"];
+    private static readonly string[] ResizeModes = ["shortest_edge", "squash"];
+    private static readonly string[] Resamplers = ["bicubic", "bilinear"];
+    private static readonly string[] Crops = ["center", "none"];
+    private static readonly int[] Dimensions = [512, 768];
+
+    /// <summary>Reads and validates a manifest. Does not hash the ONNX file (see <see cref="VerifyChecksum"/>).</summary>
+    public static ModelManifest Load(string manifestPath)
+    {
+        var full = Path.GetFullPath(manifestPath);
+        if (System.IO.Directory.Exists(full))
+            full = Path.Combine(full, "manifest.json");
+        if (!File.Exists(full))
+            throw new ModelManifestException($"{manifestPath}: manifest not found. Pass the path of a manifest.json (see models/).");
+        ModelManifest? m;
+        try
+        {
+            m = JsonSerializer.Deserialize<ModelManifest>(File.ReadAllText(full), ManifestJson.Options);
+        }
+        catch (JsonException e)
+        {
+            var where = e.Path is null ? "" : $" at '{e.Path.TrimStart('$', '.')}'";
+            throw new ModelManifestException($"{full}: invalid manifest JSON{where}: {e.Message}", e);
+        }
+        if (m is null)
+            throw new ModelManifestException($"{full}: manifest is empty.");
+        m = m with { Directory = Path.GetDirectoryName(full)!, ManifestPath = full };
+        Validate(m);
+        return m;
+    }
+
+    public static void Validate(ModelManifest m)
+    {
+        var f = m.ManifestPath;
+        void Fail(string field, string problem) => throw new ModelManifestException($"{f}: field '{field}' {problem}");
+
+        if (m.Schema != ModelManifest.SchemaId) Fail("schema", $"must be \"{ModelManifest.SchemaId}\", found \"{m.Schema}\".");
+        if (!Families.Contains(m.Family)) Fail("family", $"must be one of {string.Join(", ", Families)}, found \"{m.Family}\".");
+        if (string.IsNullOrWhiteSpace(m.Revision) || m.Revision.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
+            Fail("revision", "must be a non-empty tag of letters, digits, '-', '_' or '.' (it becomes part of storage keys).");
+        if (string.IsNullOrWhiteSpace(m.Onnx.File)) Fail("onnx.file", "is required.");
+        if (m.Onnx.Sha256.Length != 64 || !m.Onnx.Sha256.All(char.IsAsciiHexDigit)) Fail("onnx.sha256", "must be 64 hex digits.");
+        if (!File.Exists(m.OnnxPath)) Fail("onnx.file", $"points at {m.OnnxPath}, which does not exist.");
+        if (string.IsNullOrWhiteSpace(m.Input.Name)) Fail("input.name", "is required.");
+        if (m.Input.Dtype != "float32") Fail("input.dtype", "must be float32.");
+        if (m.Input.Shape.Count != 4) Fail("input.shape", "must have 4 dimensions (batch, 3, size, size).");
+        if (string.IsNullOrWhiteSpace(m.Output.Name)) Fail("output.name", "is required.");
+        if (m.Output.Dtype != "float32") Fail("output.dtype", "must be float32.");
+        if (m.Output.Shape.Count != 2) Fail("output.shape", "must have 2 dimensions (batch, dim).");
+        if (!Dimensions.Contains(m.OutputDimension)) Fail("output_dimension", $"must be 512 or 768, found {m.OutputDimension}.");
+        if (m.Output.Shape[1].ValueKind == JsonValueKind.Number && m.Output.Shape[1].GetInt32() != m.OutputDimension)
+            Fail("output.shape", $"second dimension {m.Output.Shape[1]} differs from output_dimension {m.OutputDimension}.");
+        var p = m.Preprocess;
+        if (p.Size is < 16 or > 1024) Fail("preprocess.size", "must be between 16 and 1024.");
+        if (m.Input.Shape[2].ValueKind == JsonValueKind.Number && m.Input.Shape[2].GetInt32() != p.Size)
+            Fail("input.shape", $"height {m.Input.Shape[2]} differs from preprocess.size {p.Size}.");
+        if (!ResizeModes.Contains(p.ResizeMode)) Fail("preprocess.resize_mode", $"must be one of {string.Join(", ", ResizeModes)}.");
+        if (!Resamplers.Contains(p.Resampler)) Fail("preprocess.resampler", $"must be one of {string.Join(", ", Resamplers)}.");
+        if (!Crops.Contains(p.Crop)) Fail("preprocess.crop", $"must be one of {string.Join(", ", Crops)}.");
+        if (p.ResizeMode == "squash" && p.Crop != "none") Fail("preprocess.crop", "must be \"none\" when resize_mode is squash.");
+        if (p.Mean.Length != 3) Fail("preprocess.mean", "must have 3 numbers (R, G, B).");
+        if (p.Std.Length != 3 || p.Std.Any(s => s <= 0)) Fail("preprocess.std", "must have 3 positive numbers (R, G, B).");
+        if (p.RescaleFactor <= 0) Fail("preprocess.rescale_factor", "must be positive (usually 1/255).");
+        if (p.ChannelOrder is not ("rgb" or "bgr")) Fail("preprocess.channel_order", "must be rgb or bgr.");
+        if (p.Layout != "nchw") Fail("preprocess.layout", "must be nchw.");
+        if (p.AlphaBackground.Length != 7 || p.AlphaBackground[0] != '#' || !p.AlphaBackground[1..].All(char.IsAsciiHexDigit))
+            Fail("preprocess.alpha_background", "must be a colour like #FFFFFF.");
+        if (string.IsNullOrWhiteSpace(m.Provenance.Exporter)) Fail("provenance.exporter", "is required (what produced the ONNX file).");
+        if (m.Provenance.Opset is < 7 or > 30) Fail("provenance.opset", "must be the ONNX opset the file was exported with.");
+        if (string.IsNullOrWhiteSpace(m.Golden.File)) Fail("golden.file", "is required: every revision ships a golden pack.");
+        if (!File.Exists(m.GoldenPath)) Fail("golden.file", $"points at {m.GoldenPath}, which does not exist.");
+        if (m.Golden.Epsilon is <= 0 or > 0.5) Fail("golden.epsilon", "must be a cosine distance in (0, 0.5].");
+    }
+
+    /// <summary>Refuses an ONNX file whose bytes are not the ones the manifest names.</summary>
+    public static void VerifyChecksum(ModelManifest m)
+    {
+        var actual = Sha256Of(m.OnnxPath);
+        if (!string.Equals(actual, m.Onnx.Sha256, StringComparison.OrdinalIgnoreCase))
+            throw new ModelManifestException(
+                $"{m.ManifestPath}: field 'onnx.sha256' is {m.Onnx.Sha256} but {m.OnnxPath} hashes to {actual}. " +
+                "The file is not the revision the manifest describes: restore the file or publish a new revision.");
+    }
+
+    public static string Sha256Of(string path)
+    {
+        using var s = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(s));
+    }
+
+    /// <summary>All manifests under a models directory (one per revision folder).</summary>
+    public static IReadOnlyList<string> FindManifests(string modelsDirectory) =>
+        System.IO.Directory.Exists(modelsDirectory)
+            ? System.IO.Directory.GetFiles(modelsDirectory, "manifest.json", SearchOption.AllDirectories).Order(StringComparer.Ordinal).ToList()
+            : [];
+}

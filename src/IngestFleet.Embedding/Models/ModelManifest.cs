@@ -1,0 +1,104 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace IngestFleet.Embedding.Models;
+
+/// <summary>
+/// One model revision: exact weights (file + SHA-256), a frozen preprocessing contract and an output contract.
+/// Serialized as <c>manifest.json</c> (snake_case) next to the ONNX file; see README "Model manifests".
+/// </summary>
+public sealed record ModelManifest
+{
+    public const string SchemaId = "ingestfleet.model-manifest/v1";
+
+    public string Schema { get; init; } = SchemaId;
+    public string Family { get; init; } = "";
+    public string Revision { get; init; } = "";
+    public OnnxFileSpec Onnx { get; init; } = new();
+    public TensorSpec Input { get; init; } = new();
+    public TensorSpec Output { get; init; } = new();
+    public int OutputDimension { get; init; }
+    public PreprocessContract Preprocess { get; init; } = new();
+    public bool L2Normalize { get; init; } = true;
+    public Provenance Provenance { get; init; } = new();
+    public GoldenSpec Golden { get; init; } = new();
+
+    /// <summary>Directory the manifest was loaded from; relative file names resolve against it.</summary>
+    [JsonIgnore] public string Directory { get; init; } = "";
+    [JsonIgnore] public string ManifestPath { get; init; } = "";
+    [JsonIgnore] public string OnnxPath => Path.Combine(Directory, Onnx.File);
+    [JsonIgnore] public string GoldenPath => Path.Combine(Directory, Golden.File);
+    [JsonIgnore] public ModelFamily ParsedFamily => Family == "siglip" ? ModelFamily.SigLip : ModelFamily.Clip;
+}
+
+public enum ModelFamily { Clip, SigLip }
+
+public sealed record OnnxFileSpec
+{
+    public string File { get; init; } = "";
+    public string Sha256 { get; init; } = "";
+}
+
+public sealed record TensorSpec
+{
+    public string Name { get; init; } = "";
+    /// <summary>Dimensions; a string (for example "batch") marks a dynamic axis, a number a fixed one.</summary>
+    public List<JsonElement> Shape { get; init; } = [];
+    public string Dtype { get; init; } = "float32";
+}
+
+/// <summary>The frozen preprocessing contract. Changing any field means a new model revision.</summary>
+public sealed record PreprocessContract
+{
+    public int Size { get; init; }
+    /// <summary><c>shortest_edge</c> (keep aspect, then crop) or <c>squash</c> (stretch to size × size).</summary>
+    public string ResizeMode { get; init; } = "";
+    /// <summary><c>bicubic</c> or <c>bilinear</c>.</summary>
+    public string Resampler { get; init; } = "";
+    /// <summary><c>center</c> or <c>none</c>.</summary>
+    public string Crop { get; init; } = "";
+    public double RescaleFactor { get; init; } = 1.0 / 255.0;
+    public double[] Mean { get; init; } = [];
+    public double[] Std { get; init; } = [];
+    public string ChannelOrder { get; init; } = "rgb";
+    public string Layout { get; init; } = "nchw";
+    /// <summary>Background that alpha is flattened onto, as #RRGGBB.</summary>
+    public string AlphaBackground { get; init; } = "#FFFFFF";
+
+    /// <summary>Stable hash of the contract, written next to every vector so readers can tell contracts apart.</summary>
+    public string ContractHash()
+    {
+        var json = JsonSerializer.Serialize(this, ManifestJson.Options);
+        return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json)))[..16];
+    }
+}
+
+public sealed record Provenance
+{
+    public string Exporter { get; init; } = "";
+    public int Opset { get; init; }
+    public Dictionary<string, int[]> DynamicAxes { get; init; } = [];
+    public string? Notes { get; init; }
+    public Dictionary<string, JsonElement>? Architecture { get; init; }
+}
+
+public sealed record GoldenSpec
+{
+    public string File { get; init; } = "";
+    /// <summary>Largest accepted cosine distance (1 − cos) between a golden output and a fresh one.</summary>
+    public double Epsilon { get; init; }
+}
+
+public static class ManifestJson
+{
+    public static readonly JsonSerializerOptions Options = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        DictionaryKeyPolicy = null,
+        WriteIndented = true,
+        ReadCommentHandling = JsonCommentHandling.Skip,
+        AllowTrailingCommas = true,
+        UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+    };
+}

@@ -1,0 +1,34 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace IngestFleet.Embedding.Preprocessing;
+
+/// <summary>
+/// Documented limits every input must pass before (and while) it is decoded. Header limits are checked by
+/// ImageSharp's Identify, which reads no pixel data, so a decompression bomb is refused before it costs memory.
+/// </summary>
+public sealed class ImageLimits
+{
+    public const string SectionName = "IngestFleet:Images";
+
+    /// <value>Default 32 MiB of encoded bytes.</value>
+    [Range(1, int.MaxValue)] public long MaxBytes { get; set; } = 32L * 1024 * 1024;
+
+    /// <value>Default 50 megapixels (width × height from the header).</value>
+    [Range(1, long.MaxValue)] public long MaxPixels { get; set; } = 50_000_000;
+
+    /// <value>Default 16,384 px for the longest side.</value>
+    [Range(1, 65535)] public int MaxSide { get; set; } = 16_384;
+
+    /// <value>Default 8 px for the shortest side; smaller images are refused rather than upscaled from noise.</value>
+    [Range(1, 4096)] public int MinSide { get; set; } = 8;
+
+    /// <value>Default 20: longest side ÷ shortest side; banners and strips beyond it are refused, not letterboxed.</value>
+    [Range(1.0, 1000.0)] public double MaxAspect { get; set; } = 20.0;
+
+    /// <value>Default 512 MB: the most ImageSharp may allocate for one image (its allocator enforces it).</value>
+    [Range(16, 16_384)] public int AllocationLimitMegabytes { get; set; } = 512;
+
+    /// <summary>Formats that are decoded; everything else is <c>unsupported_format</c>. TIFF is left out on purpose
+    /// (a long CVE history and no catalog need).</summary>
+    public string[] AllowedFormats { get; set; } = ["JPEG", "PNG", "GIF", "BMP", "WEBP"];
+}

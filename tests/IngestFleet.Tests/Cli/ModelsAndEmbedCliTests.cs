@@ -1,0 +1,85 @@
+using System.Text.Json;
+
+namespace IngestFleet.Tests.Cli;
+
+public class ModelsAndEmbedCliTests
+{
+    [Fact]
+    public void EmbedJson_PrintsOneObjectPerFile_AndExitsTwoWhenAnyIsRejected()
+    {
+        var ok = Path.Combine(TestPaths.Photos, "coffee.jpg");
+        var bad = Path.Combine(TestPaths.Hostile, "html-error-page.jpg");
+        var r = CliRunner.Run("embed", ok, bad, "--json", "--ep", "cpu");
+        Assert.Equal(2, r.ExitCode);
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(2, lines.Length);
+        Assert.Equal(ok, lines[0].GetProperty("file").GetString());
+        Assert.Equal("ok", lines[0].GetProperty("status").GetString());
+        Assert.Equal(512, lines[0].GetProperty("dim").GetInt32());
+        Assert.Equal(512, lines[0].GetProperty("embedding").GetArrayLength());
+        Assert.InRange(lines[0].GetProperty("norm").GetDouble(), 0.9999, 1.0001);
+        Assert.True(lines[0].GetProperty("ms").GetDouble() > 0);
+        Assert.Equal("rejected", lines[1].GetProperty("status").GetString());
+        Assert.Equal("not_an_image", lines[1].GetProperty("reason").GetString());
+        Assert.False(lines[1].TryGetProperty("embedding", out _));
+    }
+
+    [Fact]
+    public void EmbedAllGood_ExitsZero_WithSigLipWhenAsked()
+    {
+        var r = CliRunner.Run("embed", Path.Combine(TestPaths.Photos, "rocket.jpg"), "--model", "siglip-tiny-r1", "--json");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Equal(768, JsonDocument.Parse(r.Stdout).RootElement.GetProperty("dim").GetInt32());
+    }
+
+    [Fact]
+    public void BadManifest_IsAClearErrorWithItsOwnExitCode()
+    {
+        var dir = TestPaths.CopyModel("clip-tiny-r1");
+        File.WriteAllText(Path.Combine(dir, "manifest.json"), "{ \"family\": ");
+        var r = CliRunner.Run("embed", Path.Combine(TestPaths.Photos, "rocket.jpg"), "--model", dir);
+        Assert.Equal(3, r.ExitCode);
+        Assert.Contains("manifest.json", r.Stderr);
+        Assert.Contains("invalid manifest JSON", r.Stderr);
+    }
+
+    [Fact]
+    public void VerifyWithoutArguments_ChecksEveryBundledManifest()
+    {
+        var r = CliRunner.Run("models", "verify", "--ep", "cpu");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Contains("clip-tiny-r1", r.Stdout);
+        Assert.Contains("siglip-tiny-r1", r.Stdout);
+        Assert.Equal(2, r.Stdout.Split("pass").Length - 1);
+    }
+
+    [Fact]
+    public void VerifyWithAPerturbedPack_ExitsFour()
+    {
+        var dir = TestPaths.CopyModel("siglip-tiny-r1");
+        var pack = IngestFleet.Embedding.Models.GoldenPack.Read(Path.Combine(dir, "golden.bin"));
+        Array.Reverse(pack.Outputs, 0, pack.OutputDim);
+        pack.Write(Path.Combine(dir, "golden.bin"));
+        var r = CliRunner.Run("models", "verify", dir);
+        Assert.Equal(4, r.ExitCode);
+        Assert.Contains("siglip-tiny-r1 on EP cpu", r.Stderr);
+    }
+
+    [Fact]
+    public void InspectOnCoreML_OnLinux_ExitsFiveWithTheReason()
+    {
+        if (OperatingSystem.IsMacOS()) return;
+        var r = CliRunner.Run("models", "inspect", "clip-tiny-r1", "--ep", "coreml");
+        Assert.Equal(5, r.ExitCode);
+        Assert.Contains("'coreml' is not available here", r.Stderr);
+    }
+
+    [Fact]
+    public void Inspect_PrintsThePlacementReport()
+    {
+        var r = CliRunner.Run("models", "inspect", "siglip-tiny-r1", "--ep", "cpu");
+        Assert.Equal(0, r.ExitCode);
+        Assert.Matches(@"CPUExecutionProvider\s+\d+ nodes", r.Stdout);
+        Assert.Contains("fallback nodes: 0", r.Stdout);
+    }
+}

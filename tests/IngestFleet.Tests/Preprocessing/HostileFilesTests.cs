@@ -1,0 +1,77 @@
+using System.Diagnostics;
+using IngestFleet.Contracts;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Embedding.Preprocessing;
+
+namespace IngestFleet.Tests.Preprocessing;
+
+/// <summary>Every file of tests/data/hostile (copied from shared/images/hostile) reaches its documented outcome.</summary>
+public class HostileFilesTests
+{
+    /// <summary>null = embedded; otherwise the reason code. Mirrors the table in tests/data/hostile/README.md.</summary>
+    public static readonly Dictionary<string, string?> Expected = new()
+    {
+        ["truncated-tiny.jpg"] = ReasonCodes.Corrupt,
+        ["truncated-half.jpg"] = ReasonCodes.Truncated,
+        ["empty.jpg"] = ReasonCodes.Empty,
+        ["html-error-page.jpg"] = ReasonCodes.NotAnImage,
+        ["pdf-document.jpg"] = ReasonCodes.NotAnImage,
+        ["random-bytes.png"] = ReasonCodes.NotAnImage,
+        ["svg-image.svg"] = ReasonCodes.UnsupportedFormat,
+        ["bomb-png-1bit-40000x40000.png"] = ReasonCodes.TooManyPixels,
+        ["bomb-jpeg-header-65000x65000.jpg"] = ReasonCodes.TooManyPixels,
+        ["bomb-gif-screen-65535.gif"] = ReasonCodes.TooManyPixels,
+        ["many-frames-2000.gif"] = null,
+        ["valid-animated-24-frames.gif"] = null,
+        ["tiny-4x4.png"] = ReasonCodes.TooSmall,
+        ["aspect-4000x20.png"] = ReasonCodes.BadAspect,
+        ["valid-cmyk.jpg"] = null,
+        ["valid-gray16.png"] = null,
+        ["valid-exif-orientation-6.jpg"] = null,
+        ["valid.webp"] = null,
+        ["valid.bmp"] = null,
+        ["valid.tiff"] = ReasonCodes.UnsupportedFormat,
+    };
+
+    public static TheoryData<string> Files() => new(Expected.Keys);
+
+    [Fact]
+    public void EveryHostileFileHasAnExpectation()
+    {
+        var present = Directory.GetFiles(TestPaths.Hostile).Select(Path.GetFileName).Where(n => n != "README.md");
+        Assert.Equal(Expected.Keys.Order(), present.Order()!);
+    }
+
+    [Theory]
+    [MemberData(nameof(Files))]
+    public void HostileFile_ReachesItsExpectedOutcomeWithinTwoSeconds(string file)
+    {
+        var p = new ImagePreprocessor(PreprocessContracts.Clip(224));
+        var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Hostile, file));
+        var tensor = new float[p.TensorLength];
+        var before = Process.GetCurrentProcess().WorkingSet64;
+        var watch = Stopwatch.StartNew();
+        var outcome = p.Preprocess(bytes, tensor);
+        watch.Stop();
+        var grown = Process.GetCurrentProcess().WorkingSet64 - before;
+
+        Assert.Equal(Expected[file], outcome.Reason);
+        Assert.Equal(Expected[file] is null, outcome.Ok);
+        if (!outcome.Ok) Assert.False(string.IsNullOrWhiteSpace(outcome.Detail));
+        else Assert.All(tensor, v => Assert.True(float.IsFinite(v)));
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"{file} took {watch.Elapsed.TotalMilliseconds:0} ms");
+        Assert.True(grown < 300L * 1024 * 1024, $"{file} grew the working set by {grown / 1e6:0} MB");
+    }
+
+    [Fact]
+    public void CmykJpeg_IsConvertedToRgbColours()
+    {
+        var p = new ImagePreprocessor(PreprocessContracts.SigLip(224));
+        var tensor = new float[p.TensorLength];
+        Assert.True(p.Preprocess(File.ReadAllBytes(Path.Combine(TestPaths.Hostile, "valid-cmyk.jpg")), tensor).Ok);
+        // A CMYK file read as if it were RGB would be near-inverted; converted, its channels stay in range and vary.
+        var plane = 224 * 224;
+        Assert.True(tensor.AsSpan(0, plane).ToArray().Distinct().Count() > 50);
+        Assert.All(tensor, v => Assert.InRange(v, -1f, 1f));
+    }
+}

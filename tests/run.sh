@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# The whole test suite on a fresh machine: starts the services the integration tests need (RabbitMQ, an S3 API
+# server) unless they are already up or given by environment variables, builds in Release, runs every test project
+# and ends with one plain line "N passed, N failed". Exit status is non-zero when anything failed.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+
+if [ -f .ci/services.sh ]; then
+  # shellcheck source=/dev/null
+  source .ci/services.sh || { echo "service start-up failed"; echo "0 passed, 1 failed"; exit 1; }
+fi
+
+dotnet build IngestFleet.sln -c Release -nologo -clp:ErrorsOnly -warnaserror || { echo "build failed"; echo "0 passed, 1 failed"; exit 1; }
+
+results="$root/artifacts/test-results"
+rm -rf "$results"; mkdir -p "$results"
+dotnet test IngestFleet.sln -c Release --no-build -nologo --logger "trx" --results-directory "$results" \
+  --logger "console;verbosity=normal" 2>&1 | tee "$results/console.log" | grep -E '^\s+Failed |^(Passed|Failed)!|Error Message' || true
+status=${PIPESTATUS[0]}
+
+passed=0; failed=0; skipped=0
+for trx in "$results"/*.trx; do
+  [ -f "$trx" ] || continue
+  counters=$(grep -o '<Counters [^>]*>' "$trx" | head -1)
+  p=$(sed -n 's/.* passed="\([0-9]*\)".*/\1/p' <<<"$counters"); f=$(sed -n 's/.* failed="\([0-9]*\)".*/\1/p' <<<"$counters")
+  s=$(sed -n 's/.* notExecuted="\([0-9]*\)".*/\1/p' <<<"$counters")
+  passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
+done
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then echo "no test ran"; failed=1; fi
+echo "$passed passed, $failed failed, $skipped skipped"
+[ "$failed" -eq 0 ]
