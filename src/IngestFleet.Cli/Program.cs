@@ -2,6 +2,10 @@ using System.CommandLine;
 using IngestFleet.Cli.Commands;
 
 var root = new RootCommand("IngestFleet: image-embedding ingest fleet (CLIP/SigLIP on ONNX Runtime)");
-root.Subcommands.Add(ModelsCommands.Build());
+root.Subcommands.Add(IngestCommand.Build());
 root.Subcommands.Add(EmbedCommand.Build());
+root.Subcommands.Add(FleetCommands.Publish());
+root.Subcommands.Add(FleetCommands.Worker());
+root.Subcommands.Add(FleetCommands.Replay());
+root.Subcommands.Add(ModelsCommands.Build());
 return await root.Parse(args).InvokeAsync();

@@ -34,11 +34,12 @@ public static class ReasonCodes
     public const string FetchFailed = "fetch_failed";
     public const string InvalidJob = "invalid_job";
     public const string ModelRevisionMismatch = "model_revision_mismatch";
+    public const string DeadlinePassed = "deadline_passed";
 
     public static readonly IReadOnlyList<string> All =
     [
         Empty, TooManyBytes, NotAnImage, UnsupportedFormat, TooManyPixels, TooSmall, BadAspect, Truncated, Corrupt,
         AllocationLimit, NonFiniteOutput, ZeroNormOutput, InferenceFailed, SourceNotFound, SourceForbidden,
-        FetchFailed, InvalidJob, ModelRevisionMismatch,
+        FetchFailed, InvalidJob, ModelRevisionMismatch, DeadlinePassed,
     ];
 }

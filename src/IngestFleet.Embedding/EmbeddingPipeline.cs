@@ -6,60 +6,119 @@ using IngestFleet.Embedding.Preprocessing;
 namespace IngestFleet.Embedding;
 
 /// <summary>What became of one image in a batch: a vector, or a reason code with detail.</summary>
-public readonly record struct ItemOutcome(float[]? Vector, double RawNorm, string? Reason, string? Detail, TimeSpan Preprocess, TimeSpan Inference)
+public readonly record struct ItemOutcome(float[]? Vector, double RawNorm, string? Reason, string? Detail, TimeSpan Fetch, TimeSpan Preprocess, TimeSpan Inference)
 {
     public bool Ok => Vector is not null;
 }
 
+/// <summary>The encoded bytes of one image, or why there are none (fetch failures keep their reason code).</summary>
+public readonly record struct ImageSource(ReadOnlyMemory<byte> Bytes, string? Reason, string? Detail, TimeSpan Elapsed)
+{
+    public static ImageSource Of(ReadOnlyMemory<byte> bytes) => new(bytes, null, null, TimeSpan.Zero);
+}
+
+/// <summary>Time spent per stage for one batch (wall-clock for inference, summed per item for the others).</summary>
+public sealed record BatchTimings(TimeSpan FetchSum, TimeSpan PreprocessSum, TimeSpan Inference, int Images, int Embedded);
+
 /// <summary>
-/// Preprocess (in parallel, straight into one pooled NCHW batch tensor) then embed the images that survived.
-/// A rejected image never fails the batch: it comes back with its reason code.
+/// Fetch → preprocess → embed for one batch, pipelined: every image is fetched and decoded concurrently (straight into
+/// its slot of one pooled NCHW tensor), and inference runs micro-batch by micro-batch in order, so decoding of the
+/// next micro-batch overlaps inference of this one. A rejected image never fails the batch: it keeps its reason code.
 /// </summary>
 public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder embedder)
 {
     public ImagePreprocessor Preprocessor => preprocessor;
     public Embedder Embedder => embedder;
 
-    public ItemOutcome[] Process(IReadOnlyList<ReadOnlyMemory<byte>> images, int degreeOfParallelism, CancellationToken cancellationToken = default)
+    /// <summary>Synchronous convenience for bytes already in memory (the CLI).</summary>
+    public ItemOutcome[] Process(IReadOnlyList<ReadOnlyMemory<byte>> images, int degreeOfParallelism, CancellationToken cancellationToken = default) =>
+        ProcessAsync(images.Select(b => (Func<CancellationToken, Task<ImageSource>>)(_ => Task.FromResult(ImageSource.Of(b)))).ToArray(),
+            degreeOfParallelism, images.Count, cancellationToken).GetAwaiter().GetResult().Outcomes;
+
+    public async Task<(ItemOutcome[] Outcomes, BatchTimings Timings)> ProcessAsync(
+        IReadOnlyList<Func<CancellationToken, Task<ImageSource>>> sources, int degreeOfParallelism, int microBatch, CancellationToken cancellationToken)
     {
-        var n = images.Count;
+        var n = sources.Count;
         var len = preprocessor.TensorLength;
         var tensor = ArrayPool<float>.Shared.Rent(Math.Max(1, n) * len);
+        var outcomes = new ItemOutcome[n];
+        using var gate = new SemaphoreSlim(Math.Max(1, degreeOfParallelism));
+        var prepared = new Task<(ImageSource Source, PreprocessOutcome Pre)>[n];
         try
         {
-            var pre = new Preprocessing.PreprocessOutcome[n];
-            Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, degreeOfParallelism), CancellationToken = cancellationToken },
-                i => pre[i] = preprocessor.Preprocess(images[i], tensor.AsSpan(i * len, len)));
-
-            // Compact the survivors so the model sees only real images.
-            var slots = new List<int>(n);
             for (var i = 0; i < n; i++)
             {
-                if (!pre[i].Ok) continue;
-                if (slots.Count != i)
-                    tensor.AsSpan(i * len, len).CopyTo(tensor.AsSpan(slots.Count * len, len));
-                slots.Add(i);
+                var slot = i;
+                prepared[i] = Task.Run(async () =>
+                {
+                    var source = await sources[slot](cancellationToken);
+                    if (source.Reason is not null)
+                        return (source, PreprocessOutcome.Rejected(source.Reason, source.Detail ?? ""));
+                    await gate.WaitAsync(cancellationToken);
+                    try
+                    {
+                        return (source, preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len)));
+                    }
+                    finally
+                    {
+                        gate.Release();
+                    }
+                }, cancellationToken);
             }
-            var outcomes = new ItemOutcome[n];
-            for (var i = 0; i < n; i++)
-                if (!pre[i].Ok)
-                    outcomes[i] = new ItemOutcome(null, 0, pre[i].Reason, pre[i].Detail, pre[i].Elapsed, TimeSpan.Zero);
-            if (slots.Count == 0)
-                return outcomes;
 
-            var started = Stopwatch.GetTimestamp();
-            var embedded = embedder.Embed(tensor.AsSpan(0, slots.Count * len), slots.Count);
-            var share = Stopwatch.GetElapsedTime(started) / slots.Count;
-            for (var k = 0; k < slots.Count; k++)
+            var inference = TimeSpan.Zero;
+            var embeddedCount = 0;
+            var step = Math.Max(1, microBatch);
+            var scratch = ArrayPool<float>.Shared.Rent(step * len);
+            try
             {
-                var i = slots[k];
-                var e = embedded[k];
-                outcomes[i] = new ItemOutcome(e.Vector, e.Norm, e.Reason, e.Detail, pre[i].Elapsed, share);
+                for (var start = 0; start < n; start += step)
+                {
+                    var end = Math.Min(n, start + step);
+                    var slots = new List<int>(end - start);
+                    for (var i = start; i < end; i++)
+                    {
+                        var (source, pre) = await prepared[i];
+                        if (pre.Ok) slots.Add(i);
+                        else outcomes[i] = new ItemOutcome(null, 0, pre.Reason, pre.Detail, source.Elapsed, pre.Elapsed, TimeSpan.Zero);
+                    }
+                    if (slots.Count == 0) continue;
+                    // Survivors of a contiguous run are already adjacent; otherwise gather them into scratch.
+                    ReadOnlySpan<float> input;
+                    if (slots[^1] - slots[0] == slots.Count - 1)
+                        input = tensor.AsSpan(slots[0] * len, slots.Count * len);
+                    else
+                    {
+                        for (var k = 0; k < slots.Count; k++)
+                            tensor.AsSpan(slots[k] * len, len).CopyTo(scratch.AsSpan(k * len, len));
+                        input = scratch.AsSpan(0, slots.Count * len);
+                    }
+                    var started = Stopwatch.GetTimestamp();
+                    var embedded = embedder.Embed(input, slots.Count);
+                    var took = Stopwatch.GetElapsedTime(started);
+                    inference += took;
+                    for (var k = 0; k < slots.Count; k++)
+                    {
+                        var i = slots[k];
+                        var (source, pre) = prepared[i].Result;
+                        var e = embedded[k];
+                        if (e.Ok) embeddedCount++;
+                        outcomes[i] = new ItemOutcome(e.Vector, e.Norm, e.Reason, e.Detail, source.Elapsed, pre.Elapsed, took / slots.Count);
+                    }
+                }
             }
-            return outcomes;
+            finally
+            {
+                ArrayPool<float>.Shared.Return(scratch);
+            }
+            var timings = new BatchTimings(
+                TimeSpan.FromTicks(outcomes.Sum(o => o.Fetch.Ticks)), TimeSpan.FromTicks(outcomes.Sum(o => o.Preprocess.Ticks)), inference, n, embeddedCount);
+            return (outcomes, timings);
         }
         finally
         {
+            // No decode may still be writing into the tensor when it goes back to the pool.
+            try { await Task.WhenAll(prepared.Where(t => t is not null)); } catch { /* outcomes already recorded or cancelled */ }
             ArrayPool<float>.Shared.Return(tensor);
         }
     }

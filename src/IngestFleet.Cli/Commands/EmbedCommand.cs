@@ -42,7 +42,7 @@ internal static class EmbedCommand
                 var outcomes = pipeline.Process(images, Environment.ProcessorCount, ct);
                 for (var i = 0; i < chunk.Length; i++)
                 {
-                    var o = missing[i] is { } why ? new ItemOutcome(null, 0, ReasonCodes.SourceNotFound, why, TimeSpan.Zero, TimeSpan.Zero) : outcomes[i];
+                    var o = missing[i] is { } why ? new ItemOutcome(null, 0, ReasonCodes.SourceNotFound, why, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero) : outcomes[i];
                     if (!o.Ok) rejected++;
                     var ms = Math.Round((o.Preprocess + o.Inference).TotalMilliseconds, 2);
                     var norm = o.Ok ? VectorMath.Norm(o.Vector) : 0;

@@ -1,0 +1,64 @@
+#!/usr/bin/env bash
+# Sourced by tests/run.sh. Makes sure a RabbitMQ broker (with the management API) and an S3 API server are up on
+# 127.0.0.1, installing and starting them when needed, reusing them when already running, and exports the
+# environment variables the integration-test fixtures read. Variables already set by the caller win: point them at
+# your own broker/S3 and nothing is installed.
+#   INGESTFLEET_TEST_RABBITMQ            amqp://guest:guest@127.0.0.1:5672/
+#   INGESTFLEET_TEST_RABBITMQ_MANAGEMENT http://127.0.0.1:15672
+#   INGESTFLEET_TEST_S3                  http://127.0.0.1:4568  (bucket ingestfleet-test, keys S3RVER/S3RVER)
+S3RVER_VERSION=3.7.1
+S3_PORT=4568
+tools_dir="${INGESTFLEET_TOOLS:-$HOME/.cache/ingestfleet-tools}"
+
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+wait_port() { # port seconds
+  local i
+  for ((i = 0; i < $2 * 2; i++)); do port_open "$1" && return 0; sleep 0.5; done
+  return 1
+}
+
+start_rabbitmq() {
+  if port_open 5672 && port_open 15672; then echo "services: RabbitMQ already up"; return 0; fi
+  if ! command -v rabbitmq-server >/dev/null 2>&1; then
+    echo "services: installing rabbitmq-server (Debian package)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null || return 1
+    # The package's own service start is not wanted (no init system here); stop it if it ran.
+    rabbitmqctl stop >/dev/null 2>&1 || true
+  fi
+  rabbitmq-plugins enable --offline rabbitmq_management >/dev/null || return 1
+  if ! port_open 5672; then
+    echo "services: starting RabbitMQ"
+    rabbitmq-server -detached >/dev/null 2>&1 || true
+  fi
+  timeout 120 rabbitmqctl await_startup >/dev/null 2>&1 || { echo "services: RabbitMQ did not start"; return 1; }
+  wait_port 15672 60 || { echo "services: RabbitMQ management API did not open"; return 1; }
+  echo "services: RabbitMQ up"
+}
+
+start_s3() {
+  if port_open "$S3_PORT"; then echo "services: S3 server already up on $S3_PORT"; return 0; fi
+  local bin="$tools_dir/s3rver/node_modules/.bin/s3rver"
+  if [ ! -x "$bin" ]; then
+    echo "services: installing s3rver@$S3RVER_VERSION (npm)"
+    mkdir -p "$tools_dir/s3rver"
+    npm install --silent --no-audit --no-fund --prefix "$tools_dir/s3rver" "s3rver@$S3RVER_VERSION" >/dev/null || return 1
+  fi
+  mkdir -p "$tools_dir/s3-data"
+  echo "services: starting s3rver on 127.0.0.1:$S3_PORT"
+  nohup "$bin" --address 127.0.0.1 --port "$S3_PORT" --directory "$tools_dir/s3-data" --silent \
+    --configure-bucket ingestfleet-test >"$tools_dir/s3rver.log" 2>&1 &
+  wait_port "$S3_PORT" 60 || { echo "services: s3rver did not start (see $tools_dir/s3rver.log)"; return 1; }
+  echo "services: S3 server up"
+}
+
+if [ -z "${INGESTFLEET_TEST_RABBITMQ:-}" ]; then
+  start_rabbitmq || return 1 2>/dev/null || exit 1
+  export INGESTFLEET_TEST_RABBITMQ="amqp://guest:guest@127.0.0.1:5672/"
+  export INGESTFLEET_TEST_RABBITMQ_MANAGEMENT="http://127.0.0.1:15672"
+fi
+if [ -z "${INGESTFLEET_TEST_S3:-}" ]; then
+  start_s3 || return 1 2>/dev/null || exit 1
+  export INGESTFLEET_TEST_S3="http://127.0.0.1:$S3_PORT"
+fi

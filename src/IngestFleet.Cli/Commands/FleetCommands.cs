@@ -1,0 +1,178 @@
+using System.CommandLine;
+using IngestFleet.Cli.Catalog;
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Storage;
+using IngestFleet.Worker;
+using IngestFleet.Worker.Hosting;
+using IngestFleet.Worker.Publishing;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client.Exceptions;
+using Spectre.Console;
+
+namespace IngestFleet.Cli.Commands;
+
+/// <summary>publish, replay and worker: the commands that talk to RabbitMQ and S3.</summary>
+internal static class FleetCommands
+{
+    public static Command Publish()
+    {
+        var catalog = new Argument<string>("CATALOG") { Description = "Catalog manifest: .jsonl objects or .csv with a header (item_id, image, tenant, shard, priority)" };
+        var priority = new Option<string?>("--priority") { Description = "Priority for lines without one (default normal)" };
+        var tenant = new Option<string?>("--tenant") { Description = "Tenant for lines without one (default default)" };
+        var shard = new Option<string?>("--shard") { Description = "Shard for lines without one (default default)" };
+        var revision = new Option<string?>("--model-revision") { Description = "Model revision the jobs ask for (default: the worker's)" };
+        var connection = new FleetConnection();
+        var cmd = new Command("publish", "Validate a catalog, then publish one job per line to its priority queue with publisher confirms")
+        {
+            catalog, priority, tenant, shard, revision,
+        };
+        connection.AddTo(cmd);
+        cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
+        {
+            var config = FleetConnection.Configuration(connection.Overrides(p));
+            var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
+            IReadOnlyList<IngestFleet.Contracts.EmbedCatalogImage> jobs;
+            try
+            {
+                jobs = CatalogReader.Read(p.GetValue(catalog)!, new CatalogReader.Defaults(p.GetValue(tenant) ?? "default", p.GetValue(shard) ?? "default",
+                    p.GetValue(priority) ?? "normal", p.GetValue(revision) ?? ""), fleet.Priorities, embedded: false);
+            }
+            catch (CatalogException e)
+            {
+                throw new CliInputException($"{e.Message}\nNothing was published. Fix the lines above and run publish again.");
+            }
+            using var host = await StartPublisherHost(config, fleet, ct);
+            var publisher = host.Services.GetRequiredService<JobPublisher>();
+            var summary = await WithProgress($"publishing {jobs.Count} jobs", jobs.Count, report => publisher.PublishAsync(jobs, report, ct));
+            await host.StopAsync(CancellationToken.None);
+            foreach (var group in jobs.GroupBy(j => j.Priority))
+                Console.WriteLine($"  {fleet.QueueName(group.Key)}: {group.Count()} jobs");
+            Console.WriteLine($"{summary.Confirmed} confirmed, {summary.Failed.Count} not confirmed");
+            foreach (var (job, error) in summary.Failed.Take(20))
+                Console.Error.WriteLine($"  not confirmed: {job.Key}: {error}");
+            return summary.Failed.Count == 0 ? ExitCodes.Ok : ExitCodes.Infrastructure;
+        }));
+        return cmd;
+    }
+
+    public static Command Replay()
+    {
+        var prefix = new Argument<string>("PREFIX") { Description = "Key prefix of parked jobs, e.g. dead-letter/acme/clip-tiny-r1/ or shed/acme/" };
+        var revision = new Option<string?>("--model-revision") { Description = "Model revision to replay against (default: each job's own)" };
+        var priority = new Option<string?>("--priority") { Description = "Queue to replay into (default: each job's original priority)" };
+        var dryRun = new Option<bool>("--dry-run") { Description = "Count what would be replayed; publish nothing" };
+        var connection = new FleetConnection();
+        var cmd = new Command("replay", "Republish dead-lettered or shed jobs under a prefix and mark them replayed") { prefix, revision, priority, dryRun };
+        connection.AddTo(cmd);
+        cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
+        {
+            var config = FleetConnection.Configuration(connection.Overrides(p));
+            var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
+            if (p.GetValue(priority) is { } pr && !fleet.Priorities.Contains(pr))
+                throw new CliInputException($"--priority {pr} is not one of {string.Join(", ", fleet.Priorities)}.", ExitCodes.Usage);
+            using var store = new S3ObjectStore(FleetConnection.Bind<S3Options>(config, S3Options.SectionName));
+            await Probe(store, ct);
+            using var host = await StartPublisherHost(config, fleet, ct);
+            var service = new ReplayService(store, host.Services.GetRequiredService<JobPublisher>(), TimeProvider.System);
+            var summary = await service.ReplayAsync(p.GetValue(prefix)!, p.GetValue(revision), p.GetValue(priority), p.GetValue(dryRun), null, ct);
+            await host.StopAsync(CancellationToken.None);
+            var verb = p.GetValue(dryRun) ? "would republish" : "republished";
+            Console.WriteLine($"{summary.Found} parked jobs under {p.GetValue(prefix)} in {store.Location}: {summary.AlreadyReplayed} already replayed, " +
+                $"{verb} {(p.GetValue(dryRun) ? summary.Found - summary.AlreadyReplayed : summary.Republished)}, {summary.Failed} not confirmed");
+            foreach (var e in summary.Errors.Take(20)) Console.Error.WriteLine($"  {e}");
+            return summary.Failed == 0 && summary.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.Infrastructure;
+        }));
+        return cmd;
+    }
+
+    public static Command Worker()
+    {
+        var model = CommonOptions.Model();
+        var ep = CommonOptions.Ep();
+        var threads = CommonOptions.Threads();
+        var batch = new Option<int?>("--batch") { Description = "Batch size = message limit = prefetch (else IngestFleet__Fleet__BatchSize, default 16)" };
+        var connection = new FleetConnection();
+        var cmd = new Command("worker", "Run a fleet worker: consume the priority queues, embed, write vectors and dead letters to S3") { model, ep, threads, batch };
+        connection.AddTo(cmd);
+        cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
+        {
+            var overrides = new Dictionary<string, string?>(connection.Overrides(p))
+            {
+                [$"{EmbedderOptions.SectionName}:ExecutionProvider"] = p.GetValue(ep),
+            };
+            if (p.GetValue(threads) is > 0 and var t) overrides[$"{EmbedderOptions.SectionName}:IntraOpThreads"] = t.ToString();
+            if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString();
+            var builder = Host.CreateApplicationBuilder();
+            builder.Configuration.AddInMemoryCollection(overrides);
+            builder.AddIngestFleetWorker(FleetTransport.RabbitMq, ModelLocator.Load(p.GetValue(model)));
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
+            using var host = builder.Build();
+            await DeclareTopology(host.Services.GetRequiredService<IConfiguration>(), host.Services.GetRequiredService<FleetOptions>(), ct);
+            await Probe(host.Services.GetRequiredService<IObjectStore>(), ct);
+            await host.RunAsync(ct);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    private static async Task<IHost> StartPublisherHost(IConfiguration config, FleetOptions fleet, CancellationToken ct)
+    {
+        await DeclareTopology(config, fleet, ct);
+        var rabbit = FleetConnection.Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Services.AddSingleton(fleet);
+        builder.Services.AddSingleton(TimeProvider.System);
+        builder.Services.AddMassTransit(x => x.UsingRabbitMq((_, cfg) => cfg.Host(new Uri(rabbit.Uri), h => h.PublisherConfirmation = true)));
+        builder.Services.AddSingleton(sp => new JobPublisher(sp.GetRequiredService<ISendEndpointProvider>(), fleet, TimeProvider.System, inMemory: false));
+        var host = builder.Build();
+        await host.StartAsync(ct);
+        return host;
+    }
+
+    private static async Task DeclareTopology(IConfiguration config, FleetOptions fleet, CancellationToken ct)
+    {
+        var rabbit = FleetConnection.Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
+        try
+        {
+            await FleetTopology.DeclareAsync(rabbit, fleet, ct);
+        }
+        catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or System.Net.Sockets.SocketException or IOException)
+        {
+            throw new CliInputException($"cannot reach RabbitMQ at {Redact(rabbit.Uri)}: {e.Message}. Start the broker or pass --broker / set IngestFleet__RabbitMq__Uri.", ExitCodes.Infrastructure);
+        }
+    }
+
+    private static async Task Probe(IObjectStore store, CancellationToken ct)
+    {
+        try
+        {
+            await store.ProbeAsync(ct);
+        }
+        catch (Exception e) when (e is Amazon.Runtime.AmazonServiceException or HttpRequestException or Amazon.Runtime.AmazonClientException)
+        {
+            throw new CliInputException($"cannot use the object store {store.Location}: {e.Message}. Check --s3-endpoint/--bucket (IngestFleet__S3__*) and credentials.", ExitCodes.Infrastructure);
+        }
+    }
+
+    private static string Redact(string uri) =>
+        Uri.TryCreate(uri, UriKind.Absolute, out var u) && u.UserInfo.Length > 0 ? uri.Replace(u.UserInfo + "@", "***@", StringComparison.Ordinal) : uri;
+
+    internal static async Task<T> WithProgress<T>(string title, int total, Func<Action<int>, Task<T>> work)
+    {
+        if (Console.IsOutputRedirected)
+            return await work(_ => { });
+        T result = default!;
+        await AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask(title, maxValue: total);
+                result = await work(n => task.Increment(n));
+            });
+        return result;
+    }
+}

@@ -1,0 +1,46 @@
+using System.CommandLine;
+using IngestFleet.Storage;
+using IngestFleet.Worker;
+using Microsoft.Extensions.Configuration;
+
+namespace IngestFleet.Cli.Commands;
+
+/// <summary>
+/// Broker and S3 settings for commands that talk to the fleet: appsettings.json in the working directory, then
+/// environment variables (<c>IngestFleet__RabbitMq__Uri</c>, <c>IngestFleet__S3__ServiceUrl</c>, …), then flags.
+/// </summary>
+internal sealed class FleetConnection
+{
+    public Option<string?> Broker { get; } = new("--broker") { Description = "RabbitMQ URI (else IngestFleet__RabbitMq__Uri, else amqp://guest:guest@127.0.0.1:5672/)" };
+    public Option<string?> S3Endpoint { get; } = new("--s3-endpoint") { Description = "S3-compatible endpoint URL (else IngestFleet__S3__ServiceUrl; empty means AWS)" };
+    public Option<string?> Bucket { get; } = new("--bucket") { Description = "Bucket for vectors, dead letters and shed jobs (else IngestFleet__S3__Bucket)" };
+
+    public void AddTo(Command command)
+    {
+        command.Options.Add(Broker);
+        command.Options.Add(S3Endpoint);
+        command.Options.Add(Bucket);
+    }
+
+    public IReadOnlyDictionary<string, string?> Overrides(ParseResult p)
+    {
+        var d = new Dictionary<string, string?>();
+        if (p.GetValue(Broker) is { } b) d[$"{RabbitMqOptions.SectionName}:Uri"] = b;
+        if (p.GetValue(S3Endpoint) is { } s) d[$"{S3Options.SectionName}:ServiceUrl"] = s;
+        if (p.GetValue(Bucket) is { } k) d[$"{S3Options.SectionName}:Bucket"] = k;
+        return d;
+    }
+
+    public static IConfigurationRoot Configuration(IReadOnlyDictionary<string, string?> overrides) => new ConfigurationBuilder()
+        .AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true)
+        .AddEnvironmentVariables()
+        .AddInMemoryCollection(overrides)
+        .Build();
+
+    public static T Bind<T>(IConfiguration config, string section) where T : new()
+    {
+        var o = new T();
+        config.GetSection(section).Bind(o);
+        return o;
+    }
+}

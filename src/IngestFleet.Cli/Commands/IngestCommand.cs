@@ -1,0 +1,84 @@
+using System.CommandLine;
+using IngestFleet.Cli.Catalog;
+using IngestFleet.Storage;
+using IngestFleet.Worker;
+using IngestFleet.Worker.Consumers;
+using IngestFleet.Worker.Hosting;
+using IngestFleet.Worker.Publishing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Spectre.Console;
+
+namespace IngestFleet.Cli.Commands;
+
+/// <summary>The embedded single-process mode: producer and worker in one process, in-memory transport, local store.</summary>
+internal static class IngestCommand
+{
+    public static Command Build()
+    {
+        var catalog = new Argument<string>("CATALOG") { Description = "Catalog manifest (.jsonl or .csv); image paths may be relative to it" };
+        var output = new Option<string>("--out", "-o") { Description = "Directory for vectors/ and dead-letter/ (same layout as S3)", DefaultValueFactory = _ => "ingestfleet-out" };
+        var model = CommonOptions.Model();
+        var ep = CommonOptions.Ep();
+        var threads = CommonOptions.Threads();
+        var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 16 };
+        var cmd = new Command("ingest", "Embed a catalog in this process (no broker, no S3): the laptop mode") { catalog, output, model, ep, threads, batch };
+        cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
+        {
+            var manifest = ModelLocator.Load(p.GetValue(model));
+            var builder = Host.CreateApplicationBuilder();
+            builder.Logging.SetMinimumLevel(LogLevel.Warning);
+            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+            {
+                [$"{FleetOptions.SectionName}:BatchSize"] = p.GetValue(batch).ToString(),
+                ["IngestFleet:Embedder:ExecutionProvider"] = p.GetValue(ep),
+                ["IngestFleet:Embedder:IntraOpThreads"] = p.GetValue(threads).ToString(),
+            });
+            var outDir = Path.GetFullPath(p.GetValue(output)!);
+            builder.AddIngestFleetWorker(FleetTransport.InMemory, manifest, outDir);
+            using var host = builder.Build();
+            var fleet = host.Services.GetRequiredService<FleetOptions>();
+            IReadOnlyList<IngestFleet.Contracts.EmbedCatalogImage> jobs;
+            try
+            {
+                jobs = CatalogReader.Read(p.GetValue(catalog)!, new CatalogReader.Defaults("default", "default", "normal", ""), fleet.Priorities, embedded: true);
+            }
+            catch (CatalogException e)
+            {
+                throw new CliInputException($"{e.Message}\nNothing was embedded. Fix the lines above and run ingest again.");
+            }
+            await host.StartAsync(ct);
+            var ledger = host.Services.GetRequiredService<FleetLedger>();
+            var publisher = host.Services.GetRequiredService<JobPublisher>();
+            var started = System.Diagnostics.Stopwatch.StartNew();
+            var summary = await publisher.PublishAsync(jobs, null, ct);
+            if (summary.Failed.Count > 0)
+                throw new CliInputException($"{summary.Failed.Count} jobs could not be queued in memory: {summary.Failed[0].Error}", ExitCodes.Infrastructure);
+            await FleetCommands.WithProgress($"embedding {jobs.Count} images with {manifest.Revision}", jobs.Count, async report =>
+            {
+                long last = 0;
+                await ledger.WaitForAsync(jobs.Count, done => { report((int)(done - last)); last = done; }, ct);
+                return true;
+            });
+            await host.StopAsync(CancellationToken.None);
+
+            var store = new LocalDirectoryStore(outDir);
+            var reasons = new Dictionary<string, int>();
+            await foreach (var key in store.ListAsync(StorageKeys.DeadLetterRoot + "/", ct))
+            {
+                var record = DeadLetterRecord.FromJson((await store.GetAsync(key, ct))!);
+                reasons[record.Reason] = reasons.GetValueOrDefault(record.Reason) + 1;
+            }
+            var vectors = ledger.Embedded + ledger.AlreadyPresent;
+            AnsiConsole.MarkupLine($"[bold]{jobs.Count}[/] items in {started.Elapsed.TotalSeconds:0.0} s: [green]{vectors} vectors[/] ({ledger.AlreadyPresent} already present), [red]{ledger.DeadLettered} dead letters[/]");
+            Console.WriteLine($"  vectors:      {Path.Combine(outDir, StorageKeys.VectorsRoot)}/{{tenant}}/{manifest.Revision}/{{shard}}/{{item}}.parquet");
+            Console.WriteLine($"  dead letters: {Path.Combine(outDir, StorageKeys.DeadLetterRoot)}/{{tenant}}/{manifest.Revision}/{{shard}}/{{item}}.json");
+            foreach (var (reason, count) in reasons.OrderByDescending(r => r.Value))
+                Console.WriteLine($"    {reason}: {count}");
+            return ledger.DeadLettered == 0 ? ExitCodes.Ok : ExitCodes.SomeRejected;
+        }));
+        return cmd;
+    }
+}

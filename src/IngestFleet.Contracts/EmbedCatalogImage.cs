@@ -1,0 +1,34 @@
+using System.Text.Json.Serialization;
+
+namespace IngestFleet.Contracts;
+
+/// <summary>
+/// Command, schema version 1: embed one catalog image. .NET producers send this record through MassTransit;
+/// producers in any language publish the same fields as plain JSON (content type <c>application/json</c>) to the
+/// priority's queue, per <c>schema/embed-catalog-image.v1.schema.json</c>. Field names are snake_case on the wire
+/// in both cases.
+/// </summary>
+public sealed record EmbedCatalogImage
+{
+    public const int CurrentSchemaVersion = 1;
+
+    [JsonPropertyName("schema_version")] public int SchemaVersion { get; init; } = CurrentSchemaVersion;
+    [JsonPropertyName("tenant")] public string Tenant { get; init; } = "";
+    [JsonPropertyName("shard")] public string Shard { get; init; } = "";
+    [JsonPropertyName("item_id")] public string ItemId { get; init; } = "";
+    /// <summary><c>s3://bucket/key</c>, <c>https://…</c>, or (embedded mode only) <c>file://…</c>.</summary>
+    [JsonPropertyName("image")] public string Image { get; init; } = "";
+    /// <summary>A configured priority class (defaults: online, high, normal, bulk).</summary>
+    [JsonPropertyName("priority")] public string Priority { get; init; } = "normal";
+    /// <summary>The model revision to embed with; empty means the worker's revision.</summary>
+    [JsonPropertyName("model_revision")] public string ModelRevision { get; init; } = "";
+    /// <summary>Optional: past this instant the job is dead-lettered as <c>deadline_passed</c> instead of embedded.</summary>
+    [JsonPropertyName("deadline")] public DateTimeOffset? Deadline { get; init; }
+    /// <summary>When the producer enqueued the job (queue-wait telemetry); set by the publisher when absent.</summary>
+    [JsonPropertyName("enqueued_at")] public DateTimeOffset? EnqueuedAt { get; init; }
+    /// <summary>How many times operators replayed this job (dead letter or shed), 0 for an original.</summary>
+    [JsonPropertyName("replays")] public int Replays { get; init; }
+
+    /// <summary>The item's identity across redeliveries and replays.</summary>
+    [JsonIgnore] public string Key => $"{Tenant}/{Shard}/{ItemId}";
+}

@@ -1,0 +1,143 @@
+using IngestFleet.Contracts;
+using IngestFleet.Embedding;
+using IngestFleet.Storage;
+using IngestFleet.Worker.Fetching;
+using Microsoft.Extensions.Logging;
+
+namespace IngestFleet.Worker.Consumers;
+
+/// <summary>What one batch produced.</summary>
+public sealed record BatchReport(int Embedded, int AlreadyPresent, int DeadLettered, BatchTimings Timings, TimeSpan Write);
+
+/// <summary>
+/// One batch of jobs end to end: validate → fetch → preprocess → embed → write one outcome per item (vector or dead
+/// letter). Storage failures throw (the batch is retried and redelivered; writes are idempotent); item failures never do.
+/// </summary>
+public sealed class BatchProcessor(
+    EmbeddingPipeline pipeline, ImageFetcher fetcher, ResultWriter writer, FleetOptions fleet, FetchOptions fetchOptions,
+    FleetLedger ledger, TimeProvider time, ILogger<BatchProcessor> logger)
+{
+    private const int WriteConcurrency = 16;
+
+    public string Revision => pipeline.Embedder.Manifest.Revision;
+
+    public async Task<BatchReport> ProcessAsync(IReadOnlyList<EmbedCatalogImage> jobs, CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var early = new string?[jobs.Count];
+        var earlyDetail = new string?[jobs.Count];
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var job = jobs[i];
+            var problems = JobValidator.Validate(job, fleet.Priorities, fetchOptions.AllowFileScheme);
+            if (problems.Count > 0) (early[i], earlyDetail[i]) = (ReasonCodes.InvalidJob, string.Join("; ", problems));
+            else if (job.ModelRevision.Length > 0 && job.ModelRevision != Revision)
+                (early[i], earlyDetail[i]) = (ReasonCodes.ModelRevisionMismatch, $"job asks for {job.ModelRevision}; this worker serves {Revision}");
+            else if (job.Deadline is { } deadline && deadline < now)
+                (early[i], earlyDetail[i]) = (ReasonCodes.DeadlinePassed, $"deadline {deadline:O} passed before the job started");
+        }
+
+        using var fetchGate = new SemaphoreSlim(fleet.FetchConcurrency);
+        var sources = jobs.Select((job, i) => (Func<CancellationToken, Task<ImageSource>>)(async ct =>
+        {
+            if (early[i] is { } reason) return new ImageSource(default, reason, earlyDetail[i], TimeSpan.Zero);
+            await fetchGate.WaitAsync(ct);
+            try
+            {
+                var f = await fetcher.FetchAsync(job.Image, ct);
+                return new ImageSource(f.Bytes, f.Reason, f.Detail, f.Elapsed);
+            }
+            finally
+            {
+                fetchGate.Release();
+            }
+        })).ToArray();
+
+        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken);
+
+        var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+        var contract = pipeline.Preprocessor.Contract.ContractHash();
+        int embedded = 0, present = 0, dead = 0;
+        using var writeGate = new SemaphoreSlim(WriteConcurrency);
+        await Task.WhenAll(jobs.Select(async (job, i) =>
+        {
+            await writeGate.WaitAsync(cancellationToken);
+            try
+            {
+                var revision = job.ModelRevision.Length > 0 && JobValidator.IsSafeSegment(job.ModelRevision) ? job.ModelRevision : Revision;
+                var o = outcomes[i];
+                if (o.Ok)
+                {
+                    if (await writer.WriteVectorAsync(job, revision, o.Vector!, contract, cancellationToken)) Interlocked.Increment(ref embedded);
+                    else Interlocked.Increment(ref present);
+                }
+                else
+                {
+                    await writer.WriteDeadLetterAsync(SafeForKeys(job), revision, o.Reason!, o.Detail ?? "", cancellationToken);
+                    Interlocked.Increment(ref dead);
+                    logger.LogInformation("dead-lettered {Tenant}/{Shard}/{Item}: {Reason} ({Detail})", job.Tenant, job.Shard, job.ItemId, o.Reason, o.Detail);
+                }
+            }
+            finally
+            {
+                writeGate.Release();
+            }
+        }));
+        var report = new BatchReport(embedded, present, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
+        ledger.Record(jobs.Count, report);
+        return report;
+    }
+
+    /// <summary>An invalid job still gets a dead-letter record: unusable key segments are replaced, the original job is kept.</summary>
+    private static EmbedCatalogImage SafeForKeys(EmbedCatalogImage job) => job with
+    {
+        Tenant = JobValidator.IsSafeSegment(job.Tenant) ? job.Tenant : "_invalid",
+        Shard = JobValidator.IsSafeSegment(job.Shard) ? job.Shard : "_invalid",
+        ItemId = string.IsNullOrEmpty(job.ItemId) ? $"_missing-{Guid.NewGuid():N}" : job.ItemId,
+    };
+}
+
+/// <summary>Process-wide counts of finished items (the embedded mode waits on it; tests and metrics read it).</summary>
+public sealed class FleetLedger : IDisposable
+{
+    private long _items, _embedded, _present, _dead, _batches;
+    private long _fetchTicks, _preprocessTicks, _inferenceTicks, _writeTicks;
+    private readonly SemaphoreSlim _changed = new(0);
+
+    public long Items => Interlocked.Read(ref _items);
+    public long Embedded => Interlocked.Read(ref _embedded);
+    public long AlreadyPresent => Interlocked.Read(ref _present);
+    public long DeadLettered => Interlocked.Read(ref _dead);
+    public long Batches => Interlocked.Read(ref _batches);
+    public TimeSpan FetchTime => TimeSpan.FromTicks(Interlocked.Read(ref _fetchTicks));
+    public TimeSpan PreprocessTime => TimeSpan.FromTicks(Interlocked.Read(ref _preprocessTicks));
+    public TimeSpan InferenceTime => TimeSpan.FromTicks(Interlocked.Read(ref _inferenceTicks));
+    public TimeSpan WriteTime => TimeSpan.FromTicks(Interlocked.Read(ref _writeTicks));
+
+    public void Record(int items, BatchReport r)
+    {
+        Interlocked.Add(ref _embedded, r.Embedded);
+        Interlocked.Add(ref _present, r.AlreadyPresent);
+        Interlocked.Add(ref _dead, r.DeadLettered);
+        Interlocked.Add(ref _fetchTicks, r.Timings.FetchSum.Ticks);
+        Interlocked.Add(ref _preprocessTicks, r.Timings.PreprocessSum.Ticks);
+        Interlocked.Add(ref _inferenceTicks, r.Timings.Inference.Ticks);
+        Interlocked.Add(ref _writeTicks, r.Write.Ticks);
+        Interlocked.Increment(ref _batches);
+        Interlocked.Add(ref _items, items);
+        _changed.Release();
+    }
+
+    /// <summary>Waits until at least <paramref name="items"/> items have finished.</summary>
+    public async Task WaitForAsync(long items, Action<long>? progress, CancellationToken cancellationToken)
+    {
+        while (Items < items)
+        {
+            await _changed.WaitAsync(TimeSpan.FromMilliseconds(500), cancellationToken);
+            progress?.Invoke(Items);
+        }
+        progress?.Invoke(Items);
+    }
+
+    public void Dispose() => _changed.Dispose();
+}

@@ -1,0 +1,35 @@
+using IngestFleet.Embedding.Models;
+
+namespace IngestFleet.Benchmarks;
+
+internal static class BenchPaths
+{
+    public static string Repo
+    {
+        get
+        {
+            var d = new DirectoryInfo(AppContext.BaseDirectory);
+            while (d is not null && !File.Exists(Path.Combine(d.FullName, "IngestFleet.sln"))) d = d.Parent;
+            return d?.FullName ?? throw new InvalidOperationException("run the benchmarks from inside the repository");
+        }
+    }
+
+    public static string[] CatalogPhotos => Directory.GetFiles(Path.Combine(Repo, "tests", "data", "photos"), "catalog-*-2048.jpg").Order().ToArray();
+
+    /// <summary>The ViT-B/32-size tower (width 768, 12 layers, 12 heads, patch 32, 224 px, 512-d): forged on demand
+    /// into a cache folder, never committed.</summary>
+    public static ModelManifest VitB32()
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "ingestfleet-bench", "clip-vit-b32-random-r1");
+        if (File.Exists(Path.Combine(dir, "manifest.json")))
+            return ManifestLoader.Load(dir);
+        Console.WriteLine($"forging the ViT-B/32-size tower into {dir} …");
+        return ModelForge.Forge(new ForgeOptions
+        {
+            Family = ModelFamily.Clip, Width = 768, Layers = 12, Heads = 12, Patch = 32, ImageSize = 224, OutputDim = 512,
+            Seed = 32, Revision = "clip-vit-b32-random-r1", GoldenCount = 2,
+        }, dir, epsilon: 1e-3);
+    }
+
+    public static double Percentile(IEnumerable<double> values, int p) => MathNet.Numerics.Statistics.Statistics.Percentile(values, p);
+}

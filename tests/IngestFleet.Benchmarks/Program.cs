@@ -1,0 +1,15 @@
+using System.Diagnostics;
+using IngestFleet.Benchmarks;
+
+// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|e2e|all] [--quick]
+var which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "core";
+var quick = args.Contains("--quick");
+Console.WriteLine($"machine: {Environment.ProcessorCount} logical cores, {Environment.OSVersion}, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}");
+Console.WriteLine($"started {DateTime.UtcNow:u}");
+var total = Stopwatch.StartNew();
+if (which is "core" or "all")
+{
+    PreprocessBenchmark.Run(quick);
+    OrtBenchmark.Run(quick);
+}
+Console.WriteLine($"finished in {total.Elapsed.TotalSeconds:0} s");

@@ -1,0 +1,117 @@
+using Amazon.S3;
+using DotNet.Testcontainers.Builders;
+using DotNet.Testcontainers.Containers;
+using IngestFleet.Storage;
+using IngestFleet.Worker;
+using Testcontainers.RabbitMq;
+
+namespace IngestFleet.IntegrationTests;
+
+/// <summary>
+/// Real RabbitMQ and a real S3 API server. Endpoints come from INGESTFLEET_TEST_RABBITMQ,
+/// INGESTFLEET_TEST_RABBITMQ_MANAGEMENT and INGESTFLEET_TEST_S3 (tests/run.sh starts local ones and sets them);
+/// without them the fixture starts containers through Testcontainers when a Docker engine answers, and otherwise
+/// fails with a message naming both options. Each test gets its own queue prefix and bucket.
+/// </summary>
+public sealed class FleetFixture : IAsyncLifetime
+{
+    private RabbitMqContainer? _rabbitContainer;
+    private IContainer? _s3Container;
+
+    public string RabbitUri { get; private set; } = "";
+    public string ManagementUri { get; private set; } = "";
+    public string S3Endpoint { get; private set; } = "";
+    public string S3AccessKey { get; private set; } = "S3RVER";
+    public string S3SecretKey { get; private set; } = "S3RVER";
+
+    public async Task InitializeAsync()
+    {
+        var rabbit = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_RABBITMQ");
+        var s3 = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_S3");
+        if (!string.IsNullOrEmpty(rabbit) && !string.IsNullOrEmpty(s3))
+        {
+            RabbitUri = rabbit;
+            ManagementUri = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_RABBITMQ_MANAGEMENT") ?? "http://127.0.0.1:15672";
+            S3Endpoint = s3;
+            return;
+        }
+        try
+        {
+            _rabbitContainer = new RabbitMqBuilder("rabbitmq:3.13-management").WithUsername("guest").WithPassword("guest").WithPortBinding(15672, true).Build();
+            _s3Container = new ContainerBuilder("minio/minio:latest").WithCommand("server", "/data").WithPortBinding(9000, true)
+                .WithEnvironment("MINIO_ROOT_USER", "minioadmin").WithEnvironment("MINIO_ROOT_PASSWORD", "minioadmin")
+                .WithWaitStrategy(Wait.ForUnixContainer().UntilHttpRequestIsSucceeded(r => r.ForPath("/minio/health/live").ForPort(9000))).Build();
+            await Task.WhenAll(_rabbitContainer.StartAsync(), _s3Container.StartAsync());
+        }
+        catch (Exception e)
+        {
+            throw new InvalidOperationException(
+                "Integration tests need RabbitMQ (with the management plugin) and an S3 API server. Either set INGESTFLEET_TEST_RABBITMQ, " +
+                "INGESTFLEET_TEST_RABBITMQ_MANAGEMENT and INGESTFLEET_TEST_S3 (bash tests/run.sh installs and starts local ones and sets them), " +
+                $"or run with a Docker engine so Testcontainers can start them. Docker said: {e.Message}", e);
+        }
+        RabbitUri = _rabbitContainer.GetConnectionString();
+        ManagementUri = $"http://{_rabbitContainer.Hostname}:{_rabbitContainer.GetMappedPublicPort(15672)}";
+        S3Endpoint = $"http://{_s3Container.Hostname}:{_s3Container.GetMappedPublicPort(9000)}";
+        S3AccessKey = S3SecretKey = "minioadmin";
+    }
+
+    public async Task DisposeAsync()
+    {
+        if (_rabbitContainer is not null) await _rabbitContainer.DisposeAsync();
+        if (_s3Container is not null) await _s3Container.DisposeAsync();
+    }
+
+    /// <summary>A fresh test world: its own queues (by prefix) and bucket.</summary>
+    public async Task<FleetWorld> NewWorldAsync()
+    {
+        var id = Guid.NewGuid().ToString("N")[..10];
+        var world = new FleetWorld(this, $"it-{id}-", $"it-{id}");
+        await world.Store.ProbeAsync(CancellationToken.None); // creates the bucket
+        return world;
+    }
+}
+
+[CollectionDefinition(Name)]
+public sealed class FleetCollection : ICollectionFixture<FleetFixture>
+{
+    public const string Name = "fleet";
+}
+
+/// <summary>One test's queues, bucket and the settings that point a worker or the CLI at them.</summary>
+public sealed class FleetWorld(FleetFixture fixture, string queuePrefix, string bucket) : IDisposable
+{
+    public string QueuePrefix { get; } = queuePrefix;
+    public string Bucket { get; } = bucket;
+    public FleetFixture Fixture { get; } = fixture;
+
+    public S3Options S3 => new()
+    {
+        ServiceUrl = Fixture.S3Endpoint, Bucket = Bucket, AccessKey = Fixture.S3AccessKey, SecretKey = Fixture.S3SecretKey, CreateBucket = true,
+    };
+
+    public S3ObjectStore Store { get; } = new(new S3Options
+    {
+        ServiceUrl = fixture.S3Endpoint, Bucket = bucket, AccessKey = fixture.S3AccessKey, SecretKey = fixture.S3SecretKey, CreateBucket = true,
+    });
+
+    public FleetOptions Fleet(int batch = 16) => new() { QueuePrefix = QueuePrefix, BatchSize = batch };
+
+    /// <summary>Configuration keys (as environment variables for the CLI, or in-memory for a hosted worker).</summary>
+    public Dictionary<string, string> Settings(int batch = 16) => new()
+    {
+        ["IngestFleet__RabbitMq__Uri"] = Fixture.RabbitUri,
+        ["IngestFleet__RabbitMq__ManagementUri"] = Fixture.ManagementUri,
+        ["IngestFleet__S3__ServiceUrl"] = Fixture.S3Endpoint,
+        ["IngestFleet__S3__Bucket"] = Bucket,
+        ["IngestFleet__S3__AccessKey"] = Fixture.S3AccessKey,
+        ["IngestFleet__S3__SecretKey"] = Fixture.S3SecretKey,
+        ["IngestFleet__S3__CreateBucket"] = "true",
+        ["IngestFleet__Fleet__QueuePrefix"] = QueuePrefix,
+        ["IngestFleet__Fleet__BatchSize"] = batch.ToString(),
+        ["IngestFleet__Embedder__ExecutionProvider"] = "cpu",
+        ["IngestFleet__Embedder__IntraOpThreads"] = "2",
+    };
+
+    public void Dispose() => Store.Dispose();
+}

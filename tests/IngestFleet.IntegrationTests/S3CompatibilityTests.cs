@@ -1,0 +1,37 @@
+using IngestFleet.Storage;
+
+namespace IngestFleet.IntegrationTests;
+
+[Collection(FleetCollection.Name)]
+public sealed class S3CompatibilityTests(FleetFixture fixture)
+{
+    [Theory]
+    [InlineData(0)]
+    [InlineData(5)]
+    [InlineData(65_537)]
+    [InlineData(3_000_000)]
+    public async Task BytesReadBack_EqualBytesWritten(int size)
+    {
+        using var world = await fixture.NewWorldAsync();
+        var bytes = new byte[size];
+        new Random(size).NextBytes(bytes);
+        await world.Store.PutAsync($"roundtrip/{size}.bin", bytes, "application/octet-stream", CancellationToken.None);
+        var back = await world.Store.GetAsync($"roundtrip/{size}.bin", CancellationToken.None);
+        Assert.NotNull(back);
+        Assert.Equal(bytes.Length, back.Length);
+        Assert.True(bytes.AsSpan().SequenceEqual(back), "object body differs from what was written");
+    }
+
+    [Fact]
+    public async Task MissingKey_IsNullNotAnError_AndListingSeesWhatWasWritten()
+    {
+        using var world = await fixture.NewWorldAsync();
+        Assert.Null(await world.Store.GetAsync("nope/missing.json", CancellationToken.None));
+        Assert.False(await world.Store.ExistsAsync("nope/missing.json", CancellationToken.None));
+        for (var i = 0; i < 3; i++)
+            await world.Store.PutAsync($"list/{i}.txt", "x"u8.ToArray(), "text/plain", CancellationToken.None);
+        var keys = new List<string>();
+        await foreach (var k in world.Store.ListAsync("list/", CancellationToken.None)) keys.Add(k);
+        Assert.Equal(["list/0.txt", "list/1.txt", "list/2.txt"], keys.Order());
+    }
+}
