@@ -6,7 +6,9 @@
 #   INGESTFLEET_TEST_RABBITMQ            amqp://guest:guest@127.0.0.1:5672/
 #   INGESTFLEET_TEST_RABBITMQ_MANAGEMENT http://127.0.0.1:15672
 #   INGESTFLEET_TEST_S3                  http://127.0.0.1:4568  (bucket ingestfleet-test, keys S3RVER/S3RVER)
+#   INGESTFLEET_TEST_DUCKDB_DIR          a folder with npm's @duckdb/node-api, to check that DuckDB reads our Parquet
 S3RVER_VERSION=3.7.1
+DUCKDB_NODE_VERSION=1.5.0-r.1
 S3_PORT=4568
 tools_dir="${INGESTFLEET_TOOLS:-$HOME/.cache/ingestfleet-tools}"
 
@@ -61,4 +63,14 @@ fi
 if [ -z "${INGESTFLEET_TEST_S3:-}" ]; then
   start_s3 || return 1 2>/dev/null || exit 1
   export INGESTFLEET_TEST_S3="http://127.0.0.1:$S3_PORT"
+fi
+
+if [ -z "${INGESTFLEET_TEST_DUCKDB_DIR:-}" ]; then
+  duck="$tools_dir/duckdb"
+  if [ ! -d "$duck/node_modules/@duckdb/node-api" ]; then
+    echo "services: installing @duckdb/node-api@$DUCKDB_NODE_VERSION (npm)"
+    mkdir -p "$duck"
+    npm install --silent --no-audit --no-fund --prefix "$duck" "@duckdb/node-api@$DUCKDB_NODE_VERSION" >/dev/null || { echo "services: DuckDB install failed"; return 1 2>/dev/null || exit 1; }
+  fi
+  export INGESTFLEET_TEST_DUCKDB_DIR="$duck"
 fi

@@ -2,6 +2,7 @@ using System.Diagnostics;
 using IngestFleet.Benchmarks;
 
 // Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|e2e|all] [--quick]
+// e2e needs RabbitMQ and an S3 server: source .ci/services.sh first (it exports their addresses).
 var which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "core";
 var quick = args.Contains("--quick");
 Console.WriteLine($"machine: {Environment.ProcessorCount} logical cores, {Environment.OSVersion}, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}");
@@ -12,4 +13,6 @@ if (which is "core" or "all")
     PreprocessBenchmark.Run(quick);
     OrtBenchmark.Run(quick);
 }
+if (which is "e2e" or "all")
+    await EndToEndBenchmark.RunAsync(quick);
 Console.WriteLine($"finished in {total.Elapsed.TotalSeconds:0} s");

@@ -1,0 +1,126 @@
+using System.Diagnostics;
+using IngestFleet.Contracts;
+using IngestFleet.Embedding;
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Embedding.Preprocessing;
+using IngestFleet.Storage;
+using IngestFleet.Worker.Consumers;
+using IngestFleet.Worker.Hosting;
+using IngestFleet.Worker.Publishing;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace IngestFleet.Benchmarks;
+
+/// <summary>
+/// publish → vectors in S3 on the ViT-B/32-size tower and 2048-px catalog photos (s3:// sources), beside, measured
+/// alone in the same run: (a) raw ORT images/s at the same batch and threads, (b) the CPU bound
+/// cores ÷ (inference CPU-s/image + preprocessing CPU-s/image).
+/// </summary>
+internal static class EndToEndBenchmark
+{
+    private const int Batch = 16;
+    private const int Threads = 2;
+
+    public static async Task RunAsync(bool quick)
+    {
+        var images = quick ? 64 : 192;
+        var rabbit = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_RABBITMQ") ?? "amqp://guest:guest@127.0.0.1:5672/";
+        var s3 = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_S3") ?? "http://127.0.0.1:4568";
+        var manifest = BenchPaths.VitB32();
+        var photos = BenchPaths.CatalogPhotos.Select(File.ReadAllBytes).ToArray();
+        var cores = Environment.ProcessorCount;
+
+        // (b) preprocessing CPU-seconds per image, one thread, alone.
+        var pre = new ImagePreprocessor(manifest.Preprocess);
+        var tensor = new float[pre.TensorLength];
+        foreach (var p in photos) pre.Preprocess(p, tensor);
+        var cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var preCount = photos.Length * (quick ? 4 : 12);
+        for (var i = 0; i < preCount; i++) pre.Preprocess(photos[i % photos.Length], tensor);
+        var preCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / preCount;
+
+        // (a) raw ORT at the same batch and threads, alone; its CPU time gives inference CPU-seconds per image.
+        double rawIps, infCpu;
+        using (var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = "cpu", IntraOpThreads = Threads, VerifyGoldenPack = false }))
+        {
+            var input = new SeededInput(Batch * embedder.ImageLength).Values;
+            embedder.RunRaw(input, Batch);
+            var runs = quick ? 3 : 8;
+            cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+            var sw = Stopwatch.StartNew();
+            for (var i = 0; i < runs; i++) embedder.RunRaw(input, Batch);
+            rawIps = runs * Batch / sw.Elapsed.TotalSeconds;
+            infCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds / (runs * Batch);
+        }
+        var cpuBound = cores / (infCpu + preCpu);
+
+        // End to end through RabbitMQ and S3.
+        var bucket = $"bench-{Guid.NewGuid():N}"[..20];
+        var prefix = $"bench-{Guid.NewGuid():N}"[..12] + "-";
+        var builder = Host.CreateApplicationBuilder();
+        builder.Logging.SetMinimumLevel(LogLevel.Warning);
+        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        {
+            ["IngestFleet:RabbitMq:Uri"] = rabbit, ["IngestFleet:S3:ServiceUrl"] = s3, ["IngestFleet:S3:Bucket"] = bucket,
+            ["IngestFleet:S3:AccessKey"] = "S3RVER", ["IngestFleet:S3:SecretKey"] = "S3RVER", ["IngestFleet:S3:CreateBucket"] = "true",
+            ["IngestFleet:Fleet:QueuePrefix"] = prefix, ["IngestFleet:Fleet:BatchSize"] = Batch.ToString(),
+            ["IngestFleet:Embedder:ExecutionProvider"] = "cpu", ["IngestFleet:Embedder:IntraOpThreads"] = Threads.ToString(),
+            ["IngestFleet:Embedder:VerifyGoldenPack"] = "false",
+        });
+        builder.AddIngestFleetWorker(FleetTransport.RabbitMq, manifest);
+        using var host = builder.Build();
+        var store = host.Services.GetRequiredService<IObjectStore>();
+        await store.ProbeAsync(CancellationToken.None);
+        for (var i = 0; i < photos.Length; i++)
+            await store.PutAsync($"catalog/{i}.jpg", photos[i], "image/jpeg", CancellationToken.None);
+        await host.StartAsync();
+        var ledger = host.Services.GetRequiredService<FleetLedger>();
+        var publisher = host.Services.GetRequiredService<JobPublisher>();
+        var jobs = Enumerable.Range(0, images).Select(i => new EmbedCatalogImage
+        {
+            Tenant = "bench", Shard = $"s{i % 4}", ItemId = $"i{i:D5}", Image = $"s3://{bucket}/catalog/{i % photos.Length}.jpg", Priority = "bulk",
+        }).ToList();
+        cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
+        var e2e = Stopwatch.StartNew();
+        var published = await publisher.PublishAsync(jobs, null, CancellationToken.None);
+        var publishSeconds = e2e.Elapsed.TotalSeconds;
+        await ledger.WaitForAsync(images, null, CancellationToken.None);
+        var e2eSeconds = e2e.Elapsed.TotalSeconds;
+        var e2eCpu = (Process.GetCurrentProcess().TotalProcessorTime - cpu0).TotalSeconds;
+        await host.StopAsync();
+        var e2eIps = images / e2eSeconds;
+
+        Console.WriteLine();
+        Console.WriteLine($"## End to end: publish → vectors in S3 ({images} × 2048-px JPEG via s3://, ViT-B/32-size tower, batch {Batch}, {Threads} intra-op threads, {cores} cores)");
+        Console.WriteLine("| measure | value |");
+        Console.WriteLine("|---|---|");
+        Console.WriteLine($"| end-to-end images/s | {e2eIps:0.0} |");
+        Console.WriteLine($"| (a) raw ORT images/s, same batch and threads, alone | {rawIps:0.0} |");
+        Console.WriteLine($"| inference CPU-s/image (alone) | {infCpu * 1000:0.0} ms |");
+        Console.WriteLine($"| preprocessing CPU-s/image (alone) | {preCpu * 1000:0.0} ms |");
+        Console.WriteLine($"| (b) CPU bound = {cores} ÷ (inference + preprocessing) | {cpuBound:0.0} images/s |");
+        Console.WriteLine($"| **e2e ÷ raw** | **{e2eIps / rawIps:0.00}** |");
+        Console.WriteLine($"| **e2e ÷ CPU bound** | **{e2eIps / cpuBound:0.00}** |");
+        Console.WriteLine($"| CPU used during e2e | {e2eCpu / (e2eSeconds * cores):P0} of {cores} cores |");
+        Console.WriteLine();
+        Console.WriteLine("Stage breakdown (sums over items; fetch and decode overlap inference, so they exceed wall time):");
+        Console.WriteLine($"| stage | seconds | per image |");
+        Console.WriteLine("|---|---|---|");
+        void Row(string stage, TimeSpan t) => Console.WriteLine($"| {stage} | {t.TotalSeconds:0.00} | {t.TotalMilliseconds / images:0.0} ms |");
+        Row("wall clock, publish → last vector", TimeSpan.FromSeconds(e2eSeconds));
+        Row("broker: publish with confirms (wall)", TimeSpan.FromSeconds(publishSeconds));
+        Row("fetch (S3 GetObject, summed)", ledger.FetchTime);
+        Row("decode + resize + normalise (summed)", ledger.PreprocessTime);
+        Row("inference (wall, summed over batches)", ledger.InferenceTime);
+        Row("write vectors to S3 (wall, summed over batches)", ledger.WriteTime);
+        Console.WriteLine($"batches: {ledger.Batches} (mean {images / (double)Math.Max(1, ledger.Batches):0.0} images per batch), not confirmed: {published.Failed.Count}");
+    }
+
+    private sealed class SeededInput(int n)
+    {
+        public float[] Values { get; } = new IngestFleet.Embedding.Models.SeededRandom(9).Normal(n, 1.0);
+    }
+}

@@ -1,0 +1,46 @@
+using System.Diagnostics;
+using System.Text.Json;
+using IngestFleet.Tests.Cli;
+
+namespace IngestFleet.IntegrationTests;
+
+/// <summary>The vectors the embedded mode writes (same format as S3) are read directly by DuckDB.</summary>
+public sealed class ParquetInteropTests
+{
+    [Fact]
+    public void DuckDB_ReadsTheVectorFiles_WithAFloatListEmbedding()
+    {
+        var duck = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_DUCKDB_DIR");
+        Assert.False(string.IsNullOrEmpty(duck), "set INGESTFLEET_TEST_DUCKDB_DIR to a folder with npm's @duckdb/node-api (bash tests/run.sh installs one)");
+        var output = Path.Combine(Path.GetTempPath(), $"ingest-{Guid.NewGuid():N}");
+        var ingest = CliRunner.Run("ingest", Path.Combine(AppContext.BaseDirectory, "data", "sample-catalog.jsonl"), "--out", output, "--ep", "cpu");
+        Assert.True(ingest.ExitCode == 2, ingest.Stderr + ingest.Stdout); // the sample holds hostile files
+        var vectorFiles = Directory.GetFiles(Path.Combine(output, "vectors"), "*.parquet", SearchOption.AllDirectories);
+        Assert.NotEmpty(vectorFiles);
+
+        // ES modules resolve packages next to the script, so the script runs from the DuckDB folder.
+        var script = Path.Combine(duck!, $"read-{Guid.NewGuid():N}.mjs");
+        File.Copy(Path.Combine(AppContext.BaseDirectory, "interop", "read-vectors.mjs"), script);
+        var psi = new ProcessStartInfo("node") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(script);
+        psi.ArgumentList.Add(Path.Combine(output, "vectors", "*", "*", "*", "*.parquet"));
+        using var node = Process.Start(psi)!;
+        var stdout = node.StandardOutput.ReadToEnd();
+        var stderr = node.StandardError.ReadToEnd();
+        node.WaitForExit();
+        File.Delete(script);
+        Assert.True(node.ExitCode == 0, stderr);
+
+        var rows = stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => JsonDocument.Parse(l).RootElement).ToArray();
+        Assert.Equal(vectorFiles.Length, rows.Length);
+        foreach (var r in rows)
+        {
+            Assert.Equal("FLOAT[]", r.GetProperty("embedding_type").GetString());
+            Assert.Equal("TIMESTAMP", r.GetProperty("written_at_type").GetString());
+            Assert.Equal(512, r.GetProperty("dimension").GetInt32());
+            Assert.Equal("512", r.GetProperty("n").ToString());
+            Assert.InRange(r.GetProperty("norm2").GetDouble(), 0.999, 1.001);
+            Assert.Equal("clip-tiny-r1", r.GetProperty("model_revision").GetString());
+        }
+    }
+}
