@@ -1,0 +1,51 @@
+using System.Net;
+using IngestFleet.Contracts;
+using IngestFleet.Worker.Fetching;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IngestFleet.Tests.Worker;
+
+public class SsrfGuardTests
+{
+    [Theory]
+    [InlineData("127.0.0.1")]
+    [InlineData("10.1.2.3")]
+    [InlineData("172.16.0.1")]
+    [InlineData("192.168.1.1")]
+    [InlineData("169.254.169.254")] // cloud metadata
+    [InlineData("100.64.0.1")]      // CGNAT
+    [InlineData("0.0.0.0")]
+    [InlineData("224.0.0.1")]
+    [InlineData("::1")]
+    [InlineData("fe80::1")]
+    [InlineData("fd00::1")]
+    [InlineData("::ffff:10.0.0.1")] // IPv4-mapped private
+    public void NonPublicAddresses_AreRefused(string address) => Assert.False(SsrfGuard.IsPublic(IPAddress.Parse(address)));
+
+    [Theory]
+    [InlineData("93.184.216.34")]
+    [InlineData("8.8.8.8")]
+    [InlineData("2606:4700:4700::1111")]
+    public void PublicAddresses_AreAllowed(string address) => Assert.True(SsrfGuard.IsPublic(IPAddress.Parse(address)));
+
+    [Theory]
+    [InlineData("https://127.0.0.1:1/cat.jpg")]
+    [InlineData("https://localhost:1/cat.jpg")]
+    public async Task HttpsToLoopback_IsRefusedBeforeConnecting(string url)
+    {
+        using var fetcher = new ImageFetcher(new FetchOptions(), null, NullLogger<ImageFetcher>.Instance);
+        var r = await fetcher.FetchAsync(url, CancellationToken.None);
+        Assert.Equal(ReasonCodes.SourceForbidden, r.Reason);
+        Assert.Contains("non-public", r.Detail);
+    }
+
+    [Theory]
+    [InlineData("http://example.com/a.jpg")]
+    [InlineData("file:///etc/passwd")]
+    [InlineData("ftp://example.com/a.jpg")]
+    public async Task OtherSchemes_AreRefusedOutsideEmbeddedMode(string url)
+    {
+        using var fetcher = new ImageFetcher(new FetchOptions(), null, NullLogger<ImageFetcher>.Instance);
+        Assert.Equal(ReasonCodes.SourceForbidden, (await fetcher.FetchAsync(url, CancellationToken.None)).Reason);
+    }
+}
