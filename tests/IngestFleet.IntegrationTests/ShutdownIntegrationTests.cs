@@ -53,3 +53,40 @@ public sealed class ShutdownIntegrationTests(FleetFixture fixture)
         Assert.Equal(96, doneByFirst + second.Ledger.Items - second.Ledger.AlreadyPresent);
     }
 }
+
+[Collection(FleetCollection.Name)]
+public sealed class HealthIntegrationTests(FleetFixture fixture)
+{
+    [Fact]
+    public async Task Healthz_ReportsBrokerStoreAndModel()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var port = FreePort();
+        await using var worker = await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Health:Port"] = port.ToString() });
+        using var http = new HttpClient();
+        HttpResponseMessage? response = null;
+        for (var i = 0; i < 40 && response is null; i++)
+        {
+            try { response = await http.GetAsync($"http://127.0.0.1:{port}/healthz"); }
+            catch (HttpRequestException) { await Task.Delay(250); }
+        }
+        Assert.NotNull(response);
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.StatusCode == System.Net.HttpStatusCode.OK, body);
+        using var doc = System.Text.Json.JsonDocument.Parse(body);
+        var checks = doc.RootElement.GetProperty("checks");
+        Assert.Equal("Healthy", checks.GetProperty("model").GetProperty("status").GetString());
+        Assert.Contains("clip-tiny-r1", checks.GetProperty("model").GetProperty("description").GetString());
+        Assert.Equal("Healthy", checks.GetProperty("store").GetProperty("status").GetString());
+        Assert.Contains(checks.EnumerateObject(), c => c.Name.Contains("masstransit", StringComparison.OrdinalIgnoreCase) && c.Value.GetProperty("status").GetString() == "Healthy");
+    }
+
+    private static int FreePort()
+    {
+        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop();
+        return port;
+    }
+}

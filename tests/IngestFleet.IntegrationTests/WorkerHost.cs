@@ -18,11 +18,12 @@ public sealed class WorkerHost : IAsyncDisposable
     public FleetLedger Ledger => _host.Services.GetRequiredService<FleetLedger>();
     public IServiceProvider Services => _host.Services;
 
-    public static async Task<WorkerHost> StartAsync(FleetWorld world, int batch = 16)
+    public static async Task<WorkerHost> StartAsync(FleetWorld world, int batch = 16, Dictionary<string, string?>? extra = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration.AddInMemoryCollection(world.Settings(batch).ToDictionary(kv => kv.Key.Replace("__", ":", StringComparison.Ordinal), kv => (string?)kv.Value));
+        if (extra is not null) builder.Configuration.AddInMemoryCollection(extra);
         var manifest = ManifestLoader.Load(Path.Combine(AppContext.BaseDirectory, "models", "clip-tiny-r1"));
         builder.AddIngestFleetWorker(FleetTransport.RabbitMq, manifest);
         var host = builder.Build();

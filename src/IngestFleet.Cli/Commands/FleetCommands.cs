@@ -95,8 +95,9 @@ internal static class FleetCommands
         var ep = CommonOptions.Ep();
         var threads = CommonOptions.Threads();
         var batch = new Option<int?>("--batch") { Description = "Batch size = message limit = prefetch (else IngestFleet__Fleet__BatchSize, default 16)" };
+        var healthPort = new Option<int?>("--health-port") { Description = "Serve GET /healthz on this port (else IngestFleet__Health__Port; 0 = off)" };
         var connection = new FleetConnection();
-        var cmd = new Command("worker", "Run a fleet worker: consume the priority queues, embed, write vectors and dead letters to S3") { model, ep, threads, batch };
+        var cmd = new Command("worker", "Run a fleet worker: consume the priority queues, embed, write vectors and dead letters to S3") { model, ep, threads, batch, healthPort };
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
@@ -106,6 +107,7 @@ internal static class FleetCommands
             };
             if (p.GetValue(threads) is > 0 and var t) overrides[$"{EmbedderOptions.SectionName}:IntraOpThreads"] = t.ToString();
             if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString();
+            if (p.GetValue(healthPort) is { } hp) overrides[$"{HealthOptions.SectionName}:Port"] = hp.ToString();
             var builder = Host.CreateApplicationBuilder();
             builder.Configuration.AddInMemoryCollection(overrides);
             builder.AddIngestFleetWorker(FleetTransport.RabbitMq, ModelLocator.Load(p.GetValue(model)));

@@ -70,6 +70,8 @@ public static class FleetHosting
         services.AddSingleton(sp => new JobPublisher(sp.GetRequiredService<ISendEndpointProvider>(), sp.GetRequiredService<FleetOptions>(),
             sp.GetRequiredService<TimeProvider>(), transport == FleetTransport.InMemory));
         services.AddHostedService<StartupLogger>();
+        services.AddOptions<HealthOptions>().Bind(config.GetSection(HealthOptions.SectionName));
+        services.AddHostedService<HealthEndpoint>();
         services.AddHealthChecks()
             .AddCheck<ModelReadyCheck>("model", tags: ["ready"])
             .AddCheck<StoreReadyCheck>("store", tags: ["ready"]);
