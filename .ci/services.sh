@@ -10,7 +10,7 @@
 S3RVER_VERSION=3.7.1
 DUCKDB_NODE_VERSION=1.5.0-r.1
 S3_PORT=4568
-tools_dir="${INGESTFLEET_TOOLS:-$HOME/.cache/ingestfleet-tools}"
+tools_dir="${INGESTFLEET_TOOLS:-${HOME:-/root}/.cache/ingestfleet-tools}"
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 

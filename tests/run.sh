@@ -16,8 +16,9 @@ dotnet build IngestFleet.sln -c Release -nologo -clp:ErrorsOnly -warnaserror || 
 results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
 dotnet test IngestFleet.sln -c Release --no-build -nologo --logger "trx" --results-directory "$results" \
-  --logger "console;verbosity=normal" 2>&1 | tee "$results/console.log" | grep -E '^\s+Failed |^(Passed|Failed)!|Error Message' || true
-status=${PIPESTATUS[0]}
+  --logger "console;verbosity=normal" >"$results/console.log" 2>&1
+status=$?
+grep -E '^\s+Failed |^(Passed|Failed)!|Error Message' "$results/console.log" || true
 
 passed=0; failed=0; skipped=0
 for trx in "$results"/*.trx; do
