@@ -18,7 +18,7 @@ public readonly record struct ImageSource(ReadOnlyMemory<byte> Bytes, string? Re
 }
 
 /// <summary>Time spent per stage for one batch (wall-clock for inference, summed per item for the others).</summary>
-public sealed record BatchTimings(TimeSpan FetchSum, TimeSpan PreprocessSum, TimeSpan Inference, int Images, int Embedded);
+public sealed record BatchTimings(TimeSpan FetchSum, TimeSpan PreprocessSum, TimeSpan Inference);
 
 /// <summary>
 /// Fetch → preprocess → embed for one batch, pipelined: every image is fetched and decoded concurrently (straight into
@@ -67,7 +67,6 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
             }
 
             var inference = TimeSpan.Zero;
-            var embeddedCount = 0;
             var step = Math.Max(1, microBatch);
             var scratch = ArrayPool<float>.Shared.Rent(step * len);
             try
@@ -84,14 +83,14 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     }
                     if (slots.Count == 0) continue;
                     // Survivors of a contiguous run are already adjacent; otherwise gather them into scratch.
-                    ReadOnlySpan<float> input;
+                    ReadOnlyMemory<float> input;
                     if (slots[^1] - slots[0] == slots.Count - 1)
-                        input = tensor.AsSpan(slots[0] * len, slots.Count * len);
+                        input = tensor.AsMemory(slots[0] * len, slots.Count * len);
                     else
                     {
                         for (var k = 0; k < slots.Count; k++)
                             tensor.AsSpan(slots[k] * len, len).CopyTo(scratch.AsSpan(k * len, len));
-                        input = scratch.AsSpan(0, slots.Count * len);
+                        input = scratch.AsMemory(0, slots.Count * len);
                     }
                     var started = Stopwatch.GetTimestamp();
                     var embedded = embedder.Embed(input, slots.Count);
@@ -102,7 +101,6 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                         var i = slots[k];
                         var (source, pre) = prepared[i].Result;
                         var e = embedded[k];
-                        if (e.Ok) embeddedCount++;
                         outcomes[i] = new ItemOutcome(e.Vector, e.Norm, e.Reason, e.Detail, source.Elapsed, pre.Elapsed, took / slots.Count);
                     }
                 }
@@ -112,7 +110,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                 ArrayPool<float>.Shared.Return(scratch);
             }
             var timings = new BatchTimings(
-                TimeSpan.FromTicks(outcomes.Sum(o => o.Fetch.Ticks)), TimeSpan.FromTicks(outcomes.Sum(o => o.Preprocess.Ticks)), inference, n, embeddedCount);
+                TimeSpan.FromTicks(outcomes.Sum(o => o.Fetch.Ticks)), TimeSpan.FromTicks(outcomes.Sum(o => o.Preprocess.Ticks)), inference);
             return (outcomes, timings);
         }
         finally

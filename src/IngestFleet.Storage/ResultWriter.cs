@@ -9,8 +9,6 @@ namespace IngestFleet.Storage;
 /// </summary>
 public sealed class ResultWriter(IObjectStore store, TimeProvider time)
 {
-    public IObjectStore Store => store;
-
     /// <returns>true when written, false when the vector was already there.</returns>
     public async Task<bool> WriteVectorAsync(EmbedCatalogImage job, string revision, float[] embedding, string contractHash, CancellationToken cancellationToken)
     {

@@ -23,7 +23,7 @@ internal static class OrtBenchmark
             using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = "cpu", IntraOpThreads = t, VerifyGoldenPack = t == threads[0] });
             foreach (var b in batches)
             {
-                embedder.RunRaw(input.AsSpan(0, b * embedder.ImageLength), b); // warm-up
+                embedder.RunRaw(input.AsMemory(0, b * embedder.ImageLength), b); // warm-up
                 var minImages = quick ? 16 : 64;
                 var runs = Math.Max(quick ? 3 : 8, (minImages + b - 1) / b);
                 var latencies = new List<double>();
@@ -31,7 +31,7 @@ internal static class OrtBenchmark
                 for (var i = 0; i < runs; i++)
                 {
                     var t0 = Stopwatch.GetTimestamp();
-                    embedder.RunRaw(input.AsSpan(0, b * embedder.ImageLength), b);
+                    embedder.RunRaw(input.AsMemory(0, b * embedder.ImageLength), b);
                     latencies.Add(Stopwatch.GetElapsedTime(t0).TotalMilliseconds);
                 }
                 var ips = runs * b / sw.Elapsed.TotalSeconds;

@@ -64,7 +64,7 @@ internal static class IngestCommand
             });
             await host.StopAsync(CancellationToken.None);
 
-            var store = new LocalDirectoryStore(outDir);
+            var store = host.Services.GetRequiredService<IObjectStore>();
             var reasons = new Dictionary<string, int>();
             await foreach (var key in store.ListAsync(StorageKeys.DeadLetterRoot + "/", ct))
             {

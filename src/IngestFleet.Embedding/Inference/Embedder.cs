@@ -178,7 +178,7 @@ public sealed class Embedder : IDisposable
     }
 
     /// <summary>Raw model outputs (not normalised) for <paramref name="count"/> images laid out NCHW.</summary>
-    public float[] RunRaw(ReadOnlySpan<float> pixels, int count)
+    public float[] RunRaw(ReadOnlyMemory<float> pixels, int count)
     {
         var outputs = new float[count * Dimension];
         RunInto(pixels, count, outputs);
@@ -189,7 +189,7 @@ public sealed class Embedder : IDisposable
     /// Embeds <paramref name="count"/> preprocessed images. Each result is a unit vector (when the manifest asks for
     /// L2 normalisation) or a reason code for a non-finite or zero-norm output: one bad row never fails the batch.
     /// </summary>
-    public EmbeddingResult[] Embed(ReadOnlySpan<float> pixels, int count)
+    public EmbeddingResult[] Embed(ReadOnlyMemory<float> pixels, int count)
     {
         var raw = ArrayPool<float>.Shared.Rent(count * Dimension);
         try
@@ -223,7 +223,7 @@ public sealed class Embedder : IDisposable
         return new EmbeddingResult(vector, norm, null, null);
     }
 
-    private void RunInto(ReadOnlySpan<float> pixels, int count, Span<float> outputs)
+    private void RunInto(ReadOnlyMemory<float> pixels, int count, Span<float> outputs)
     {
         if (pixels.Length < count * _imageLength)
             throw new ArgumentException($"pixels hold {pixels.Length} floats; {count} images need {count * _imageLength}.", nameof(pixels));
@@ -232,20 +232,32 @@ public sealed class Embedder : IDisposable
         {
             var n = Math.Min(chunk, count - start);
             var runBatch = FixedBatch > 0 ? FixedBatch : n;
-            var buffer = ArrayPool<float>.Shared.Rent(runBatch * _imageLength);
+            var images = pixels.Slice(start * _imageLength, n * _imageLength);
+            float[]? padded = null;
             try
             {
-                pixels.Slice(start * _imageLength, n * _imageLength).CopyTo(buffer);
-                // Padding rows (static-shape EPs) are zeros and their outputs are dropped.
-                buffer.AsSpan(n * _imageLength, (runBatch - n) * _imageLength).Clear();
-                using var input = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance,
-                    buffer.AsMemory(0, runBatch * _imageLength), [runBatch, 3, Manifest.Preprocess.Size, Manifest.Preprocess.Size]);
-                using var results = _session.Run(_runOptions, _inputNames, [input], _outputNames);
+                Memory<float> input;
+                if (runBatch == n)
+                {
+                    // The caller's buffer is the input tensor as it is: ORT only reads inputs, so no copy is made.
+                    input = MemoryMarshal.AsMemory(images);
+                }
+                else
+                {
+                    // Static-shape EPs: copy into a pooled buffer and pad with zero rows, whose outputs are dropped.
+                    padded = ArrayPool<float>.Shared.Rent(runBatch * _imageLength);
+                    images.Span.CopyTo(padded);
+                    padded.AsSpan(n * _imageLength, (runBatch - n) * _imageLength).Clear();
+                    input = padded.AsMemory(0, runBatch * _imageLength);
+                }
+                using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input,
+                    [runBatch, 3, Manifest.Preprocess.Size, Manifest.Preprocess.Size]);
+                using var results = _session.Run(_runOptions, _inputNames, [value], _outputNames);
                 results[0].GetTensorDataAsSpan<float>()[..(n * Dimension)].CopyTo(outputs.Slice(start * Dimension, n * Dimension));
             }
             finally
             {
-                ArrayPool<float>.Shared.Return(buffer);
+                if (padded is not null) ArrayPool<float>.Shared.Return(padded);
             }
         }
     }

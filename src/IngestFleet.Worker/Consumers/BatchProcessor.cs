@@ -24,23 +24,23 @@ public sealed class BatchProcessor(
     public async Task<BatchReport> ProcessAsync(IReadOnlyList<EmbedCatalogImage> jobs, CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
-        var early = new string?[jobs.Count];
-        var earlyDetail = new string?[jobs.Count];
+        // Jobs refused before any fetch, with their reason code and detail.
+        var refused = new (string Reason, string Detail)?[jobs.Count];
         for (var i = 0; i < jobs.Count; i++)
         {
             var job = jobs[i];
             var problems = JobValidator.Validate(job, fleet.Priorities, fetchOptions.AllowFileScheme);
-            if (problems.Count > 0) (early[i], earlyDetail[i]) = (ReasonCodes.InvalidJob, string.Join("; ", problems));
+            if (problems.Count > 0) refused[i] = (ReasonCodes.InvalidJob, string.Join("; ", problems));
             else if (job.ModelRevision.Length > 0 && job.ModelRevision != Revision)
-                (early[i], earlyDetail[i]) = (ReasonCodes.ModelRevisionMismatch, $"job asks for {job.ModelRevision}; this worker serves {Revision}");
+                refused[i] = (ReasonCodes.ModelRevisionMismatch, $"job asks for {job.ModelRevision}; this worker serves {Revision}");
             else if (job.Deadline is { } deadline && deadline < now)
-                (early[i], earlyDetail[i]) = (ReasonCodes.DeadlinePassed, $"deadline {deadline:O} passed before the job started");
+                refused[i] = (ReasonCodes.DeadlinePassed, $"deadline {deadline:O} passed before the job started");
         }
 
         using var fetchGate = new SemaphoreSlim(fleet.FetchConcurrency);
         var sources = jobs.Select((job, i) => (Func<CancellationToken, Task<ImageSource>>)(async ct =>
         {
-            if (early[i] is { } reason) return new ImageSource(default, reason, earlyDetail[i], TimeSpan.Zero);
+            if (refused[i] is { } r) return new ImageSource(default, r.Reason, r.Detail, TimeSpan.Zero);
             await fetchGate.WaitAsync(ct);
             try
             {
@@ -84,7 +84,7 @@ public sealed class BatchProcessor(
             }
         }));
         var report = new BatchReport(embedded, present, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
-        ledger.Record(jobs.Count, report);
+        ledger.Record(report);
         return report;
     }
 
@@ -114,7 +114,8 @@ public sealed class FleetLedger : IDisposable
     public TimeSpan InferenceTime => TimeSpan.FromTicks(Interlocked.Read(ref _inferenceTicks));
     public TimeSpan WriteTime => TimeSpan.FromTicks(Interlocked.Read(ref _writeTicks));
 
-    public void Record(int items, BatchReport r)
+    /// <summary>Counts one finished batch; every item of it had exactly one outcome, so the outcomes sum to its size.</summary>
+    public void Record(BatchReport r)
     {
         Interlocked.Add(ref _embedded, r.Embedded);
         Interlocked.Add(ref _present, r.AlreadyPresent);
@@ -124,7 +125,7 @@ public sealed class FleetLedger : IDisposable
         Interlocked.Add(ref _inferenceTicks, r.Timings.Inference.Ticks);
         Interlocked.Add(ref _writeTicks, r.Write.Ticks);
         Interlocked.Increment(ref _batches);
-        Interlocked.Add(ref _items, items);
+        Interlocked.Add(ref _items, r.Embedded + r.AlreadyPresent + r.DeadLettered);
         _changed.Release();
     }
 
