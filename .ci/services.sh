@@ -34,7 +34,15 @@ start_rabbitmq() {
     echo "services: starting RabbitMQ"
     rabbitmq-server -detached >/dev/null 2>&1 || true
   fi
-  timeout 120 rabbitmqctl await_startup >/dev/null 2>&1 || { echo "services: RabbitMQ did not start"; return 1; }
+  # await_startup fails at once while the Erlang node is not yet registered (the first seconds after -detached), so
+  # it is retried until the node answers or two minutes pass.
+  local deadline=$((SECONDS + 120))
+  until timeout 60 rabbitmqctl await_startup >/dev/null 2>&1; do
+    if ((SECONDS >= deadline)); then
+      echo "services: RabbitMQ did not start within 120 s (see /var/log/rabbitmq/)"; return 1
+    fi
+    sleep 1
+  done
   wait_port 15672 60 || { echo "services: RabbitMQ management API did not open"; return 1; }
   echo "services: RabbitMQ up"
 }
