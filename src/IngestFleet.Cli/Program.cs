@@ -7,5 +7,7 @@ root.Subcommands.Add(EmbedCommand.Build());
 root.Subcommands.Add(FleetCommands.Publish());
 root.Subcommands.Add(FleetCommands.Worker());
 root.Subcommands.Add(FleetCommands.Replay());
+root.Subcommands.Add(LimitsCommands.Limits());
+root.Subcommands.Add(LimitsCommands.Gateway());
 root.Subcommands.Add(ModelsCommands.Build());
 return await root.Parse(args).InvokeAsync();

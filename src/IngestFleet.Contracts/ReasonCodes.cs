@@ -36,10 +36,13 @@ public static class ReasonCodes
     public const string ModelRevisionMismatch = "model_revision_mismatch";
     public const string DeadlinePassed = "deadline_passed";
 
+    // Load shedding: not a failure of the item; its queue passed its published max depth and the job was parked.
+    public const string Shed = "shed";
+
     public static readonly IReadOnlyList<string> All =
     [
         Empty, TooManyBytes, NotAnImage, UnsupportedFormat, TooManyPixels, TooSmall, BadAspect, Truncated, Corrupt,
         AllocationLimit, NonFiniteOutput, ZeroNormOutput, InferenceFailed, SourceNotFound, SourceForbidden,
-        FetchFailed, InvalidJob, ModelRevisionMismatch, DeadlinePassed,
+        FetchFailed, InvalidJob, ModelRevisionMismatch, DeadlinePassed, Shed,
     ];
 }

@@ -24,6 +24,8 @@ public sealed record BatchTimings(TimeSpan FetchSum, TimeSpan PreprocessSum, Tim
 /// Fetch → preprocess → embed for one batch, pipelined: every image is fetched and decoded concurrently (straight into
 /// its slot of one pooled NCHW tensor), and inference runs micro-batch by micro-batch in order, so decoding of the
 /// next micro-batch overlaps inference of this one. A rejected image never fails the batch: it keeps its reason code.
+/// An optional <see cref="IStageGate"/> admits each decode and each inference call, so concurrent batches of different
+/// priority classes share the cores by priority (see <see cref="PriorityGate"/>).
 /// </summary>
 public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder embedder)
 {
@@ -36,7 +38,8 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
             degreeOfParallelism, images.Count, cancellationToken).GetAwaiter().GetResult().Outcomes;
 
     public async Task<(ItemOutcome[] Outcomes, BatchTimings Timings)> ProcessAsync(
-        IReadOnlyList<Func<CancellationToken, Task<ImageSource>>> sources, int degreeOfParallelism, int microBatch, CancellationToken cancellationToken)
+        IReadOnlyList<Func<CancellationToken, Task<ImageSource>>> sources, int degreeOfParallelism, int microBatch, CancellationToken cancellationToken,
+        IStageGate? stages = null)
     {
         var n = sources.Count;
         var len = preprocessor.TensorLength;
@@ -57,6 +60,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     await gate.WaitAsync(cancellationToken);
                     try
                     {
+                        using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
                         return (source, preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len)));
                     }
                     finally
@@ -92,9 +96,11 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                             tensor.AsSpan(slots[k] * len, len).CopyTo(scratch.AsSpan(k * len, len));
                         input = scratch.AsMemory(0, slots.Count * len);
                     }
+                    using var stage = stages is null ? null : await stages.EnterAsync(embedder.Options.EffectiveIntraOpThreads, cancellationToken);
                     var started = Stopwatch.GetTimestamp();
                     var embedded = embedder.Embed(input, slots.Count);
                     var took = Stopwatch.GetElapsedTime(started);
+                    stage?.Dispose();
                     inference += took;
                     for (var k = 0; k < slots.Count; k++)
                     {

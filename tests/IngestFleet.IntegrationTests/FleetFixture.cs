@@ -3,6 +3,7 @@ using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
 using IngestFleet.Storage;
 using IngestFleet.Worker;
+using RabbitMQ.Client;
 using Testcontainers.RabbitMq;
 
 namespace IngestFleet.IntegrationTests;
@@ -113,5 +114,27 @@ public sealed class FleetWorld(FleetFixture fixture, string queuePrefix, string 
         ["IngestFleet__Embedder__IntraOpThreads"] = "2",
     };
 
-    public void Dispose() => Store.Dispose();
+    /// <summary>Deletes this world's queues and exchanges (the broker is shared by every test and every run).</summary>
+    public void Dispose()
+    {
+        Store.Dispose();
+        Task.Run(async () =>
+        {
+            try
+            {
+                var factory = new ConnectionFactory { Uri = new Uri(Fixture.RabbitUri) };
+                await using var connection = await factory.CreateConnectionAsync();
+                await using var channel = await connection.CreateChannelAsync();
+                foreach (var priority in new FleetOptions().Priorities)
+                {
+                    await channel.QueueDeleteAsync(QueuePrefix + priority, ifUnused: false, ifEmpty: false);
+                    await channel.ExchangeDeleteAsync(QueuePrefix + priority, ifUnused: false);
+                }
+            }
+            catch (Exception)
+            {
+                // best effort: a test that stopped the broker leaves its queues behind
+            }
+        }).GetAwaiter().GetResult();
+    }
 }

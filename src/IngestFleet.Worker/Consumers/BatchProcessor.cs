@@ -15,14 +15,19 @@ public sealed record BatchReport(int Embedded, int AlreadyPresent, int DeadLette
 /// </summary>
 public sealed class BatchProcessor(
     EmbeddingPipeline pipeline, ImageFetcher fetcher, ResultWriter writer, FleetOptions fleet, FetchOptions fetchOptions,
-    FleetLedger ledger, TimeProvider time, ILogger<BatchProcessor> logger)
+    FleetLedger ledger, PriorityGate gate, TimeProvider time, ILogger<BatchProcessor> logger)
 {
     private const int WriteConcurrency = 16;
 
     public string Revision => pipeline.Embedder.Manifest.Revision;
 
-    public async Task<BatchReport> ProcessAsync(IReadOnlyList<EmbedCatalogImage> jobs, CancellationToken cancellationToken)
+    /// <param name="jobs">One batch, all from one queue.</param>
+    /// <param name="priority">The queue's priority class: its CPU stages are scheduled by it (<see cref="PriorityGate"/>).</param>
+    /// <param name="cancellationToken">Cancels the batch.</param>
+    public async Task<BatchReport> ProcessAsync(IReadOnlyList<EmbedCatalogImage> jobs, string priority, CancellationToken cancellationToken)
     {
+        var level = Array.IndexOf(fleet.Priorities, priority);
+        if (level < 0) level = fleet.Priorities.Length - 1;
         var now = time.GetUtcNow();
         // Jobs refused before any fetch, with their reason code and detail.
         var refused = new (string Reason, string Detail)?[jobs.Count];
@@ -53,7 +58,7 @@ public sealed class BatchProcessor(
             }
         })).ToArray();
 
-        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken);
+        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, gate.For(level));
 
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var contract = pipeline.Preprocessor.Contract.ContractHash();
@@ -84,6 +89,9 @@ public sealed class BatchProcessor(
             }
         }));
         var report = new BatchReport(embedded, present, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
+        var done = time.GetUtcNow();
+        foreach (var job in jobs)
+            if (job.EnqueuedAt is { } enqueued) ledger.RecordLatency(priority, (done - enqueued).TotalSeconds);
         ledger.Record(report);
         return report;
     }
@@ -103,6 +111,33 @@ public sealed class FleetLedger : IDisposable
     private long _items, _embedded, _present, _dead, _batches;
     private long _fetchTicks, _preprocessTicks, _inferenceTicks, _writeTicks;
     private readonly SemaphoreSlim _changed = new(0);
+    private readonly Dictionary<string, Queue<double>> _latencies = new(StringComparer.Ordinal);
+
+    /// <summary>How many recent latencies are kept per priority class.</summary>
+    public const int LatencyWindow = 10_000;
+
+    /// <summary>Records one job's latency from enqueue (producer's stamp) to its outcome being stored.</summary>
+    public void RecordLatency(string priority, double seconds)
+    {
+        lock (_latencies)
+        {
+            if (!_latencies.TryGetValue(priority, out var q)) _latencies[priority] = q = new Queue<double>();
+            if (q.Count == LatencyWindow) q.Dequeue();
+            q.Enqueue(seconds);
+        }
+    }
+
+    /// <summary>The recent enqueue → stored latencies (seconds) of one priority class, oldest first.</summary>
+    public double[] Latencies(string priority)
+    {
+        lock (_latencies) return _latencies.TryGetValue(priority, out var q) ? q.ToArray() : [];
+    }
+
+    /// <summary>Forgets recorded latencies (benchmarks measure phases separately).</summary>
+    public void ClearLatencies()
+    {
+        lock (_latencies) _latencies.Clear();
+    }
 
     public long Items => Interlocked.Read(ref _items);
     public long Embedded => Interlocked.Read(ref _embedded);

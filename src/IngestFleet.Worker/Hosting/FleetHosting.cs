@@ -7,6 +7,7 @@ using IngestFleet.Embedding.Preprocessing;
 using IngestFleet.Storage;
 using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Fetching;
+using IngestFleet.Worker.Limits;
 using IngestFleet.Worker.Publishing;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
@@ -66,9 +67,26 @@ public static class FleetHosting
         services.AddSingleton(sp => new ImageFetcher(sp.GetRequiredService<FetchOptions>(), sp.GetService<IAmazonS3>(), sp.GetRequiredService<ILogger<ImageFetcher>>()));
         services.AddSingleton(sp => new ResultWriter(sp.GetRequiredService<IObjectStore>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<FleetLedger>();
+        // One CPU scheduler per process: capacity = cores; levels = priority classes (online first).
+        services.AddSingleton(sp => new PriorityGate(Environment.ProcessorCount, sp.GetRequiredService<FleetOptions>().Priorities.Length));
         services.AddSingleton<BatchProcessor>();
         services.AddSingleton(sp => new JobPublisher(sp.GetRequiredService<ISendEndpointProvider>(), sp.GetRequiredService<FleetOptions>(),
             sp.GetRequiredService<TimeProvider>(), transport == FleetTransport.InMemory));
+        services.AddOptions<LimitsOptions>().Bind(config.GetSection(LimitsOptions.SectionName)).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<LimitsOptions>, LimitsValidator>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<LimitsOptions>>().Value);
+        if (transport == FleetTransport.RabbitMq)
+        {
+            services.AddSingleton(sp => sp.GetRequiredService<IOptions<RabbitMqOptions>>().Value);
+            services.AddSingleton(sp => new BrokerLink(sp.GetRequiredService<RabbitMqOptions>(), $"ingestfleet-worker-{Environment.MachineName}"));
+            services.AddSingleton<QueueMonitor>();
+            services.AddSingleton(sp => new Shedder(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<QueueMonitor>(), sp.GetRequiredService<IObjectStore>(),
+                sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>(), manifest.Revision, sp.GetRequiredService<TimeProvider>(),
+                sp.GetRequiredService<ILogger<Shedder>>()));
+            var limits = new LimitsOptions();
+            config.GetSection(LimitsOptions.SectionName).Bind(limits);
+            if (limits.ShedEnabled) services.AddHostedService<ShedLoop>();
+        }
         services.AddHostedService<StartupLogger>();
         services.AddOptions<HealthOptions>().Bind(config.GetSection(HealthOptions.SectionName));
         services.AddHostedService<HealthEndpoint>();

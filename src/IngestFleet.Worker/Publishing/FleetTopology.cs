@@ -20,7 +20,7 @@ public static class FleetTopology
 
     public static async Task DeclareAsync(RabbitMqOptions rabbit, FleetOptions fleet, CancellationToken cancellationToken)
     {
-        var factory = new ConnectionFactory { Uri = new Uri(rabbit.Uri), ClientProvidedName = "ingestfleet-topology" };
+        var factory = new ConnectionFactory { Uri = new Uri(rabbit.Uri), ClientProvidedName = "ingestfleet-topology", RequestedConnectionTimeout = TimeSpan.FromSeconds(5) };
         await using var connection = await factory.CreateConnectionAsync(cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
         foreach (var priority in fleet.Priorities)

@@ -1,0 +1,96 @@
+using System.CommandLine;
+using System.Text.Json;
+using IngestFleet.Gateway;
+using IngestFleet.Worker;
+using IngestFleet.Worker.Limits;
+using IngestFleet.Worker.Publishing;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging.Abstractions;
+using Spectre.Console;
+
+namespace IngestFleet.Cli.Commands;
+
+/// <summary>limits and gateway: the published queue limits, and the HTTP gateway that enforces them.</summary>
+internal static class LimitsCommands
+{
+    public static Command Limits()
+    {
+        var live = new Option<bool>("--live") { Description = "Also read each queue's current depth, consumers and estimated wait from the broker" };
+        var json = new Option<bool>("--json") { Description = "Print JSON instead of a table" };
+        var connection = new FleetConnection();
+        var cmd = new Command("limits", "Show (and validate) the published limits of every priority queue: max depth, resume depth, wait SLO, shed policy")
+        {
+            live, json,
+        };
+        connection.AddTo(cmd);
+        cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
+        {
+            var config = FleetConnection.Configuration(connection.Overrides(p));
+            var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
+            var options = FleetConnection.Bind<LimitsOptions>(config, LimitsOptions.SectionName);
+            var errors = PublishedLimits.Validate(fleet, options);
+            if (errors.Count > 0)
+                throw new CliInputException("the published limits are inconsistent:\n  " + string.Join("\n  ", errors) +
+                    "\nFix them in appsettings.json or the IngestFleet__Limits__* environment variables.");
+            var limits = PublishedLimits.Resolve(fleet, options);
+            DepthSnapshot? snapshot = null;
+            if (p.GetValue(live))
+            {
+                var rabbit = FleetConnection.Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
+                await using var broker = new BrokerLink(rabbit, "ingestfleet-limits");
+                using var monitor = new QueueMonitor(broker, rabbit, fleet, options, TimeProvider.System, NullLogger<QueueMonitor>.Instance);
+                snapshot = await monitor.GetAsync(ct);
+                if (!snapshot.BrokerReachable)
+                    throw new CliInputException($"{snapshot.BrokerError}. Start the broker or pass --broker / set IngestFleet__RabbitMq__Uri.", ExitCodes.Infrastructure);
+            }
+            if (p.GetValue(json))
+            {
+                Console.WriteLine(JsonSerializer.Serialize(new
+                {
+                    queues = limits.Select(l => new { limit = l, current = snapshot?.Queues.GetValueOrDefault(l.Priority) }),
+                    shard_ranks = options.ShardRanks,
+                }, new JsonSerializerOptions { WriteIndented = true }));
+                return ExitCodes.Ok;
+            }
+            var table = new Table().AddColumns("priority", "queue", "max depth", "resume depth", "wait SLO", "shed policy");
+            if (snapshot is not null) table.AddColumns("depth", "consumers", "est. wait");
+            foreach (var l in limits)
+            {
+                var row = new List<string> { l.Priority, l.Queue, $"{l.MaxDepth:N0}", $"{l.ResumeDepth:N0}", $"{l.WaitSloSeconds:G} s", l.ShedRank == 0 ? "never shed (429 only)" : $"shed rank {l.ShedRank}" };
+                if (snapshot?.Queues.GetValueOrDefault(l.Priority) is { } s) row.AddRange([$"{s.Depth:N0}", $"{s.Consumers}", $"{s.EstimatedWaitSeconds:F1} s"]);
+                table.AddRow(row.Select(Markup.Escape).ToArray());
+            }
+            AnsiConsole.Write(table);
+            Console.WriteLine("Past max depth the gateway answers 429; a queue with a shed rank is shed (highest rank first, highest-ranked shards first)");
+            Console.WriteLine("into S3 shed/{tenant}/{model-revision}/... until its depth is at or below resume depth. Replay with: ingestfleet replay shed/");
+            if (options.ShardRanks.Count > 0)
+                Console.WriteLine("shard ranks: " + string.Join(", ", options.ShardRanks.OrderByDescending(kv => kv.Value).Select(kv => $"{kv.Key}={kv.Value}")));
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+
+    public static Command Gateway()
+    {
+        var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var connection = new FleetConnection();
+        var cmd = new Command("gateway", "Run the HTTP ingest gateway: POST /v1/jobs (202/400/413/429/503), GET /v1/limits, GET /healthz") { urls };
+        connection.AddTo(cmd);
+        cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
+        {
+            var config = FleetConnection.Configuration(connection.Overrides(p));
+            var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
+            var errors = PublishedLimits.Validate(fleet, FleetConnection.Bind<LimitsOptions>(config, LimitsOptions.SectionName));
+            if (errors.Count > 0)
+                throw new CliInputException("the published limits are inconsistent:\n  " + string.Join("\n  ", errors) +
+                    "\nFix them in appsettings.json or the IngestFleet__Limits__* environment variables.");
+            await using var app = GatewayApp.Build(Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(config), p.GetValue(urls)!);
+            await app.StartAsync(ct);
+            Console.WriteLine($"ingestfleet gateway listening on {app.BoundAddress()}");
+            await app.WaitForShutdownAsync(ct);
+            return ExitCodes.Ok;
+        }));
+        return cmd;
+    }
+}

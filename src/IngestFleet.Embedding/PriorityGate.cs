@@ -1,0 +1,116 @@
+namespace IngestFleet.Embedding;
+
+/// <summary>A CPU-stage admission hook for <see cref="EmbeddingPipeline"/>: each decode takes one unit, each inference
+/// call takes as many units as it has intra-op threads.</summary>
+public interface IStageGate
+{
+    ValueTask<IDisposable> EnterAsync(int units, CancellationToken cancellationToken);
+}
+
+/// <summary>
+/// Strict-priority scheduling of CPU stages across batches of different priority classes. Capacity is the node's
+/// cores; a stage waits until its units are free and no more urgent (or earlier, same-level) stage is waiting. So an
+/// online batch's next decode or inference starts as soon as the stage now running ends: bulk keeps what capacity
+/// online leaves, and online waits at most one bulk stage (one decode or one micro-batch inference), never a whole
+/// bulk batch. Within a level, stages run first come, first served.
+/// </summary>
+public sealed class PriorityGate(int capacity, int levels)
+{
+    private readonly Lock _lock = new();
+    private readonly LinkedList<Waiter>[] _waiting = Enumerable.Range(0, Math.Max(1, levels)).Select(_ => new LinkedList<Waiter>()).ToArray();
+    private int _free = Math.Max(1, capacity);
+
+    public int Capacity { get; } = Math.Max(1, capacity);
+
+    /// <summary>The gate seen by work of one priority level (0 = most urgent).</summary>
+    public IStageGate For(int level) => new LevelGate(this, Math.Clamp(level, 0, _waiting.Length - 1));
+
+    /// <summary>Units in use right now (for tests and diagnostics).</summary>
+    public int InUse
+    {
+        get { lock (_lock) return Capacity - _free; }
+    }
+
+    private ValueTask<IDisposable> EnterAsync(int level, int units, CancellationToken cancellationToken)
+    {
+        units = Math.Clamp(units, 1, Capacity);
+        Waiter waiter;
+        lock (_lock)
+        {
+            var aheadOrEqual = false;
+            for (var l = 0; l <= level && !aheadOrEqual; l++) aheadOrEqual = _waiting[l].Count > 0;
+            if (!aheadOrEqual && _free >= units)
+            {
+                _free -= units;
+                return ValueTask.FromResult<IDisposable>(new Grant(this, units));
+            }
+            waiter = new Waiter(units, new TaskCompletionSource<IDisposable>(TaskCreationOptions.RunContinuationsAsynchronously));
+            waiter.Node = _waiting[level].AddLast(waiter);
+        }
+        if (cancellationToken.CanBeCanceled)
+        {
+            var registration = cancellationToken.Register(() =>
+            {
+                lock (_lock)
+                {
+                    if (waiter.Node?.List is null) return; // already granted
+                    waiter.Node.List.Remove(waiter.Node);
+                    waiter.Node = null;
+                    GrantWaiting(); // a big waiter leaving may unblock smaller ones behind it
+                }
+                waiter.Completion.TrySetCanceled(cancellationToken);
+            });
+            _ = waiter.Completion.Task.ContinueWith(_ => registration.Dispose(), TaskScheduler.Default);
+        }
+        return new ValueTask<IDisposable>(waiter.Completion.Task);
+    }
+
+    private void Release(int units)
+    {
+        lock (_lock)
+        {
+            _free += units;
+            GrantWaiting();
+        }
+    }
+
+    // Called under the lock: grant from the most urgent level down, stopping at the first waiter that does not fit
+    // (so a waiting inference is not overtaken forever by single-unit decodes of the same or a lower level).
+    private void GrantWaiting()
+    {
+        foreach (var queue in _waiting)
+        {
+            while (queue.First is { } head)
+            {
+                var w = head.Value;
+                if (w.Units > _free) return;
+                queue.RemoveFirst();
+                w.Node = null;
+                _free -= w.Units;
+                if (!w.Completion.TrySetResult(new Grant(this, w.Units))) _free += w.Units;
+            }
+        }
+    }
+
+    private sealed class Waiter(int units, TaskCompletionSource<IDisposable> completion)
+    {
+        public int Units { get; } = units;
+        public TaskCompletionSource<IDisposable> Completion { get; } = completion;
+        public LinkedListNode<Waiter>? Node { get; set; }
+    }
+
+    private sealed class Grant(PriorityGate gate, int units) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) gate.Release(units);
+        }
+    }
+
+    private sealed class LevelGate(PriorityGate gate, int level) : IStageGate
+    {
+        public ValueTask<IDisposable> EnterAsync(int units, CancellationToken cancellationToken) => gate.EnterAsync(level, units, cancellationToken);
+    }
+}

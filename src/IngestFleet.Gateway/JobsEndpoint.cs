@@ -1,0 +1,152 @@
+using System.Globalization;
+using System.Text.Json;
+using IngestFleet.Contracts;
+using IngestFleet.Worker;
+using IngestFleet.Worker.Limits;
+using IngestFleet.Worker.Publishing;
+using IngestFleet.Worker.Telemetry;
+using Microsoft.AspNetCore.Http;
+using Microsoft.Extensions.Logging;
+using Microsoft.Net.Http.Headers;
+
+namespace IngestFleet.Gateway;
+
+/// <summary>
+/// <c>POST /v1/jobs</c>: one job object, an array of jobs, or <c>{"jobs": [...]}</c>, in the documented schema
+/// (schema/embed-catalog-image.v1.schema.json). The request is validated whole, admitted whole against the target
+/// queues' published limits, then published with broker confirms before it is answered:
+/// 202 accepted ids · 400 problem details per job and field · 413 body too large · 429 + Retry-After over a limit ·
+/// 503 + Retry-After when the broker is unreachable or does not confirm. Nothing is buffered in the gateway.
+/// </summary>
+public sealed class JobsEndpoint(
+    FleetOptions fleet, GatewayOptions options, AdmissionControl admission, RawJobPublisher publisher, ILogger<JobsEndpoint> logger)
+{
+    public async Task<IResult> PostAsync(HttpContext http)
+    {
+        var ct = http.RequestAborted;
+        JsonDocument doc;
+        try
+        {
+            doc = await JsonDocument.ParseAsync(http.Request.Body, default, ct);
+        }
+        catch (JsonException e)
+        {
+            return Problem(400, "The request body is not valid JSON", $"{e.Message} Send one job object, an array of jobs, or {{\"jobs\": [...]}}.");
+        }
+        catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
+        {
+            return Problem(413, "The request body is too large", $"Bodies are limited to {options.MaxRequestBytes} bytes; split the jobs into smaller requests.");
+        }
+        using (doc)
+        {
+            var elements = doc.RootElement.ValueKind switch
+            {
+                JsonValueKind.Array => doc.RootElement.EnumerateArray().ToList(),
+                JsonValueKind.Object when doc.RootElement.TryGetProperty("jobs", out var jobsProp) && jobsProp.ValueKind == JsonValueKind.Array =>
+                    jobsProp.EnumerateArray().ToList(),
+                JsonValueKind.Object => [doc.RootElement],
+                _ => null,
+            };
+            if (elements is null)
+                return Problem(400, "The request body is not a job", "Send one job object, an array of jobs, or {\"jobs\": [...]}.");
+            if (elements.Count == 0) return Problem(400, "No jobs in the request", "Send at least one job.");
+            if (elements.Count > options.MaxJobsPerRequest)
+                return Problem(413, "Too many jobs in one request", $"{elements.Count} jobs; at most {options.MaxJobsPerRequest} per request. Split the request.");
+
+            var jobs = new List<EmbedCatalogImage>(elements.Count);
+            var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
+            for (var i = 0; i < elements.Count; i++)
+            {
+                var at = elements.Count == 1 && doc.RootElement.ValueKind == JsonValueKind.Object && !doc.RootElement.TryGetProperty("jobs", out _) ? "job" : $"jobs[{i}]";
+                if (elements[i].ValueKind != JsonValueKind.Object)
+                {
+                    errors[at] = [$"must be a JSON object, not {elements[i].ValueKind}"];
+                    continue;
+                }
+                EmbedCatalogImage? job;
+                try
+                {
+                    job = elements[i].Deserialize<EmbedCatalogImage>();
+                }
+                catch (JsonException e)
+                {
+                    errors[at] = [$"does not match the job schema: {e.Message}"];
+                    continue;
+                }
+                if (job is null) { errors[at] = ["is null"]; continue; }
+                if (job.SchemaVersion != EmbedCatalogImage.CurrentSchemaVersion)
+                {
+                    errors[at] = [$"schema_version {job.SchemaVersion} is not supported (this gateway speaks {EmbedCatalogImage.CurrentSchemaVersion})"];
+                    continue;
+                }
+                var problems = JobValidator.Validate(job, fleet.Priorities, allowFileScheme: false);
+                if (problems.Count > 0) errors[at] = problems.ToArray();
+                else jobs.Add(job);
+            }
+            if (errors.Count > 0)
+                return Results.ValidationProblem(errors, title: $"{errors.Count} of {elements.Count} jobs are invalid; nothing was accepted",
+                    detail: "Fix the listed jobs and send the request again.");
+
+            var perPriority = jobs.GroupBy(j => j.Priority).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+            foreach (var (priority, n) in perPriority)
+                if (admission.Limits.First(l => l.Priority == priority) is { } limit && n > limit.MaxDepth)
+                    return Problem(413, "More jobs than the queue may ever hold",
+                        $"{n} jobs for {limit.Queue}, whose published max depth is {limit.MaxDepth}. Split the request.");
+
+            var decision = await admission.TryAdmitAsync(perPriority, ct);
+            if (decision.Verdict != AdmissionVerdict.Accept)
+            {
+                var status = decision.Verdict == AdmissionVerdict.OverLimit ? 429 : 503;
+                foreach (var (priority, n) in perPriority)
+                    FleetTelemetry.GatewayRefused.Add(n, new("messaging.destination.name", fleet.QueueName(priority)), new("http.response.status_code", status));
+                http.Response.Headers[HeaderNames.RetryAfter] = ((int)decision.RetryAfter.TotalSeconds).ToString(CultureInfo.InvariantCulture);
+                return status == 429
+                    ? Problem(429, "Queue over its published limit; nothing was accepted", $"{decision.Detail}. Retry after {decision.RetryAfter.TotalSeconds:F0} s.")
+                    : Problem(503, "The broker is unavailable; nothing was accepted", $"{decision.Detail}. Retry after {decision.RetryAfter.TotalSeconds:F0} s.");
+            }
+
+            PublishSummary summary;
+            using (var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct))
+            {
+                timeout.CancelAfter(TimeSpan.FromSeconds(options.PublishTimeoutSeconds));
+                try
+                {
+                    summary = await publisher.PublishAsync(jobs, timeout.Token);
+                }
+                catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
+                {
+                    foreach (var (priority, n) in perPriority) admission.Release(priority, n);
+                    logger.LogWarning("publish failed: {Error}", e.Message);
+                    http.Response.Headers[HeaderNames.RetryAfter] = "5";
+                    return Problem(503, "The broker is unavailable; nothing was accepted", $"{e.Message}. Retry after 5 s.");
+                }
+            }
+            foreach (var (job, _) in summary.Failed) admission.Release(job.Priority, 1);
+            foreach (var g in jobs.Except(summary.Failed.Select(f => f.Job)).GroupBy(j => j.Priority))
+                FleetTelemetry.GatewayAccepted.Add(g.Count(), new KeyValuePair<string, object?>("messaging.destination.name", fleet.QueueName(g.Key)));
+            var failedKeys = summary.Failed.Select(f => f.Job).ToHashSet();
+            var accepted = jobs.Where(j => !failedKeys.Contains(j)).Select(j => j.ItemId).ToArray();
+            if (summary.Failed.Count > 0)
+            {
+                http.Response.Headers[HeaderNames.RetryAfter] = "5";
+                return Results.Json(new
+                {
+                    type = "https://httpstatuses.io/503",
+                    title = "The broker did not confirm every job",
+                    status = 503,
+                    detail = "Resend only the jobs listed under not_confirmed; the accepted ones are stored.",
+                    accepted,
+                    not_confirmed = summary.Failed.Select(f => new { item_id = f.Job.ItemId, error = f.Error }),
+                }, statusCode: 503, contentType: "application/problem+json");
+            }
+            return Results.Json(new
+            {
+                accepted = accepted.Length,
+                item_ids = accepted,
+                queues = perPriority.ToDictionary(kv => fleet.QueueName(kv.Key), kv => kv.Value),
+            }, statusCode: StatusCodes.Status202Accepted);
+        }
+    }
+
+    private static IResult Problem(int status, string title, string detail) => Results.Problem(detail: detail, statusCode: status, title: title);
+}

@@ -1,0 +1,185 @@
+using System.Diagnostics.Metrics;
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using IngestFleet.Worker.Publishing;
+using IngestFleet.Worker.Telemetry;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client.Exceptions;
+
+namespace IngestFleet.Worker.Limits;
+
+/// <summary>One queue's depth at one moment. Depth counts ready and unacknowledged messages: with prefetch equal to the
+/// batch size, in-flight work is unacked and would be invisible to a ready-only count.</summary>
+public sealed record QueueSample(
+    [property: JsonPropertyName("queue")] string Queue,
+    [property: JsonPropertyName("ready")] long Ready,
+    [property: JsonPropertyName("unacked")] long Unacked,
+    [property: JsonPropertyName("consumers")] long Consumers,
+    [property: JsonPropertyName("ack_rate_per_second")] double AckRate,
+    [property: JsonPropertyName("estimated_wait_seconds")] double EstimatedWaitSeconds,
+    [property: JsonPropertyName("sampled_at")] DateTimeOffset SampledAt)
+{
+    [JsonPropertyName("depth")] public long Depth => Ready + Unacked;
+}
+
+/// <summary>Every queue's sample, or why the broker could not be read.</summary>
+public sealed record DepthSnapshot(IReadOnlyDictionary<string, QueueSample> Queues, string? BrokerError, DateTimeOffset At)
+{
+    public bool BrokerReachable => BrokerError is null;
+}
+
+/// <summary>
+/// Reads queue depth cheaply and caches it for <see cref="LimitsOptions.SampleIntervalSeconds"/>. Ready messages and
+/// consumers come from an AMQP passive declare (real time); unacked messages and the ack rate come from the management
+/// API (<c>GET /api/queues/{vhost}/{queue}</c>, refreshed by the broker every few seconds). If only the management API
+/// is down, unacked counts as 0 and the sample still stands; if AMQP is down the snapshot carries the error.
+/// The age of the oldest message is estimated as depth ÷ ack rate (Little's law); while nothing is acked, as the time
+/// since the queue was last seen empty.
+/// </summary>
+public sealed class QueueMonitor : IDisposable
+{
+    private readonly BrokerLink _broker;
+    private readonly RabbitMqOptions _rabbit;
+    private readonly FleetOptions _fleet;
+    private readonly TimeSpan _interval;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly HttpClient _http;
+    private readonly SemaphoreSlim _refresh = new(1, 1);
+    private readonly Dictionary<string, DateTimeOffset> _backlogSince = new(StringComparer.Ordinal);
+    private DepthSnapshot? _last;
+
+    public QueueMonitor(BrokerLink broker, RabbitMqOptions rabbit, FleetOptions fleet, LimitsOptions limits, TimeProvider time, ILogger<QueueMonitor> logger)
+    {
+        _broker = broker;
+        _rabbit = rabbit;
+        _fleet = fleet;
+        _interval = TimeSpan.FromSeconds(limits.SampleIntervalSeconds);
+        _time = time;
+        _logger = logger;
+        _http = new HttpClient { BaseAddress = new Uri(rabbit.ManagementUri.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(3) };
+        var amqp = new Uri(rabbit.Uri);
+        var user = Uri.UnescapeDataString(amqp.UserInfo.Split(':')[0] is { Length: > 0 } u ? u : "guest");
+        var pass = amqp.UserInfo.Contains(':') ? Uri.UnescapeDataString(amqp.UserInfo[(amqp.UserInfo.IndexOf(':') + 1)..]) : "guest";
+        _http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes($"{user}:{pass}")));
+        Vhost = Uri.EscapeDataString(amqp.AbsolutePath.Length <= 1 ? "/" : Uri.UnescapeDataString(amqp.AbsolutePath[1..]));
+
+        FleetTelemetry.Meter.CreateObservableGauge("ingestfleet.queue.depth", () => Observe(s => s.Depth), "{message}",
+            "Ready plus unacknowledged messages per priority queue (last sample)");
+        FleetTelemetry.Meter.CreateObservableGauge("ingestfleet.queue.consumers", () => Observe(s => s.Consumers), "{consumer}",
+            "Consumers per priority queue (last sample)");
+        FleetTelemetry.Meter.CreateObservableGauge("ingestfleet.queue.estimated_wait", () => Observe(s => s.EstimatedWaitSeconds), "s",
+            "Estimated age of the oldest message per priority queue (last sample)");
+    }
+
+    private string Vhost { get; }
+
+    /// <summary>The last snapshot, without touching the broker (null before the first read).</summary>
+    public DepthSnapshot? Last => Volatile.Read(ref _last);
+
+    /// <summary>A snapshot no older than the sample interval (read from the broker when the cached one is stale).</summary>
+    public async Task<DepthSnapshot> GetAsync(CancellationToken cancellationToken, bool fresh = false)
+    {
+        if (!fresh && Last is { } cached && _time.GetUtcNow() - cached.At < _interval) return cached;
+        await _refresh.WaitAsync(cancellationToken);
+        try
+        {
+            if (!fresh && Last is { } again && _time.GetUtcNow() - again.At < _interval) return again;
+            var snapshot = await ReadAsync(cancellationToken);
+            Volatile.Write(ref _last, snapshot);
+            return snapshot;
+        }
+        finally
+        {
+            _refresh.Release();
+        }
+    }
+
+    private async Task<DepthSnapshot> ReadAsync(CancellationToken cancellationToken)
+    {
+        var now = _time.GetUtcNow();
+        var samples = new Dictionary<string, QueueSample>(StringComparer.Ordinal);
+        try
+        {
+            var channel = await _broker.OpenChannelAsync(confirms: false, cancellationToken);
+            try
+            {
+                foreach (var priority in _fleet.Priorities)
+                {
+                    var queue = _fleet.QueueName(priority);
+                    uint ready, consumers;
+                    try
+                    {
+                        var ok = await channel.QueueDeclarePassiveAsync(queue, cancellationToken);
+                        (ready, consumers) = (ok.MessageCount, ok.ConsumerCount);
+                    }
+                    catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
+                    {
+                        // Not declared yet (no worker or producer has run): it holds nothing. The 404 closed the channel.
+                        (ready, consumers) = (0, 0);
+                        await channel.DisposeAsync();
+                        channel = await _broker.OpenChannelAsync(confirms: false, cancellationToken);
+                    }
+                    var (unacked, rate) = await ManagementAsync(queue, cancellationToken);
+                    var depth = ready + unacked;
+                    samples[priority] = new QueueSample(queue, ready, unacked, consumers, rate, EstimateWait(queue, depth, rate, now), now);
+                }
+            }
+            finally
+            {
+                await channel.DisposeAsync();
+            }
+            return new DepthSnapshot(samples, null, now);
+        }
+        catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or AlreadyClosedException
+                                      or System.Net.Sockets.SocketException or IOException or TimeoutException)
+        {
+            var reason = $"cannot reach RabbitMQ at {_broker.Endpoint}: {e.Message}";
+            _logger.LogWarning("queue depth unavailable: {Reason}", reason);
+            return new DepthSnapshot(samples, reason, now);
+        }
+    }
+
+    private async Task<(long Unacked, double AckRate)> ManagementAsync(string queue, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await _http.GetAsync($"api/queues/{Vhost}/{Uri.EscapeDataString(queue)}", cancellationToken);
+            if (!response.IsSuccessStatusCode) return (0, 0);
+            using var doc = JsonDocument.Parse(await response.Content.ReadAsStreamAsync(cancellationToken));
+            var root = doc.RootElement;
+            var unacked = root.TryGetProperty("messages_unacknowledged", out var u) && u.TryGetInt64(out var uv) ? uv : 0;
+            var rate = root.TryGetProperty("message_stats", out var stats) && stats.TryGetProperty("ack_details", out var ack)
+                       && ack.TryGetProperty("rate", out var r) && r.TryGetDouble(out var rv) ? rv : 0;
+            return (unacked, rate);
+        }
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        {
+            return (0, 0); // the management plugin is optional for admission; depth falls back to ready messages
+        }
+    }
+
+    private double EstimateWait(string queue, long depth, double ackRate, DateTimeOffset now)
+    {
+        if (depth == 0)
+        {
+            _backlogSince.Remove(queue);
+            return 0;
+        }
+        if (!_backlogSince.TryGetValue(queue, out var since)) _backlogSince[queue] = since = now;
+        return ackRate > 0.01 ? depth / ackRate : (now - since).TotalSeconds;
+    }
+
+    private IEnumerable<Measurement<T>> Observe<T>(Func<QueueSample, T> value) where T : struct =>
+        Last is { } s
+            ? s.Queues.Values.Select(q => new Measurement<T>(value(q), new KeyValuePair<string, object?>("messaging.destination.name", q.Queue)))
+            : [];
+
+    public void Dispose()
+    {
+        _http.Dispose();
+        _refresh.Dispose();
+    }
+}
