@@ -96,7 +96,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                             tensor.AsSpan(slots[k] * len, len).CopyTo(scratch.AsSpan(k * len, len));
                         input = scratch.AsMemory(0, slots.Count * len);
                     }
-                    using var stage = stages is null ? null : await stages.EnterAsync(embedder.Options.EffectiveIntraOpThreads, cancellationToken);
+                    using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
                     var started = Stopwatch.GetTimestamp();
                     var embedded = embedder.Embed(input, slots.Count);
                     var took = Stopwatch.GetElapsedTime(started);

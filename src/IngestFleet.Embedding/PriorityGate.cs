@@ -9,21 +9,51 @@ public interface IStageGate
 
 /// <summary>
 /// Strict-priority scheduling of CPU stages across batches of different priority classes. Capacity is the node's
-/// cores; a stage waits until its units are free and no more urgent (or earlier, same-level) stage is waiting. So an
-/// online batch's next decode or inference starts as soon as the stage now running ends: bulk keeps what capacity
-/// online leaves, and online waits at most one bulk stage (one decode or one micro-batch inference), never a whole
-/// bulk batch. Within a level, stages run first come, first served.
+/// cores; a stage waits until its units are free, no more urgent (or earlier, same-level) stage is waiting and no
+/// more urgent batch is in progress (<see cref="Claim"/>). So bulk runs only on what online leaves: an online batch
+/// waits at most for the bulk stages already running (one decode, one micro-batch inference), never for a whole bulk
+/// batch. Within a level, stages run first come, first served.
 /// </summary>
 public sealed class PriorityGate(int capacity, int levels)
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter>[] _waiting = Enumerable.Range(0, Math.Max(1, levels)).Select(_ => new LinkedList<Waiter>()).ToArray();
+    private readonly int[] _claims = new int[Math.Max(1, levels)];
     private int _free = Math.Max(1, capacity);
 
     public int Capacity { get; } = Math.Max(1, capacity);
 
     /// <summary>The gate seen by work of one priority level (0 = most urgent).</summary>
     public IStageGate For(int level) => new LevelGate(this, Math.Clamp(level, 0, _waiting.Length - 1));
+
+    /// <summary>
+    /// Marks a batch of this level as in progress until disposed: while any is, no stage of a less urgent level is
+    /// started (stages already running finish). This is what keeps bulk off the cores while an online batch is between
+    /// its stages (fetch done, waiting for its next decode or inference), instead of only between grants.
+    /// </summary>
+    public IDisposable Claim(int level)
+    {
+        level = Math.Clamp(level, 0, _claims.Length - 1);
+        lock (_lock) _claims[level]++;
+        return new ClaimRelease(this, level);
+    }
+
+    private void Unclaim(int level)
+    {
+        lock (_lock)
+        {
+            _claims[level]--;
+            GrantWaiting();
+        }
+    }
+
+    // Under the lock: whether a more urgent level has a batch in progress.
+    private bool Outranked(int level)
+    {
+        for (var l = 0; l < level; l++)
+            if (_claims[l] > 0) return true;
+        return false;
+    }
 
     /// <summary>Units in use right now (for tests and diagnostics).</summary>
     public int InUse
@@ -39,7 +69,7 @@ public sealed class PriorityGate(int capacity, int levels)
         {
             var aheadOrEqual = false;
             for (var l = 0; l <= level && !aheadOrEqual; l++) aheadOrEqual = _waiting[l].Count > 0;
-            if (!aheadOrEqual && _free >= units)
+            if (!aheadOrEqual && _free >= units && !Outranked(level))
             {
                 _free -= units;
                 return ValueTask.FromResult<IDisposable>(new Grant(this, units));
@@ -78,8 +108,10 @@ public sealed class PriorityGate(int capacity, int levels)
     // (so a waiting inference is not overtaken forever by single-unit decodes of the same or a lower level).
     private void GrantWaiting()
     {
-        foreach (var queue in _waiting)
+        for (var level = 0; level < _waiting.Length; level++)
         {
+            var queue = _waiting[level];
+            if (queue.First is not null && Outranked(level)) return;
             while (queue.First is { } head)
             {
                 var w = head.Value;
@@ -106,6 +138,16 @@ public sealed class PriorityGate(int capacity, int levels)
         public void Dispose()
         {
             if (Interlocked.Exchange(ref _released, 1) == 0) gate.Release(units);
+        }
+    }
+
+    private sealed class ClaimRelease(PriorityGate gate, int level) : IDisposable
+    {
+        private int _released;
+
+        public void Dispose()
+        {
+            if (Interlocked.Exchange(ref _released, 1) == 0) gate.Unclaim(level);
         }
     }
 

@@ -41,6 +41,11 @@ public sealed class FleetOptions
     /// one (0 = half the batch).</summary>
     [Range(0, 512)] public int MicroBatch { get; set; }
 
+    /// <summary>Schedule decode and inference stages across concurrent batches by priority class (online first). Off
+    /// only to measure what it buys (see the isolation benchmark).</summary>
+    /// <value>Default true.</value>
+    public bool PriorityScheduling { get; set; } = true;
+
     public string QueueName(string priority) => QueuePrefix + priority;
     public int EffectivePreprocessParallelism => PreprocessParallelism > 0 ? PreprocessParallelism : Environment.ProcessorCount;
     public int EffectiveMicroBatch => MicroBatch > 0 ? MicroBatch : Math.Max(1, (BatchSize + 1) / 2);

@@ -58,7 +58,18 @@ public sealed class BatchProcessor(
             }
         })).ToArray();
 
-        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, gate.For(level));
+        var claim = fleet.PriorityScheduling ? gate.Claim(level) : null; // holds less urgent batches off the cores
+        ItemOutcome[] outcomes;
+        BatchTimings timings;
+        try
+        {
+            (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken,
+                fleet.PriorityScheduling ? gate.For(level) : null);
+        }
+        finally
+        {
+            claim?.Dispose(); // writes are I/O: less urgent work may use the cores meanwhile
+        }
 
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var contract = pipeline.Preprocessor.Contract.ContractHash();
