@@ -9,5 +9,6 @@ root.Subcommands.Add(FleetCommands.Worker());
 root.Subcommands.Add(FleetCommands.Replay());
 root.Subcommands.Add(LimitsCommands.Limits());
 root.Subcommands.Add(LimitsCommands.Gateway());
+root.Subcommands.Add(TuneCommand.Build());
 root.Subcommands.Add(ModelsCommands.Build());
 return await root.Parse(args).InvokeAsync();

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using IngestFleet.Embedding.Diagnostics;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
 
@@ -17,8 +18,14 @@ public readonly record struct ImageSource(ReadOnlyMemory<byte> Bytes, string? Re
     public static ImageSource Of(ReadOnlyMemory<byte> bytes) => new(bytes, null, null, TimeSpan.Zero);
 }
 
-/// <summary>Time spent per stage for one batch (wall-clock for inference, summed per item for the others).</summary>
-public sealed record BatchTimings(TimeSpan FetchSum, TimeSpan PreprocessSum, TimeSpan Inference);
+/// <summary>Time spent per stage for one batch (wall-clock for inference, summed per item for the others), and the
+/// peak resident set size: over the whole batch, at the decode/resize steps, and during inference calls.</summary>
+public sealed record BatchTimings(TimeSpan FetchSum, TimeSpan PreprocessSum, TimeSpan Inference)
+{
+    public long PeakRssBytes { get; init; }
+    public long PeakRssDecodeBytes { get; init; }
+    public long PeakRssInferenceBytes { get; init; }
+}
 
 /// <summary>
 /// Fetch → preprocess → embed for one batch, pipelined: every image is fetched and decoded concurrently (straight into
@@ -45,6 +52,8 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
         var len = preprocessor.TensorLength;
         var tensor = ArrayPool<float>.Shared.Rent(Math.Max(1, n) * len);
         var outcomes = new ItemOutcome[n];
+        using var batchPeak = RssSampler.Track();
+        long decodePeak = 0, inferencePeak = 0;
         using var gate = new SemaphoreSlim(Math.Max(1, degreeOfParallelism));
         var prepared = new Task<(ImageSource Source, PreprocessOutcome Pre)>[n];
         try
@@ -61,7 +70,11 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     try
                     {
                         using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
-                        return (source, preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len)));
+                        var pre = preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len));
+                        var rss = ProcessMemory.CurrentRss(); // the decode/resize step's footprint, before its buffers go
+                        batchPeak.Offer(rss);
+                        InterlockedMax(ref decodePeak, rss);
+                        return (source, pre);
                     }
                     finally
                     {
@@ -98,7 +111,14 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     }
                     using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
                     var started = Stopwatch.GetTimestamp();
-                    var embedded = embedder.Embed(input, slots.Count);
+                    EmbeddingResult[] embedded;
+                    using (var during = RssSampler.Track())
+                    {
+                        embedded = embedder.Embed(input, slots.Count);
+                        during.Sample();
+                        InterlockedMax(ref inferencePeak, during.PeakBytes);
+                        batchPeak.Offer(during.PeakBytes);
+                    }
                     var took = Stopwatch.GetElapsedTime(started);
                     stage?.Dispose();
                     inference += took;
@@ -115,8 +135,12 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
             {
                 ArrayPool<float>.Shared.Return(scratch);
             }
+            batchPeak.Sample();
             var timings = new BatchTimings(
-                TimeSpan.FromTicks(outcomes.Sum(o => o.Fetch.Ticks)), TimeSpan.FromTicks(outcomes.Sum(o => o.Preprocess.Ticks)), inference);
+                TimeSpan.FromTicks(outcomes.Sum(o => o.Fetch.Ticks)), TimeSpan.FromTicks(outcomes.Sum(o => o.Preprocess.Ticks)), inference)
+            {
+                PeakRssBytes = batchPeak.PeakBytes, PeakRssDecodeBytes = Interlocked.Read(ref decodePeak), PeakRssInferenceBytes = Interlocked.Read(ref inferencePeak),
+            };
             return (outcomes, timings);
         }
         finally
@@ -124,6 +148,17 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
             // No decode may still be writing into the tensor when it goes back to the pool.
             try { await Task.WhenAll(prepared.Where(t => t is not null)); } catch { /* outcomes already recorded or cancelled */ }
             ArrayPool<float>.Shared.Return(tensor);
+        }
+    }
+
+    private static void InterlockedMax(ref long target, long value)
+    {
+        var current = Interlocked.Read(ref target);
+        while (value > current)
+        {
+            var seen = Interlocked.CompareExchange(ref target, value, current);
+            if (seen == current) return;
+            current = seen;
         }
     }
 }

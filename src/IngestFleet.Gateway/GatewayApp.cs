@@ -2,6 +2,7 @@ using System.ComponentModel.DataAnnotations;
 using IngestFleet.Worker;
 using IngestFleet.Worker.Limits;
 using IngestFleet.Worker.Publishing;
+using IngestFleet.Worker.Telemetry;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -64,6 +65,7 @@ public static class GatewayApp
         services.AddSingleton<RawJobPublisher>();
         services.AddSingleton<JobsEndpoint>();
         services.AddHostedService<TopologyOnStart>();
+        services.AddIngestFleetTelemetry("ingestfleet-gateway");
         builder.WebHost.ConfigureKestrel((ctx, k) =>
             k.Limits.MaxRequestBodySize = ctx.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>()?.MaxRequestBytes ?? new GatewayOptions().MaxRequestBytes);
 

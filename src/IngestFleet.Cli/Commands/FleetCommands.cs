@@ -96,8 +96,9 @@ internal static class FleetCommands
         var threads = CommonOptions.Threads();
         var batch = new Option<int?>("--batch") { Description = "Batch size = message limit = prefetch (else IngestFleet__Fleet__BatchSize, default 16)" };
         var healthPort = new Option<int?>("--health-port") { Description = "Serve GET /healthz on this port (else IngestFleet__Health__Port; 0 = off)" };
+        var profile = new Option<string?>("--profile") { Description = "Tuned profile from `ingestfleet tune` (sets batch = prefetch and thread caps; else IngestFleet__Profile)" };
         var connection = new FleetConnection();
-        var cmd = new Command("worker", "Run a fleet worker: consume the priority queues, embed, write vectors and dead letters to S3") { model, ep, threads, batch, healthPort };
+        var cmd = new Command("worker", "Run a fleet worker: consume the priority queues, embed, write vectors and dead letters to S3") { model, ep, threads, batch, healthPort, profile };
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
@@ -108,9 +109,22 @@ internal static class FleetCommands
             if (p.GetValue(threads) is > 0 and var t) overrides[$"{EmbedderOptions.SectionName}:IntraOpThreads"] = t.ToString();
             if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString();
             if (p.GetValue(healthPort) is { } hp) overrides[$"{HealthOptions.SectionName}:Port"] = hp.ToString();
+            if (p.GetValue(profile) is { } pf)
+            {
+                if (p.GetValue(batch) is not null || p.GetValue(threads) is > 0)
+                    throw new CliInputException("--profile sets the batch and the thread caps; drop --batch/--threads, or drop --profile to set them by hand.", ExitCodes.Usage);
+                overrides["IngestFleet:Profile"] = pf;
+            }
             var builder = Host.CreateApplicationBuilder();
             builder.Configuration.AddInMemoryCollection(overrides);
-            builder.AddIngestFleetWorker(FleetTransport.RabbitMq, ModelLocator.Load(p.GetValue(model)));
+            try
+            {
+                builder.AddIngestFleetWorker(FleetTransport.RabbitMq, ModelLocator.Load(p.GetValue(model)));
+            }
+            catch (IngestFleet.Worker.Tuning.ProfileException e)
+            {
+                throw new CliInputException(e.Message, ExitCodes.BadInput);
+            }
             builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
             using var host = builder.Build();
             await DeclareTopology(host.Services.GetRequiredService<IConfiguration>(), host.Services.GetRequiredService<FleetOptions>(), ct);

@@ -2,6 +2,8 @@ using IngestFleet.Contracts;
 using IngestFleet.Embedding;
 using IngestFleet.Storage;
 using IngestFleet.Worker.Fetching;
+using IngestFleet.Worker.Telemetry;
+using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace IngestFleet.Worker.Consumers;
@@ -28,6 +30,36 @@ public sealed class BatchProcessor(
     {
         var level = Array.IndexOf(fleet.Priorities, priority);
         if (level < 0) level = fleet.Priorities.Length - 1;
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var embedder = pipeline.Embedder;
+        // One span per batch, after the GenAI semantic conventions for embeddings.
+        using var activity = FleetTelemetry.Source.StartActivity($"embeddings {Revision}", ActivityKind.Internal);
+        var queue = fleet.QueueName(priority);
+        var waits = jobs.Where(j => j.EnqueuedAt is not null).Select(j => Math.Max(0, (time.GetUtcNow() - j.EnqueuedAt!.Value).TotalSeconds)).ToArray();
+        foreach (var w in waits) FleetTelemetry.QueueWait.Record(w, new KeyValuePair<string, object?>("messaging.destination.name", queue));
+        if (activity is not null)
+        {
+            activity.SetTag("gen_ai.operation.name", "embeddings");
+            activity.SetTag("gen_ai.provider.name", "onnxruntime");
+            activity.SetTag("gen_ai.request.model", Revision);
+            activity.SetTag("gen_ai.embeddings.dimension.count", embedder.Dimension);
+            activity.SetTag("messaging.system", "rabbitmq");
+            activity.SetTag("messaging.destination.name", queue);
+            activity.SetTag("messaging.batch.message_count", jobs.Count);
+            activity.SetTag("ingestfleet.batch.size", jobs.Count);
+            activity.SetTag("ingestfleet.batch.limit", fleet.BatchSize);
+            activity.SetTag("ingestfleet.threads.intra_op", embedder.Options.EffectiveIntraOpThreads);
+            activity.SetTag("ingestfleet.threads.inter_op", embedder.Options.InterOpThreads);
+            activity.SetTag("ingestfleet.execution_provider", embedder.ExecutionProvider);
+            activity.SetTag("ingestfleet.device", embedder.ExecutionProvider == "cpu" ? "cpu" : embedder.ExecutionProvider == "cuda" ? $"cuda:{embedder.Options.CudaDeviceId}" : "apple-ane-gpu-cpu");
+            activity.SetTag("ingestfleet.fallback_nodes", embedder.Placement.FallbackNodes.Count);
+            activity.SetTag("ingestfleet.priority", priority);
+            if (waits.Length > 0)
+            {
+                activity.SetTag("ingestfleet.queue.wait.max_s", waits.Max());
+                activity.SetTag("ingestfleet.queue.wait.mean_s", waits.Average());
+            }
+        }
         var now = time.GetUtcNow();
         // Jobs refused before any fetch, with their reason code and detail.
         var refused = new (string Reason, string Detail)?[jobs.Count];
@@ -100,6 +132,32 @@ public sealed class BatchProcessor(
             }
         }));
         var report = new BatchReport(embedded, present, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
+        var modelTag = new KeyValuePair<string, object?>("gen_ai.request.model", Revision);
+        var opTag = new KeyValuePair<string, object?>("gen_ai.operation.name", "embeddings");
+        FleetTelemetry.OperationDuration.Record(System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds, opTag, modelTag,
+            new KeyValuePair<string, object?>("gen_ai.provider.name", "onnxruntime"));
+        FleetTelemetry.BatchPeakRss.Record(timings.PeakRssBytes, modelTag);
+        if (embedded + present > 0) FleetTelemetry.ImagesEmbedded.Add(embedded + present, modelTag);
+        foreach (var reason in outcomes.Where(o => !o.Ok).GroupBy(o => o.Reason!))
+        {
+            FleetTelemetry.ImagesRejected.Add(reason.Count(), modelTag, new KeyValuePair<string, object?>("error.type", reason.Key));
+            FleetTelemetry.DeadLettered.Add(reason.Count(), modelTag);
+        }
+        if (activity is not null)
+        {
+            activity.SetTag("ingestfleet.preprocess.duration_s", timings.PreprocessSum.TotalSeconds);
+            activity.SetTag("ingestfleet.inference.duration_s", timings.Inference.TotalSeconds);
+            activity.SetTag("ingestfleet.fetch.duration_s", timings.FetchSum.TotalSeconds);
+            activity.SetTag("ingestfleet.write.duration_s", report.Write.TotalSeconds);
+            activity.SetTag("ingestfleet.peak_rss_bytes", timings.PeakRssBytes);
+            activity.SetTag("ingestfleet.peak_rss.decode_bytes", timings.PeakRssDecodeBytes);
+            activity.SetTag("ingestfleet.peak_rss.inference_bytes", timings.PeakRssInferenceBytes);
+            var swap = IngestFleet.Embedding.Diagnostics.ProcessMemory.Swap();
+            activity.SetTag("ingestfleet.swap_bytes", swap.UsedBytes);
+            activity.SetTag("ingestfleet.embedded", embedded + present);
+            activity.SetTag("ingestfleet.dead_lettered", dead);
+            if (dead > 0) activity.SetTag("ingestfleet.rejected.reasons", string.Join(",", outcomes.Where(o => !o.Ok).Select(o => o.Reason).Distinct().Order(StringComparer.Ordinal)));
+        }
         var done = time.GetUtcNow();
         foreach (var job in jobs)
             if (job.EnqueuedAt is { } enqueued) ledger.RecordLatency(priority, (done - enqueued).TotalSeconds);

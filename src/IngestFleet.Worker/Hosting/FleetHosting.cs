@@ -8,6 +8,8 @@ using IngestFleet.Storage;
 using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Fetching;
 using IngestFleet.Worker.Limits;
+using IngestFleet.Worker.Telemetry;
+using IngestFleet.Worker.Tuning;
 using IngestFleet.Worker.Publishing;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
@@ -38,6 +40,17 @@ public static class FleetHosting
     {
         var services = builder.Services;
         var config = builder.Configuration;
+        // A tuned profile (ingestfleet tune) sets batch = message limit = prefetch and the thread caps; it wins over
+        // the same keys from appsettings/environment, and is refused when tuned for another model revision.
+        TunedProfile? profile = null;
+        if (config["IngestFleet:Profile"] is { Length: > 0 } profilePath)
+        {
+            profile = TunedProfile.Load(profilePath);
+            if (profile.ModelRevision != manifest.Revision)
+                throw new ProfileException($"{profilePath} was tuned for model {profile.ModelRevision}; this worker serves {manifest.Revision}. Run `ingestfleet tune --model …` for it.");
+            builder.Configuration.AddInMemoryCollection(profile.ToConfiguration());
+        }
+        services.AddSingleton(new LoadedProfile(profile, config["IngestFleet:Profile"]));
         services.AddOptions<FleetOptions>().Bind(config.GetSection(FleetOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<RabbitMqOptions>().Bind(config.GetSection(RabbitMqOptions.SectionName));
         services.AddOptions<S3Options>().Bind(config.GetSection(S3Options.SectionName)).ValidateDataAnnotations().ValidateOnStart();
@@ -87,6 +100,7 @@ public static class FleetHosting
             config.GetSection(LimitsOptions.SectionName).Bind(limits);
             if (limits.ShedEnabled) services.AddHostedService<ShedLoop>();
         }
+        services.AddIngestFleetTelemetry(transport == FleetTransport.RabbitMq ? "ingestfleet-worker" : "ingestfleet-embedded");
         services.AddHostedService<StartupLogger>();
         services.AddOptions<HealthOptions>().Bind(config.GetSection(HealthOptions.SectionName));
         services.AddHostedService<HealthEndpoint>();
@@ -146,10 +160,17 @@ public static class FleetHosting
     }
 
     /// <summary>Logs the serving configuration once at start-up: batch and thread caps side by side.</summary>
-    private sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObjectStore store, ILogger<StartupLogger> logger) : IHostedService
+    private sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObjectStore store, LoadedProfile loaded, ILogger<StartupLogger> logger) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
+            if (loaded.Profile is { } p)
+            {
+                logger.LogInformation("tuned profile {Path}: batch {Batch}, intra-op threads {Intra}, inter-op threads {Inter} (tuned {When:u} on {Host}, {Ep})",
+                    loaded.Path, p.Batch, p.IntraOpThreads, p.InterOpThreads, p.CreatedAt, p.Machine.Host, p.ExecutionProvider);
+                if (!string.Equals(p.ExecutionProvider, embedder.ExecutionProvider, StringComparison.OrdinalIgnoreCase))
+                    logger.LogWarning("the profile was tuned on {ProfileEp} but this worker runs {Ep}; re-tune on this EP for trustworthy caps", p.ExecutionProvider, embedder.ExecutionProvider);
+            }
             logger.LogInformation(
                 "IngestFleet worker: model {Revision} ({Dim}-d) on {Ep}; batch {Batch} (prefetch {Prefetch}), micro-batch {Micro}, intra-op threads {Intra}, inter-op threads {Inter}, decode parallelism {Decode}; queues {Queues}; store {Store}",
                 embedder.Manifest.Revision, embedder.Dimension, embedder.ExecutionProvider, fleet.BatchSize, fleet.BatchSize, fleet.EffectiveMicroBatch,
@@ -160,6 +181,9 @@ public static class FleetHosting
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
+
+    /// <summary>The profile the worker started with (null when none), for logs and health.</summary>
+    public sealed record LoadedProfile(TunedProfile? Profile, string? Path);
 
     private sealed class ModelReadyCheck(Embedder embedder) : IHealthCheck
     {

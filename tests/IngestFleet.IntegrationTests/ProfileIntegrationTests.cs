@@ -1,0 +1,52 @@
+using System.Net.Http.Headers;
+using System.Text;
+using System.Text.Json;
+using IngestFleet.Tests.Cli;
+using IngestFleet.Worker.Tuning;
+
+namespace IngestFleet.IntegrationTests;
+
+/// <summary>`ingestfleet tune` writes a profile; a worker started with it consumes with prefetch = the profile's batch.</summary>
+[Collection(FleetCollection.Name)]
+public sealed class ProfileIntegrationTests(FleetFixture fixture)
+{
+    [Fact]
+    public async Task Tune_WritesAProfile_ThatAWorkerUses_ItsPrefetchEqualsTheProfileBatch()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var outDir = Directory.CreateTempSubdirectory("ingestfleet-tune-it-").FullName;
+        var photos = Path.Combine(AppContext.BaseDirectory, "data", "photos");
+        var tune = CliRunner.Run("tune", "--threads", "1", "--batches", "3,5", "--seconds", "0.3", "--images", photos, "--out", outDir);
+        Assert.True(tune.ExitCode == 0, tune.Stderr + tune.Stdout);
+        var path = Path.Combine(outDir, "profile.json");
+        var profile = TunedProfile.Load(path);
+        Assert.Contains(profile.Batch, new[] { 3, 5 });
+
+        await using var worker = await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Profile"] = path });
+        Assert.Equal(profile.Batch, worker.Services.GetService(typeof(IngestFleet.Worker.FleetOptions)) is IngestFleet.Worker.FleetOptions f ? f.BatchSize : -1);
+
+        // What the broker sees: every consumer of the fleet's queues has prefetch = the profile's batch.
+        using var http = new HttpClient { BaseAddress = new Uri(fixture.ManagementUri) };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("guest:guest")));
+        var prefetches = new List<int>();
+        for (var attempt = 0; attempt < 40 && prefetches.Count == 0; attempt++)
+        {
+            await Task.Delay(500);
+            using var doc = JsonDocument.Parse(await http.GetStringAsync($"api/queues/%2F/{Uri.EscapeDataString(world.QueuePrefix + "online")}"));
+            if (doc.RootElement.TryGetProperty("consumer_details", out var consumers))
+                prefetches.AddRange(consumers.EnumerateArray().Select(c => c.GetProperty("prefetch_count").GetInt32()));
+        }
+        Assert.NotEmpty(prefetches);
+        Assert.All(prefetches, p => Assert.Equal(profile.Batch, p));
+    }
+
+    [Fact]
+    public async Task AProfileTunedForAnotherModel_IsRefusedAtStart()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var path = Path.Combine(Directory.CreateTempSubdirectory("ingestfleet-profile-").FullName, "profile.json");
+        File.WriteAllText(path, new TunedProfile { ModelRevision = "siglip-tiny-r1", Batch = 4, IntraOpThreads = 1, ExecutionProvider = "cpu" }.ToJson());
+        var e = await Assert.ThrowsAsync<ProfileException>(() => WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Profile"] = path }));
+        Assert.Contains("tuned for model siglip-tiny-r1; this worker serves clip-tiny-r1", e.Message);
+    }
+}
