@@ -18,14 +18,16 @@ namespace IngestFleet.Benchmarks;
 /// </summary>
 internal static class IsolationBenchmark
 {
+    private const int IntervalMs = 250;
+
     public static async Task RunAsync(bool quick)
     {
-        var samples = quick ? 15 : 40;
+        var samples = quick ? 15 : 100;
         var rows = new List<(string Mode, double IdleP50, double IdleP95, double LoadP50, double LoadP95, long BulkDone)>();
         foreach (var scheduling in new[] { false, true })
             rows.Add(await MeasureAsync(scheduling, samples));
         Console.WriteLine();
-        Console.WriteLine($"## Priority isolation: online latency, publish → vector in S3 ({samples} online jobs, one every 300 ms; bulk backlog of 2048-px JPEGs; ViT-B/32-size tower; {Environment.ProcessorCount} cores)");
+        Console.WriteLine($"## Priority isolation: online latency, publish → vector in S3 ({samples} online jobs, one every {IntervalMs} ms; bulk backlog of 2048-px JPEGs; ViT-B/32-size tower; {Environment.ProcessorCount} cores)");
         Console.WriteLine("| priority scheduling | idle p50 | idle p95 | under bulk p50 | under bulk p95 | **p95 ratio (under bulk ÷ idle)** | bulk images done meanwhile |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
         foreach (var r in rows)
@@ -70,7 +72,7 @@ internal static class IsolationBenchmark
             for (var i = 0; i < samples; i++)
             {
                 await publisher.PublishAsync([Job("online", offset + i)], null, CancellationToken.None);
-                await Task.Delay(300);
+                await Task.Delay(IntervalMs);
             }
             var deadline = DateTime.UtcNow.AddSeconds(60);
             while (ledger.Latencies("online").Length < samples && DateTime.UtcNow < deadline) await Task.Delay(50);
