@@ -224,4 +224,29 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         var again = CliRunner.RunWith(world.Settings(), "replay", "shed/");
         Assert.Contains("40 already replayed", again.Stdout);
     }
+
+    [Fact]
+    public async Task OnlyOneShedderPerFleet_HoldsTheLock_AndAnotherTakesOverWhenItGoes()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var fleet = world.Fleet();
+        var rabbit = new RabbitMqOptions { Uri = fixture.RabbitUri, ManagementUri = fixture.ManagementUri };
+        Shedder NewShedder(BrokerLink link) => new(link, new QueueMonitor(link, rabbit, fleet, new LimitsOptions(), TimeProvider.System, NullLogger<QueueMonitor>.Instance),
+            world.Store, fleet, new LimitsOptions(), "clip-tiny-r1", TimeProvider.System, NullLogger<Shedder>.Instance);
+        var firstLink = new BrokerLink(rabbit, "shedder-1");
+        await using var secondLink = new BrokerLink(rabbit, "shedder-2");
+        var first = NewShedder(firstLink);
+        var second = NewShedder(secondLink);
+        Assert.True(await first.HoldsLeadershipAsync(CancellationToken.None));
+        Assert.False(await second.HoldsLeadershipAsync(CancellationToken.None));
+        await firstLink.DisposeAsync(); // the holder's connection goes (worker stopped or died)
+        var deadline = DateTime.UtcNow.AddSeconds(10);
+        var taken = false;
+        while (!taken && DateTime.UtcNow < deadline)
+        {
+            taken = await second.HoldsLeadershipAsync(CancellationToken.None);
+            if (!taken) await Task.Delay(200);
+        }
+        Assert.True(taken);
+    }
 }

@@ -6,6 +6,7 @@ using IngestFleet.Worker.Telemetry;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
 
 namespace IngestFleet.Worker.Limits;
 
@@ -34,8 +35,34 @@ public sealed class Shedder(
 
     public bool IsShedding(string queue) => _active.GetValueOrDefault(queue);
 
+    private IChannel? _leaderChannel;
+
+    /// <summary>
+    /// One shedder per fleet: the process that holds the exclusive queue <c>{prefix}shedder-lock</c> sheds; the others
+    /// skip their passes (RabbitMQ answers 405 RESOURCE_LOCKED to them). The lock goes with the holder's connection, so
+    /// another worker takes over within one interval when the holder stops or dies. Two shedders at once would never
+    /// lose a job, but could park more than needed.
+    /// </summary>
+    public async Task<bool> HoldsLeadershipAsync(CancellationToken cancellationToken)
+    {
+        if (_leaderChannel is { IsOpen: true }) return true;
+        try
+        {
+            _leaderChannel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
+            await _leaderChannel.QueueDeclareAsync(fleet.QueuePrefix + "shedder-lock", durable: false, exclusive: true, autoDelete: true, cancellationToken: cancellationToken);
+            logger.LogInformation("this process is the fleet's shedder ({Queue})", fleet.QueuePrefix + "shedder-lock");
+            return true;
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 405)
+        {
+            _leaderChannel = null; // another worker sheds
+            return false;
+        }
+    }
+
     public async Task<IReadOnlyList<ShedPass>> RunOnceAsync(CancellationToken cancellationToken)
     {
+        if (!await HoldsLeadershipAsync(cancellationToken)) return [];
         var snapshot = await monitor.GetAsync(cancellationToken, fresh: true);
         if (!snapshot.BrokerReachable) return [];
         var limits = PublishedLimits.Resolve(fleet, options);

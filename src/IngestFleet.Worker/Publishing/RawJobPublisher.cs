@@ -10,10 +10,19 @@ namespace IngestFleet.Worker.Publishing;
 /// result says whether the broker confirmed it: a nack (queue full under reject-publish), an unroutable message or
 /// a lost connection is reported per job, never swallowed.
 /// </summary>
-public sealed class RawJobPublisher(BrokerLink broker, FleetOptions fleet, TimeProvider time)
+public sealed class RawJobPublisher(BrokerLink broker, RabbitMqOptions rabbit, FleetOptions fleet, TimeProvider time)
 {
+    private volatile bool _declared;
+
     public async Task<PublishSummary> PublishAsync(IReadOnlyList<EmbedCatalogImage> jobs, CancellationToken cancellationToken)
     {
+        if (!_declared)
+        {
+            // The broker may have been down when the gateway started, or restarted without the queues: declare first
+            // (same arguments as the workers), so a confirmed job always has a queue to live in.
+            await FleetTopology.DeclareAsync(rabbit, fleet, cancellationToken);
+            _declared = true;
+        }
         await using var channel = await broker.OpenChannelAsync(confirms: true, cancellationToken);
         var now = time.GetUtcNow();
         var sends = jobs.Select(async job =>
@@ -37,6 +46,7 @@ public sealed class RawJobPublisher(BrokerLink broker, FleetOptions fleet, TimeP
             }
         }).ToArray();
         var results = await Task.WhenAll(sends);
+        if (results.Any(r => r.Item2 is not null)) _declared = false; // declare again next time (cheap, idempotent)
         var failed = results.Where(r => r.Item2 is not null).Select(r => (r.job, r.Item2!)).ToList();
         return new PublishSummary(jobs.Count - failed.Count, failed);
     }
