@@ -5,20 +5,26 @@ namespace IngestFleet.Embedding;
 public interface IStageGate
 {
     ValueTask<IDisposable> EnterAsync(int units, CancellationToken cancellationToken);
+
+    /// <summary>For I/O steps (fetch, write) that take no CPU units: waits while a more urgent batch is in progress.</summary>
+    ValueTask WaitForTurnAsync(CancellationToken cancellationToken);
 }
 
 /// <summary>
 /// Strict-priority scheduling of CPU stages across batches of different priority classes. Capacity is the node's
 /// cores; a stage waits until its units are free, no more urgent (or earlier, same-level) stage is waiting and no
-/// more urgent batch is in progress (<see cref="Claim"/>). So bulk runs only on what online leaves: an online batch
-/// waits at most for the bulk stages already running (one decode, one micro-batch inference), never for a whole bulk
-/// batch. Within a level, stages run first come, first served.
+/// more urgent batch is in progress (<see cref="Claim"/>); I/O steps of a less urgent batch (its fetches and writes)
+/// also wait while a more urgent batch is in progress, so they do not queue ahead of it at the object store. So bulk
+/// runs only on what online leaves: an online batch shares the cores at most with the bulk stages already running
+/// (one decode, one micro-batch inference), never with a whole bulk batch. Within a level, stages run first come,
+/// first served.
 /// </summary>
 public sealed class PriorityGate(int capacity, int levels)
 {
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter>[] _waiting = Enumerable.Range(0, Math.Max(1, levels)).Select(_ => new LinkedList<Waiter>()).ToArray();
     private readonly int[] _claims = new int[Math.Max(1, levels)];
+    private readonly List<TaskCompletionSource>[] _turns = Enumerable.Range(0, Math.Max(1, levels)).Select(_ => new List<TaskCompletionSource>()).ToArray();
     private int _free = Math.Max(1, capacity);
 
     public int Capacity { get; } = Math.Max(1, capacity);
@@ -44,7 +50,25 @@ public sealed class PriorityGate(int capacity, int levels)
         {
             _claims[level]--;
             GrantWaiting();
+            for (var l = 0; l < _turns.Length; l++)
+            {
+                if (_turns[l].Count == 0 || Outranked(l)) continue;
+                foreach (var t in _turns[l]) t.TrySetResult();
+                _turns[l].Clear();
+            }
         }
+    }
+
+    private ValueTask WaitForTurnAsync(int level, CancellationToken cancellationToken)
+    {
+        TaskCompletionSource turn;
+        lock (_lock)
+        {
+            if (!Outranked(level)) return ValueTask.CompletedTask;
+            turn = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _turns[level].Add(turn);
+        }
+        return new ValueTask(cancellationToken.CanBeCanceled ? turn.Task.WaitAsync(cancellationToken) : turn.Task);
     }
 
     // Under the lock: whether a more urgent level has a batch in progress.
@@ -154,5 +178,7 @@ public sealed class PriorityGate(int capacity, int levels)
     private sealed class LevelGate(PriorityGate gate, int level) : IStageGate
     {
         public ValueTask<IDisposable> EnterAsync(int units, CancellationToken cancellationToken) => gate.EnterAsync(level, units, cancellationToken);
+
+        public ValueTask WaitForTurnAsync(CancellationToken cancellationToken) => gate.WaitForTurnAsync(level, cancellationToken);
     }
 }

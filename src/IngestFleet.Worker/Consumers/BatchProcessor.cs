@@ -74,6 +74,10 @@ public sealed class BatchProcessor(
                 refused[i] = (ReasonCodes.DeadlinePassed, $"deadline {deadline:O} passed before the job started");
         }
 
+        // Priority scheduling: this batch holds less urgent batches' CPU stages and I/O back until it is done, and waits
+        // itself while a more urgent batch is in progress.
+        using var claim = fleet.PriorityScheduling ? gate.Claim(level) : null;
+        var stages = fleet.PriorityScheduling ? gate.For(level) : null;
         using var fetchGate = new SemaphoreSlim(fleet.FetchConcurrency);
         var sources = jobs.Select((job, i) => (Func<CancellationToken, Task<ImageSource>>)(async ct =>
         {
@@ -81,6 +85,7 @@ public sealed class BatchProcessor(
             await fetchGate.WaitAsync(ct);
             try
             {
+                if (stages is not null) await stages.WaitForTurnAsync(ct);
                 var f = await fetcher.FetchAsync(job.Image, ct);
                 return new ImageSource(f.Bytes, f.Reason, f.Detail, f.Elapsed);
             }
@@ -90,18 +95,7 @@ public sealed class BatchProcessor(
             }
         })).ToArray();
 
-        var claim = fleet.PriorityScheduling ? gate.Claim(level) : null; // holds less urgent batches off the cores
-        ItemOutcome[] outcomes;
-        BatchTimings timings;
-        try
-        {
-            (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken,
-                fleet.PriorityScheduling ? gate.For(level) : null);
-        }
-        finally
-        {
-            claim?.Dispose(); // writes are I/O: less urgent work may use the cores meanwhile
-        }
+        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, stages);
 
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var contract = pipeline.Preprocessor.Contract.ContractHash();
@@ -112,6 +106,7 @@ public sealed class BatchProcessor(
             await writeGate.WaitAsync(cancellationToken);
             try
             {
+                if (stages is not null) await stages.WaitForTurnAsync(cancellationToken);
                 var revision = job.ModelRevision.Length > 0 && JobValidator.IsSafeSegment(job.ModelRevision) ? job.ModelRevision : Revision;
                 var o = outcomes[i];
                 if (o.Ok)
