@@ -46,8 +46,9 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
 
     public async Task<(ItemOutcome[] Outcomes, BatchTimings Timings)> ProcessAsync(
         IReadOnlyList<Func<CancellationToken, Task<ImageSource>>> sources, int degreeOfParallelism, int microBatch, CancellationToken cancellationToken,
-        IStageGate? stages = null)
+        IStageGate? stages = null, BackgroundStages? background = null)
     {
+        var model = background?.Embedder ?? embedder;
         var n = sources.Count;
         var len = preprocessor.TensorLength;
         var tensor = ArrayPool<float>.Shared.Rent(Math.Max(1, n) * len);
@@ -70,7 +71,9 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     try
                     {
                         using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
-                        var pre = preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len));
+                        var pre = background is null
+                            ? preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len))
+                            : await background.Executor.RunAsync(() => preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len)));
                         var rss = ProcessMemory.CurrentRss(); // the decode/resize step's footprint, before its buffers go
                         batchPeak.Offer(rss);
                         InterlockedMax(ref decodePeak, rss);
@@ -114,7 +117,8 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     EmbeddingResult[] embedded;
                     using (var during = RssSampler.Track())
                     {
-                        embedded = embedder.Embed(input, slots.Count);
+                        var count = slots.Count;
+                        embedded = background is null ? model.Embed(input, count) : await background.Executor.RunAsync(() => model.Embed(input, count));
                         during.Sample();
                         InterlockedMax(ref inferencePeak, during.PeakBytes);
                         batchPeak.Offer(during.PeakBytes);

@@ -46,6 +46,12 @@ public sealed class FleetOptions
     /// <value>Default true.</value>
     public bool PriorityScheduling { get; set; } = true;
 
+    /// <summary>With priority scheduling, run the CPU stages of every class after the first on threads at a low OS
+    /// priority (nice 19 on Linux, QoS utility on macOS) with their own ORT session, so the kernel preempts them for
+    /// the first class. Costs one more copy of the model in memory.</summary>
+    /// <value>Default true.</value>
+    public bool LowPriorityBackground { get; set; } = true;
+
     public string QueueName(string priority) => QueuePrefix + priority;
     public int EffectivePreprocessParallelism => PreprocessParallelism > 0 ? PreprocessParallelism : Environment.ProcessorCount;
     public int EffectiveMicroBatch => MicroBatch > 0 ? MicroBatch : Math.Max(1, (BatchSize + 1) / 2);

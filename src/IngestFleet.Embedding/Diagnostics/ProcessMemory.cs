@@ -118,17 +118,24 @@ public static class RssSampler
     /// <summary>Highest RSS seen by any sample in this process.</summary>
     public static long ProcessPeakBytes => Math.Max(Interlocked.Read(ref _processPeak), ProcessMemory.CurrentRss());
 
+    /// <summary>Starts the sampler thread now (from a normal-priority thread: Linux threads inherit their creator's nice value).</summary>
+    public static void EnsureStarted()
+    {
+        lock (Open)
+        {
+            if (_thread is not null) return;
+            _thread = new Thread(Loop) { IsBackground = true, Name = "ingestfleet-rss-sampler", Priority = ThreadPriority.AboveNormal };
+            _thread.Start();
+        }
+    }
+
     public static RssPeak Track()
     {
+        EnsureStarted();
         var peak = new RssPeak();
         lock (Open)
         {
             Open.Add(peak);
-            if (_thread is null)
-            {
-                _thread = new Thread(Loop) { IsBackground = true, Name = "ingestfleet-rss-sampler", Priority = ThreadPriority.AboveNormal };
-                _thread.Start();
-            }
             if (Open.Count == 1) Wake.Release();
         }
         Note(peak.PeakBytes);

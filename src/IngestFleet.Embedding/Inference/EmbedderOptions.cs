@@ -37,4 +37,12 @@ public sealed class EmbedderOptions
     public bool VerifyGoldenPack { get; set; } = true;
 
     public int EffectiveIntraOpThreads => IntraOpThreads > 0 ? IntraOpThreads : Environment.ProcessorCount;
+
+    /// <summary>A copy that skips the golden check (a second session of a model already verified in this process).</summary>
+    public EmbedderOptions WithoutGoldenCheck()
+    {
+        var copy = (EmbedderOptions)MemberwiseClone();
+        copy.VerifyGoldenPack = false;
+        return copy;
+    }
 }

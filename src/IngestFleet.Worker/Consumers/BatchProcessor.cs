@@ -17,7 +17,7 @@ public sealed record BatchReport(int Embedded, int AlreadyPresent, int DeadLette
 /// </summary>
 public sealed class BatchProcessor(
     EmbeddingPipeline pipeline, ImageFetcher fetcher, ResultWriter writer, FleetOptions fleet, FetchOptions fetchOptions,
-    FleetLedger ledger, PriorityGate gate, TimeProvider time, ILogger<BatchProcessor> logger)
+    FleetLedger ledger, PriorityGate gate, BackgroundStagesHolder background, TimeProvider time, ILogger<BatchProcessor> logger)
 {
     private const int WriteConcurrency = 16;
 
@@ -54,6 +54,7 @@ public sealed class BatchProcessor(
             activity.SetTag("ingestfleet.device", embedder.ExecutionProvider == "cpu" ? "cpu" : embedder.ExecutionProvider == "cuda" ? $"cuda:{embedder.Options.CudaDeviceId}" : "apple-ane-gpu-cpu");
             activity.SetTag("ingestfleet.fallback_nodes", embedder.Placement.FallbackNodes.Count);
             activity.SetTag("ingestfleet.priority", priority);
+            activity.SetTag("ingestfleet.os_priority", level > 0 && background.Stages is not null ? "low" : "normal");
             if (waits.Length > 0)
             {
                 activity.SetTag("ingestfleet.queue.wait.max_s", waits.Max());
@@ -95,7 +96,8 @@ public sealed class BatchProcessor(
             }
         })).ToArray();
 
-        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, stages);
+        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, stages,
+            level > 0 ? background.Stages : null);
 
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var contract = pipeline.Preprocessor.Contract.ContractHash();
@@ -168,6 +170,9 @@ public sealed class BatchProcessor(
         ItemId = string.IsNullOrEmpty(job.ItemId) ? $"_missing-{Guid.NewGuid():N}" : job.ItemId,
     };
 }
+
+/// <summary>The low-priority threads and ORT session for less urgent classes, when enabled.</summary>
+public sealed record BackgroundStagesHolder(BackgroundStages? Stages);
 
 /// <summary>Process-wide counts of finished items (the embedded mode waits on it; tests and metrics read it).</summary>
 public sealed class FleetLedger : IDisposable

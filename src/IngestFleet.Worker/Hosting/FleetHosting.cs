@@ -64,6 +64,15 @@ public static class FleetHosting
         services.AddSingleton(manifest);
         services.AddSingleton(sp => Embedder.Load(manifest, sp.GetRequiredService<IOptions<EmbedderOptions>>().Value,
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("IngestFleet.Embedder")));
+        services.AddSingleton(sp =>
+        {
+            var f = sp.GetRequiredService<FleetOptions>();
+            if (!f.PriorityScheduling || !f.LowPriorityBackground || f.Priorities.Length < 2) return new BackgroundStagesHolder(null);
+            var executor = new BackgroundExecutor(f.EffectivePreprocessParallelism, "ingestfleet-background");
+            return new BackgroundStagesHolder(BackgroundStages.Create(executor, () => Embedder.Load(manifest,
+                sp.GetRequiredService<IOptions<EmbedderOptions>>().Value.WithoutGoldenCheck(),
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("IngestFleet.Embedder.Background"))));
+        });
         services.AddSingleton(sp => new ImagePreprocessor(manifest.Preprocess, sp.GetRequiredService<IOptions<ImageLimits>>().Value));
         services.AddSingleton<EmbeddingPipeline>();
         if (transport == FleetTransport.RabbitMq)
@@ -160,10 +169,14 @@ public static class FleetHosting
     }
 
     /// <summary>Logs the serving configuration once at start-up: batch and thread caps side by side.</summary>
-    private sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObjectStore store, LoadedProfile loaded, ILogger<StartupLogger> logger) : IHostedService
+    private sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObjectStore store, LoadedProfile loaded, BackgroundStagesHolder background,
+        ILogger<StartupLogger> logger) : IHostedService
     {
         public Task StartAsync(CancellationToken cancellationToken)
         {
+            if (background.Stages is { } bg)
+                logger.LogInformation("priority scheduling: {Classes} run their CPU stages on {Threads} low-OS-priority threads ({Lowered} lowered) with a second ORT session; {First} keeps normal priority",
+                    string.Join(", ", fleet.Priorities.Skip(1)), bg.Executor.Threads, bg.Executor.LoweredThreads, fleet.Priorities[0]);
             if (loaded.Profile is { } p)
             {
                 logger.LogInformation("tuned profile {Path}: batch {Batch}, intra-op threads {Intra}, inter-op threads {Inter} (tuned {When:u} on {Host}, {Ep})",

@@ -59,3 +59,88 @@ public sealed class PriorityGateTests
         Assert.Equal(0, gate.InUse);
     }
 }
+
+public sealed class BackgroundExecutionTests
+{
+    [Fact]
+    public async Task IoOfALessUrgentBatch_WaitsWhileAMoreUrgentBatchIsInProgress()
+    {
+        var gate = new PriorityGate(2, 4);
+        var claim = gate.Claim(0);
+        var bulkTurn = gate.For(3).WaitForTurnAsync(default).AsTask();
+        var onlineTurn = gate.For(0).WaitForTurnAsync(default).AsTask();
+        await Task.Delay(50);
+        Assert.True(onlineTurn.IsCompletedSuccessfully); // never outranked
+        Assert.False(bulkTurn.IsCompleted);
+        claim.Dispose();
+        await bulkTurn.WaitAsync(TimeSpan.FromSeconds(5));
+    }
+
+    [Fact]
+    public async Task BackgroundThreads_RunAtLowOsPriority_OnLinux()
+    {
+        using var executor = new BackgroundExecutor(2, "test-background");
+        var nice = await executor.RunAsync(BackgroundExecutor.CurrentThreadNice);
+        if (OperatingSystem.IsLinux())
+        {
+            Assert.Equal(19, nice);
+            Assert.Equal(0, BackgroundExecutor.CurrentThreadNice()); // the test's own thread is untouched
+            Assert.Equal(2, executor.LoweredThreads);
+        }
+    }
+
+    [Fact]
+    public async Task LowPriority_NeverLeaksIntoThreadsCreatedForOtherWork()
+    {
+        if (!OperatingSystem.IsLinux()) return;
+        using var executor = new BackgroundExecutor(2, "test-bleak");
+        // Many jobs whose continuations block, with a raised minimum, so the pool starts new worker threads right when
+        // the continuations are queued: none of those threads may inherit nice 19.
+        ThreadPool.GetMinThreads(out var workers, out var io);
+        ThreadPool.SetMinThreads(workers + 48, io);
+        try
+        {
+            await Task.WhenAll(Enumerable.Range(0, 96).Select(async i =>
+            {
+                await executor.RunAsync(() => { Thread.SpinWait(1000); return i; });
+                Thread.Sleep(30);
+            }));
+        }
+        finally
+        {
+            ThreadPool.SetMinThreads(workers, io);
+        }
+        var leaked = new List<string>();
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            string stat;
+            try { stat = File.ReadAllText(Path.Combine(task, "stat")); }
+            catch (IOException) { continue; } // the thread ended
+            var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+            var nice = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture);
+            // Low priority is expected only on executor threads and the ORT threads they create (which inherit the name).
+            if (nice != 0 && !comm.StartsWith("test-b", StringComparison.Ordinal) && !comm.StartsWith("ingestfleet-bac", StringComparison.Ordinal))
+                leaked.Add($"{comm} (nice {nice})");
+        }
+        Assert.Empty(leaked);
+    }
+
+    [Fact]
+    public async Task ASessionCreatedOnBackgroundThreads_GivesTheSameVectors()
+    {
+        var options = new IngestFleet.Embedding.Inference.EmbedderOptions { ExecutionProvider = "cpu", IntraOpThreads = 2 };
+        using var foreground = IngestFleet.Embedding.Inference.Embedder.Load(TestPaths.Clip, options);
+        using var background = BackgroundStages.Create(new BackgroundExecutor(2, "test-bg-ort"),
+            () => IngestFleet.Embedding.Inference.Embedder.Load(TestPaths.Clip, options.WithoutGoldenCheck()));
+        var pre = new IngestFleet.Embedding.Preprocessing.ImagePreprocessor(TestPaths.Clip.Preprocess);
+        var pipeline = new EmbeddingPipeline(pre, foreground);
+        var images = new[] { "astronaut.jpg", "coffee.jpg", "chelsea.jpg" }
+            .Select(f => (ReadOnlyMemory<byte>)File.ReadAllBytes(Path.Combine(TestPaths.Photos, f))).ToArray();
+        var sources = images.Select(b => (Func<CancellationToken, Task<ImageSource>>)(_ => Task.FromResult(ImageSource.Of(b)))).ToArray();
+        var (front, _) = await pipeline.ProcessAsync(sources, 2, 2, CancellationToken.None);
+        var (back, _) = await pipeline.ProcessAsync(sources, 2, 2, CancellationToken.None, null, background);
+        for (var i = 0; i < images.Length; i++)
+            for (var k = 0; k < front[i].Vector!.Length; k++)
+                Assert.Equal(front[i].Vector![k], back[i].Vector![k], 1e-6f);
+    }
+}
