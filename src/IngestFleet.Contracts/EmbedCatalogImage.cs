@@ -6,22 +6,23 @@ namespace IngestFleet.Contracts;
 /// Command, schema version 1: embed one catalog image. .NET producers send this record through MassTransit;
 /// producers in any language publish the same fields as plain JSON (content type <c>application/json</c>) to the
 /// priority's queue, per <c>schema/embed-catalog-image.v1.schema.json</c>. Field names are snake_case on the wire
-/// in both cases.
+/// in both cases. A JSON <c>null</c> in a string field reads as empty (and then fails validation with the field's
+/// name), so a hostile or sloppy producer can never make a consumer throw.
 /// </summary>
 public sealed record EmbedCatalogImage
 {
     public const int CurrentSchemaVersion = 1;
 
     [JsonPropertyName("schema_version")] public int SchemaVersion { get; init; } = CurrentSchemaVersion;
-    [JsonPropertyName("tenant")] public string Tenant { get; init; } = "";
-    [JsonPropertyName("shard")] public string Shard { get; init; } = "";
-    [JsonPropertyName("item_id")] public string ItemId { get; init; } = "";
+    [JsonPropertyName("tenant")] public string Tenant { get; init => field = value ?? ""; } = "";
+    [JsonPropertyName("shard")] public string Shard { get; init => field = value ?? ""; } = "";
+    [JsonPropertyName("item_id")] public string ItemId { get; init => field = value ?? ""; } = "";
     /// <summary><c>s3://bucket/key</c>, <c>https://…</c>, or (embedded mode only) <c>file://…</c>.</summary>
-    [JsonPropertyName("image")] public string Image { get; init; } = "";
+    [JsonPropertyName("image")] public string Image { get; init => field = value ?? ""; } = "";
     /// <summary>A configured priority class (defaults: online, high, normal, bulk).</summary>
-    [JsonPropertyName("priority")] public string Priority { get; init; } = "normal";
+    [JsonPropertyName("priority")] public string Priority { get; init => field = value ?? ""; } = "normal";
     /// <summary>The model revision to embed with; empty means the worker's revision.</summary>
-    [JsonPropertyName("model_revision")] public string ModelRevision { get; init; } = "";
+    [JsonPropertyName("model_revision")] public string ModelRevision { get; init => field = value ?? ""; } = "";
     /// <summary>Optional: past this instant the job is dead-lettered as <c>deadline_passed</c> instead of embedded.</summary>
     [JsonPropertyName("deadline")] public DateTimeOffset? Deadline { get; init; }
     /// <summary>When the producer enqueued the job (queue-wait telemetry); set by the publisher when absent.</summary>

@@ -123,6 +123,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
             Job(uri, "ok-1"),
             new { tenant = "acme", shard = "s1", item_id = "x", image = "ftp://example.com/a.jpg", priority = "urgent" },
             new { tenant = "../etc", shard = "s1", item_id = "y", image = uri, priority = "online" },
+            new { tenant = (string?)null, shard = "s1", item_id = "z", image = uri, priority = (string?)null },
         });
         Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
         using (var problem = JsonDocument.Parse(await bad.Content.ReadAsStringAsync()))
@@ -133,6 +134,9 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
             Assert.Contains("priority", second);
             Assert.Contains("image", second);
             Assert.Contains("tenant", string.Join(" ", errors.GetProperty("jobs[2]").EnumerateArray().Select(e => e.GetString())));
+            var nulls = string.Join(" ", errors.GetProperty("jobs[3]").EnumerateArray().Select(e => e.GetString()));
+            Assert.Contains("tenant", nulls);
+            Assert.Contains("priority", nulls);
             Assert.Contains("nothing was accepted", problem.RootElement.GetProperty("title").GetString());
         }
 
