@@ -43,7 +43,7 @@ public sealed class BatchProcessor(
             activity.SetTag("gen_ai.provider.name", "onnxruntime");
             activity.SetTag("gen_ai.request.model", Revision);
             activity.SetTag("gen_ai.embeddings.dimension.count", embedder.Dimension);
-            activity.SetTag("messaging.system", "rabbitmq");
+            activity.SetTag("messaging.system", fetchOptions.AllowFileScheme ? "in-memory" : "rabbitmq"); // file:// is embedded mode only
             activity.SetTag("messaging.destination.name", queue);
             activity.SetTag("messaging.batch.message_count", jobs.Count);
             activity.SetTag("ingestfleet.batch.size", jobs.Count);
