@@ -70,6 +70,7 @@ internal static class EndToEndBenchmark
             ["IngestFleet:Embedder:ExecutionProvider"] = "cpu", ["IngestFleet:Embedder:IntraOpThreads"] = Threads.ToString(),
             ["IngestFleet:Embedder:VerifyGoldenPack"] = "false",
         });
+        builder.Configuration.AddEnvironmentVariables(); // IngestFleet__* variables override the defaults above (experiments)
         builder.AddIngestFleetWorker(FleetTransport.RabbitMq, manifest);
         using var host = builder.Build();
         var store = host.Services.GetRequiredService<IObjectStore>();
