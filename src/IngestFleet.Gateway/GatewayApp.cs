@@ -8,6 +8,7 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -27,6 +28,11 @@ public sealed class GatewayOptions
     /// <summary>Request bodies above this are refused with 413 before they are read.</summary>
     /// <value>Default 4 MiB.</value>
     [Range(1_024, 256L * 1024 * 1024)] public long MaxRequestBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>POST /v1/jobs requests handled at once; one more is answered 503 with Retry-After at once (no queue),
+    /// so memory is bounded by this × <see cref="MaxRequestBytes"/>.</summary>
+    /// <value>Default 64.</value>
+    [Range(1, 10_000)] public int MaxConcurrentRequests { get; set; } = 64;
 
     /// <summary>How long one request may wait for broker confirms before it is answered 503.</summary>
     /// <value>Default 10 s.</value>
@@ -69,8 +75,22 @@ public static class GatewayApp
         builder.WebHost.ConfigureKestrel((ctx, k) =>
             k.Limits.MaxRequestBodySize = ctx.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>()?.MaxRequestBytes ?? new GatewayOptions().MaxRequestBytes);
 
+        var maxConcurrent = config.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>()?.MaxConcurrentRequests ?? new GatewayOptions().MaxConcurrentRequests;
+        services.AddRateLimiter(o =>
+        {
+            o.AddConcurrencyLimiter("jobs", l => { l.PermitLimit = maxConcurrent; l.QueueLimit = 0; });
+            o.RejectionStatusCode = StatusCodes.Status503ServiceUnavailable;
+            o.OnRejected = async (ctx, ct) =>
+            {
+                ctx.HttpContext.Response.Headers.RetryAfter = "1";
+                await Results.Problem(statusCode: 503, title: "The gateway is at its concurrent-request limit; nothing was accepted",
+                    detail: $"{maxConcurrent} requests are being handled. Retry after 1 s.").ExecuteAsync(ctx.HttpContext);
+            };
+        });
+
         var app = builder.Build();
-        app.MapPost("/v1/jobs", (HttpContext http, JobsEndpoint endpoint) => endpoint.PostAsync(http));
+        app.UseRateLimiter();
+        app.MapPost("/v1/jobs", (HttpContext http, JobsEndpoint endpoint) => endpoint.PostAsync(http)).RequireRateLimiting("jobs");
         app.MapGet("/v1/limits", async (AdmissionControl admission, QueueMonitor monitor, CancellationToken ct) =>
         {
             var snapshot = await monitor.GetAsync(ct);

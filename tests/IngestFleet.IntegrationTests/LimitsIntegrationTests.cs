@@ -253,4 +253,42 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         }
         Assert.True(taken);
     }
+
+    /// <summary>A request body that sends its first bytes, then waits until released.</summary>
+    private sealed class HeldContent(string json, Task release) : HttpContent
+    {
+        protected override async Task SerializeToStreamAsync(Stream stream, System.Net.TransportContext? context)
+        {
+            var bytes = Encoding.UTF8.GetBytes(json);
+            await stream.WriteAsync(bytes.AsMemory(0, 1));
+            await stream.FlushAsync();
+            await release;
+            await stream.WriteAsync(bytes.AsMemory(1));
+        }
+
+        protected override bool TryComputeLength(out long length)
+        {
+            length = -1;
+            return false;
+        }
+    }
+
+    [Fact]
+    public async Task Gateway_AtItsConcurrentRequestLimit_Answers503AtOnce_WithoutQueueing()
+    {
+        using var world = await fixture.NewWorldAsync();
+        await using var gateway = await StartGatewayAsync(Config(world, new() { ["IngestFleet:Gateway:MaxConcurrentRequests"] = "1" }));
+        using var http = new HttpClient { BaseAddress = gateway.BoundAddress() };
+        var uri = $"s3://{world.Bucket}/images/a.jpg";
+        var release = new TaskCompletionSource();
+        var held = http.PostAsync("/v1/jobs", new HeldContent(JsonSerializer.Serialize(Job(uri, "held")), release.Task) { Headers = { ContentType = new("application/json") } });
+        await Task.Delay(500); // the held request owns the only permit while its body trickles in
+        var refused = await http.PostAsJsonAsync("/v1/jobs", Job(uri, "second"));
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
+        Assert.Equal(TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.Delta);
+        Assert.Contains("concurrent-request limit", await refused.Content.ReadAsStringAsync());
+        release.SetResult();
+        Assert.Equal(HttpStatusCode.Accepted, (await held).StatusCode);
+        Assert.Equal(HttpStatusCode.Accepted, (await http.PostAsJsonAsync("/v1/jobs", Job(uri, "third"))).StatusCode);
+    }
 }
