@@ -58,7 +58,7 @@ internal static class LimitsCommands
             foreach (var l in limits)
             {
                 var row = new List<string> { l.Priority, l.Queue, $"{l.MaxDepth:N0}", $"{l.ResumeDepth:N0}", $"{l.WaitSloSeconds:G} s", l.ShedRank == 0 ? "never shed (429 only)" : $"shed rank {l.ShedRank}" };
-                if (snapshot?.Queues.GetValueOrDefault(l.Priority) is { } s) row.AddRange([$"{s.Depth:N0}", $"{s.Consumers}", $"{s.EstimatedWaitSeconds:F1} s"]);
+                if (snapshot?.Queues.GetValueOrDefault(l.Priority) is { } s) row.AddRange([$"{s.Depth:N0}", $"{s.Consumers}", s.EstimatedWaitSeconds < 0 ? "unknown" : $"{s.EstimatedWaitSeconds:F1} s"]);
                 table.AddRow(row.Select(Markup.Escape).ToArray());
             }
             AnsiConsole.Write(table);

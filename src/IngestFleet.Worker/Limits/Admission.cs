@@ -43,7 +43,7 @@ public sealed class AdmissionControl(QueueMonitor monitor, IReadOnlyList<QueueLi
                     return new AdmissionDecision(AdmissionVerdict.OverLimit, limit.Queue,
                         $"queue {limit.Queue} holds {depth} jobs; {n} more would pass its published max depth {limit.MaxDepth}", Clamp(seconds));
                 }
-                if (sample.EstimatedWaitSeconds > limit.WaitSloSeconds)
+                if (sample.EstimatedWaitSeconds > limit.WaitSloSeconds) // -1 (unknown) never trips it
                     return new AdmissionDecision(AdmissionVerdict.OverLimit, limit.Queue,
                         $"queue {limit.Queue}: estimated wait {sample.EstimatedWaitSeconds:F1} s is past its published SLO {limit.WaitSloSeconds:F1} s",
                         Clamp(sample.EstimatedWaitSeconds - limit.WaitSloSeconds));

@@ -35,8 +35,8 @@ public sealed record DepthSnapshot(IReadOnlyDictionary<string, QueueSample> Queu
 /// consumers come from an AMQP passive declare (real time); unacked messages and the ack rate come from the management
 /// API (<c>GET /api/queues/{vhost}/{queue}</c>, refreshed by the broker every few seconds). If only the management API
 /// is down, unacked counts as 0 and the sample still stands; if AMQP is down the snapshot carries the error.
-/// The age of the oldest message is estimated as depth ÷ ack rate (Little's law); while nothing is acked, as the time
-/// since the queue was last seen empty.
+/// The age of the oldest message is estimated by <see cref="EstimateWait"/>: depth ÷ ack rate (Little's law) while acks
+/// flow, the time since messages started waiting while nothing is acked, and unknown without the management API.
 /// </summary>
 public sealed class QueueMonitor : IDisposable
 {
@@ -122,9 +122,12 @@ public sealed class QueueMonitor : IDisposable
                         await channel.DisposeAsync();
                         channel = await _broker.OpenChannelAsync(confirms: false, cancellationToken);
                     }
-                    var (unacked, rate) = await ManagementAsync(queue, cancellationToken);
+                    var (unacked, rate, known) = await ManagementAsync(queue, cancellationToken);
                     var depth = ready + unacked;
-                    samples[priority] = new QueueSample(queue, ready, unacked, consumers, rate, EstimateWait(queue, depth, rate, now), now);
+                    if (ready == 0) _backlogSince.Remove(queue);
+                    else if (!_backlogSince.ContainsKey(queue)) _backlogSince[queue] = now;
+                    var backlogAge = _backlogSince.TryGetValue(queue, out var since) ? now - since : TimeSpan.Zero;
+                    samples[priority] = new QueueSample(queue, ready, unacked, consumers, rate, EstimateWait(ready, depth, rate, known, backlogAge), now);
                 }
             }
             finally
@@ -142,34 +145,35 @@ public sealed class QueueMonitor : IDisposable
         }
     }
 
-    private async Task<(long Unacked, double AckRate)> ManagementAsync(string queue, CancellationToken cancellationToken)
+    private async Task<(long Unacked, double AckRate, bool Known)> ManagementAsync(string queue, CancellationToken cancellationToken)
     {
         try
         {
             using var response = await _http.GetAsync($"api/queues/{Vhost}/{Uri.EscapeDataString(queue)}", cancellationToken);
-            if (!response.IsSuccessStatusCode) return (0, 0);
+            if (!response.IsSuccessStatusCode) return (0, 0, false);
             using var doc = JsonDocument.Parse(await response.Content.ReadAsStreamAsync(cancellationToken));
             var root = doc.RootElement;
             var unacked = root.TryGetProperty("messages_unacknowledged", out var u) && u.TryGetInt64(out var uv) ? uv : 0;
             var rate = root.TryGetProperty("message_stats", out var stats) && stats.TryGetProperty("ack_details", out var ack)
                        && ack.TryGetProperty("rate", out var r) && r.TryGetDouble(out var rv) ? rv : 0;
-            return (unacked, rate);
+            return (unacked, rate, true);
         }
         catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
         {
-            return (0, 0); // the management plugin is optional for admission; depth falls back to ready messages
+            return (0, 0, false); // the management plugin is optional for admission; depth falls back to ready messages
         }
     }
 
-    private double EstimateWait(string queue, long depth, double ackRate, DateTimeOffset now)
+    /// <summary>
+    /// Estimated age of the oldest waiting message, in seconds: 0 when nothing is waiting (ready = 0, whatever is in
+    /// flight); depth ÷ ack rate while acks flow; while messages wait and nothing is acked (stalled), how long they have
+    /// waited; and -1 (unknown, no wait-SLO decision) when the management API gave no ack rate.
+    /// </summary>
+    public static double EstimateWait(long ready, long depth, double ackRate, bool ackRateKnown, TimeSpan backlogAge)
     {
-        if (depth == 0)
-        {
-            _backlogSince.Remove(queue);
-            return 0;
-        }
-        if (!_backlogSince.TryGetValue(queue, out var since)) _backlogSince[queue] = since = now;
-        return ackRate > 0.01 ? depth / ackRate : (now - since).TotalSeconds;
+        if (ready == 0) return 0;
+        if (!ackRateKnown) return -1;
+        return ackRate > 0.01 ? depth / ackRate : backlogAge.TotalSeconds;
     }
 
     private IEnumerable<Measurement<T>> Observe<T>(Func<QueueSample, T> value) where T : struct =>

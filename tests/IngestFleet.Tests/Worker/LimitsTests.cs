@@ -88,3 +88,16 @@ public sealed class LimitsStartupTests
         Assert.Contains("IngestFleet:Limits:Queues:online:ShedRank 5 would shed online before the less urgent", e.Message);
     }
 }
+
+public sealed class WaitEstimateTests
+{
+    [Theory]
+    [InlineData(0, 16, 0.0, true, 30.0, 0.0)]      // nothing waiting (16 in flight): no wait, however long the stream has run
+    [InlineData(100, 116, 20.0, true, 30.0, 5.8)]  // acks flowing: depth ÷ ack rate
+    [InlineData(50, 50, 0.0, true, 12.0, 12.0)]    // stalled: messages wait and nothing is acked
+    [InlineData(50, 66, 0.0, false, 99.0, -1.0)]   // no management API: unknown, never trips the wait SLO
+    public void EstimateWait_FollowsTheDocumentedCases(long ready, long depth, double rate, bool known, double ageSeconds, double expected)
+    {
+        Assert.Equal(expected, QueueMonitor.EstimateWait(ready, depth, rate, known, TimeSpan.FromSeconds(ageSeconds)), 6);
+    }
+}
