@@ -53,10 +53,10 @@ public sealed partial class BackgroundExecutor : IDisposable
                 }
                 catch (Exception e)
                 {
-                    _completions.Add(() => done.SetException(e));
+                    Complete(() => done.SetException(e));
                     return;
                 }
-                _completions.Add(() => done.SetResult(result));
+                Complete(() => done.SetResult(result));
             });
         }
         catch (InvalidOperationException)
@@ -64,6 +64,18 @@ public sealed partial class BackgroundExecutor : IDisposable
             done.SetException(new ObjectDisposedException(nameof(BackgroundExecutor)));
         }
         return done.Task;
+    }
+
+    private void Complete(Action completion)
+    {
+        try
+        {
+            _completions.Add(completion);
+        }
+        catch (InvalidOperationException)
+        {
+            completion(); // shutting down: the completer is gone, complete here rather than never
+        }
     }
 
     private void Loop()

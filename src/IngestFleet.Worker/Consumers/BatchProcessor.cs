@@ -172,7 +172,10 @@ public sealed class BatchProcessor(
 }
 
 /// <summary>The low-priority threads and ORT session for less urgent classes, when enabled.</summary>
-public sealed record BackgroundStagesHolder(BackgroundStages? Stages);
+public sealed record BackgroundStagesHolder(BackgroundStages? Stages) : IDisposable
+{
+    public void Dispose() => Stages?.Dispose();
+}
 
 /// <summary>Process-wide counts of finished items (the embedded mode waits on it; tests and metrics read it).</summary>
 public sealed class FleetLedger : IDisposable
