@@ -186,7 +186,29 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         using var monitor = new QueueMonitor(broker, rabbit, fleet, limits, TimeProvider.System, NullLogger<QueueMonitor>.Instance);
         var shedder = new Shedder(broker, monitor, world.Store, fleet, limits, "clip-tiny-r1", TimeProvider.System, NullLogger<Shedder>.Instance);
 
-        var passes = await shedder.RunOnceAsync(CancellationToken.None);
+        var shedPerShard = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
+        IReadOnlyList<ShedPass> passes;
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "IngestFleet" && instrument.Name == "ingestfleet.shed.items") l.EnableMeasurementEvents(instrument);
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                string? queue = null, shard = null;
+                foreach (var t in tags)
+                {
+                    if (t.Key == "messaging.destination.name") queue = t.Value as string;
+                    if (t.Key == "shard") shard = t.Value as string;
+                }
+                if (queue == fleet.QueueName("bulk") && shard is not null) shedPerShard.AddOrUpdate(shard, value, (_, v) => v + value);
+            });
+            listener.Start();
+            passes = await shedder.RunOnceAsync(CancellationToken.None);
+        }
+        Assert.Equal(30, shedPerShard["backfill-2019"]); // the shed counter, per shard
+        Assert.Equal(10, shedPerShard["catalog"]);
         var pass = Assert.Single(passes);
         Assert.Equal(fleet.QueueName("bulk"), pass.Queue);
         Assert.Equal(60, pass.DepthBefore);
@@ -198,6 +220,26 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         var depth = await monitor.GetAsync(CancellationToken.None, fresh: true);
         Assert.Equal(10, depth.Queues["online"].Depth); // higher-priority queue untouched
         Assert.Equal(20, depth.Queues["bulk"].Depth);
+
+        // The same depths are exported as metrics (observable gauges over the last sample).
+        var gauges = new Dictionary<string, long>();
+        using (var listener = new System.Diagnostics.Metrics.MeterListener())
+        {
+            listener.InstrumentPublished = (instrument, l) =>
+            {
+                if (instrument.Meter.Name == "IngestFleet" && instrument.Name == "ingestfleet.queue.depth") l.EnableMeasurementEvents(instrument);
+            };
+            listener.SetMeasurementEventCallback<long>((_, value, tags, _) =>
+            {
+                foreach (var t in tags)
+                    if (t.Key == "messaging.destination.name" && t.Value is string q && q.StartsWith(world.QueuePrefix, StringComparison.Ordinal))
+                        gauges[q] = value;
+            });
+            listener.Start();
+            listener.RecordObservableInstruments();
+        }
+        Assert.Equal(20, gauges[fleet.QueueName("bulk")]);
+        Assert.Equal(10, gauges[fleet.QueueName("online")]);
         var shed = await KeysAsync(world, StorageKeys.ShedRoot + "/");
         Assert.Equal(40, shed.Count);
         Assert.Equal(30, shed.Count(k => k.StartsWith("shed/acme/clip-tiny-r1/backfill-2019/", StringComparison.Ordinal)));
