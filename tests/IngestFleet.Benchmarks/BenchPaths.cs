@@ -32,4 +32,18 @@ internal static class BenchPaths
     }
 
     public static double Percentile(IEnumerable<double> values, int p) => MathNet.Numerics.Statistics.Statistics.Percentile(values, p);
+
+    /// <summary>Deletes a benchmark's queues and exchanges: the broker is shared with the tests and later runs, and
+    /// hundreds of leftover quorum queues slow it down. (The exclusive shedder lock goes with its connection.)</summary>
+    public static async Task DeleteTopologyAsync(string rabbitUri, string prefix)
+    {
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(rabbitUri) };
+        await using var connection = await factory.CreateConnectionAsync();
+        await using var channel = await connection.CreateChannelAsync();
+        foreach (var p in new[] { "online", "high", "normal", "bulk" })
+        {
+            await channel.QueueDeleteAsync(prefix + p, false, false);
+            await channel.ExchangeDeleteAsync(prefix + p, false);
+        }
+    }
 }

@@ -98,10 +98,7 @@ internal static class IsolationBenchmark
         await using (var channel = await connection.CreateChannelAsync())
             await channel.QueuePurgeAsync(prefix + "bulk");
         await host.StopAsync();
-        await using (var connection = await factory.CreateConnectionAsync())
-        await using (var channel = await connection.CreateChannelAsync())
-            foreach (var p in new[] { "online", "high", "normal", "bulk" })
-                await channel.QueueDeleteAsync(prefix + p, false, false);
+        await BenchPaths.DeleteTopologyAsync(rabbit, prefix);
         return (scheduling ? "on (default)" : "off", BenchPaths.Percentile(idle, 50), BenchPaths.Percentile(idle, 95),
             BenchPaths.Percentile(loaded, 50), BenchPaths.Percentile(loaded, 95), bulkDone);
     }
