@@ -76,7 +76,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                             : await background.Executor.RunAsync(() => preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len)));
                         var rss = ProcessMemory.CurrentRss(); // the decode/resize step's footprint, before its buffers go
                         batchPeak.Offer(rss);
-                        InterlockedMax(ref decodePeak, rss);
+                        RssPeak.InterlockedMax(ref decodePeak, rss);
                         return (source, pre);
                     }
                     finally
@@ -120,7 +120,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                         var count = slots.Count;
                         embedded = background is null ? model.Embed(input, count) : await background.Executor.RunAsync(() => model.Embed(input, count));
                         during.Sample();
-                        InterlockedMax(ref inferencePeak, during.PeakBytes);
+                        RssPeak.InterlockedMax(ref inferencePeak, during.PeakBytes);
                         batchPeak.Offer(during.PeakBytes);
                     }
                     var took = Stopwatch.GetElapsedTime(started);
@@ -155,14 +155,4 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
         }
     }
 
-    private static void InterlockedMax(ref long target, long value)
-    {
-        var current = Interlocked.Read(ref target);
-        while (value > current)
-        {
-            var seen = Interlocked.CompareExchange(ref target, value, current);
-            if (seen == current) return;
-            current = seen;
-        }
-    }
 }

@@ -46,4 +46,23 @@ internal static class BenchPaths
             await channel.ExchangeDeleteAsync(prefix + p, false);
         }
     }
+
+    public static string RabbitUri => Environment.GetEnvironmentVariable("INGESTFLEET_TEST_RABBITMQ") ?? "amqp://guest:guest@127.0.0.1:5672/";
+    public static string S3Endpoint => Environment.GetEnvironmentVariable("INGESTFLEET_TEST_S3") ?? "http://127.0.0.1:4568";
+
+    /// <summary>Settings for an in-process benchmark worker on the local broker and s3rver: its own bucket and queue
+    /// prefix, CPU EP, 2 intra-op threads, no golden check; <paramref name="extra"/> adds or overrides keys.</summary>
+    public static Dictionary<string, string?> WorkerSettings(string bucket, string prefix, Dictionary<string, string?> extra)
+    {
+        var settings = new Dictionary<string, string?>
+        {
+            ["IngestFleet:RabbitMq:Uri"] = RabbitUri, ["IngestFleet:S3:ServiceUrl"] = S3Endpoint, ["IngestFleet:S3:Bucket"] = bucket,
+            ["IngestFleet:S3:AccessKey"] = "S3RVER", ["IngestFleet:S3:SecretKey"] = "S3RVER", ["IngestFleet:S3:CreateBucket"] = "true",
+            ["IngestFleet:Fleet:QueuePrefix"] = prefix,
+            ["IngestFleet:Embedder:ExecutionProvider"] = "cpu", ["IngestFleet:Embedder:IntraOpThreads"] = "2",
+            ["IngestFleet:Embedder:VerifyGoldenPack"] = "false",
+        };
+        foreach (var (k, v) in extra) settings[k] = v;
+        return settings;
+    }
 }

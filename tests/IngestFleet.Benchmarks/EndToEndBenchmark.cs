@@ -27,8 +27,7 @@ internal static class EndToEndBenchmark
     public static async Task RunAsync(bool quick)
     {
         var images = quick ? 64 : 192;
-        var rabbit = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_RABBITMQ") ?? "amqp://guest:guest@127.0.0.1:5672/";
-        var s3 = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_S3") ?? "http://127.0.0.1:4568";
+        var rabbit = BenchPaths.RabbitUri;
         var manifest = BenchPaths.VitB32();
         var photos = BenchPaths.CatalogPhotos.Select(File.ReadAllBytes).ToArray();
         var cores = Environment.ProcessorCount;
@@ -62,14 +61,10 @@ internal static class EndToEndBenchmark
         var prefix = $"bench-{Guid.NewGuid():N}"[..12] + "-";
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        builder.Configuration.AddInMemoryCollection(BenchPaths.WorkerSettings(bucket, prefix, new()
         {
-            ["IngestFleet:RabbitMq:Uri"] = rabbit, ["IngestFleet:S3:ServiceUrl"] = s3, ["IngestFleet:S3:Bucket"] = bucket,
-            ["IngestFleet:S3:AccessKey"] = "S3RVER", ["IngestFleet:S3:SecretKey"] = "S3RVER", ["IngestFleet:S3:CreateBucket"] = "true",
-            ["IngestFleet:Fleet:QueuePrefix"] = prefix, ["IngestFleet:Fleet:BatchSize"] = Batch.ToString(),
-            ["IngestFleet:Embedder:ExecutionProvider"] = "cpu", ["IngestFleet:Embedder:IntraOpThreads"] = Threads.ToString(),
-            ["IngestFleet:Embedder:VerifyGoldenPack"] = "false",
-        });
+            ["IngestFleet:Fleet:BatchSize"] = Batch.ToString(), ["IngestFleet:Embedder:IntraOpThreads"] = Threads.ToString(),
+        }));
         builder.Configuration.AddEnvironmentVariables(); // IngestFleet__* variables override the defaults above (experiments)
         builder.AddIngestFleetWorker(FleetTransport.RabbitMq, manifest);
         using var host = builder.Build();

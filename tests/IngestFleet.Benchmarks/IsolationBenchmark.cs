@@ -36,22 +36,17 @@ internal static class IsolationBenchmark
 
     private static async Task<(string, double, double, double, double, long)> MeasureAsync(bool scheduling, int samples)
     {
-        var rabbit = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_RABBITMQ") ?? "amqp://guest:guest@127.0.0.1:5672/";
-        var s3 = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_S3") ?? "http://127.0.0.1:4568";
+        var rabbit = BenchPaths.RabbitUri;
         var manifest = BenchPaths.VitB32();
         var photos = BenchPaths.CatalogPhotos.Select(File.ReadAllBytes).ToArray();
         var bucket = $"iso-{Guid.NewGuid():N}"[..20];
         var prefix = $"iso-{Guid.NewGuid():N}"[..10] + "-";
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+        builder.Configuration.AddInMemoryCollection(BenchPaths.WorkerSettings(bucket, prefix, new()
         {
-            ["IngestFleet:RabbitMq:Uri"] = rabbit, ["IngestFleet:S3:ServiceUrl"] = s3, ["IngestFleet:S3:Bucket"] = bucket,
-            ["IngestFleet:S3:AccessKey"] = "S3RVER", ["IngestFleet:S3:SecretKey"] = "S3RVER", ["IngestFleet:S3:CreateBucket"] = "true",
-            ["IngestFleet:Fleet:QueuePrefix"] = prefix, ["IngestFleet:Fleet:PriorityScheduling"] = scheduling.ToString(),
-            ["IngestFleet:Embedder:ExecutionProvider"] = "cpu", ["IngestFleet:Embedder:IntraOpThreads"] = "2",
-            ["IngestFleet:Embedder:VerifyGoldenPack"] = "false", ["IngestFleet:Limits:ShedEnabled"] = "false",
-        });
+            ["IngestFleet:Fleet:PriorityScheduling"] = scheduling.ToString(), ["IngestFleet:Limits:ShedEnabled"] = "false",
+        }));
         builder.AddIngestFleetWorker(FleetTransport.RabbitMq, manifest);
         using var host = builder.Build();
         var store = host.Services.GetRequiredService<IObjectStore>();

@@ -159,7 +159,7 @@ internal static class FleetCommands
         }
         catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or System.Net.Sockets.SocketException or IOException)
         {
-            throw new CliInputException($"cannot reach RabbitMQ at {Redact(rabbit.Uri)}: {e.Message}. Start the broker or pass --broker / set IngestFleet__RabbitMq__Uri.", ExitCodes.Infrastructure);
+            throw new CliInputException($"cannot reach RabbitMQ at {BrokerLink.Redacted(rabbit.Uri)}: {e.Message}. Start the broker or pass --broker / set IngestFleet__RabbitMq__Uri.", ExitCodes.Infrastructure);
         }
     }
 
@@ -174,9 +174,6 @@ internal static class FleetCommands
             throw new CliInputException($"cannot use the object store {store.Location}: {e.Message}. Check --s3-endpoint/--bucket (IngestFleet__S3__*) and credentials.", ExitCodes.Infrastructure);
         }
     }
-
-    private static string Redact(string uri) =>
-        Uri.TryCreate(uri, UriKind.Absolute, out var u) && u.UserInfo.Length > 0 ? uri.Replace(u.UserInfo + "@", "***@", StringComparison.Ordinal) : uri;
 
     internal static async Task<T> WithProgress<T>(string title, int total, Func<Action<int>, Task<T>> work)
     {

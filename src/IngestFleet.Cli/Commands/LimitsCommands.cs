@@ -5,6 +5,7 @@ using IngestFleet.Worker;
 using IngestFleet.Worker.Limits;
 using IngestFleet.Worker.Publishing;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
@@ -28,11 +29,7 @@ internal static class LimitsCommands
         {
             var config = FleetConnection.Configuration(connection.Overrides(p));
             var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
-            var options = FleetConnection.Bind<LimitsOptions>(config, LimitsOptions.SectionName);
-            var errors = PublishedLimits.Validate(fleet, options);
-            if (errors.Count > 0)
-                throw new CliInputException("the published limits are inconsistent:\n  " + string.Join("\n  ", errors) +
-                    "\nFix them in appsettings.json or the IngestFleet__Limits__* environment variables.");
+            var options = ValidatedLimits(config, fleet);
             var limits = PublishedLimits.Resolve(fleet, options);
             DepthSnapshot? snapshot = null;
             if (p.GetValue(live))
@@ -81,10 +78,7 @@ internal static class LimitsCommands
         {
             var config = FleetConnection.Configuration(connection.Overrides(p));
             var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
-            var errors = PublishedLimits.Validate(fleet, FleetConnection.Bind<LimitsOptions>(config, LimitsOptions.SectionName));
-            if (errors.Count > 0)
-                throw new CliInputException("the published limits are inconsistent:\n  " + string.Join("\n  ", errors) +
-                    "\nFix them in appsettings.json or the IngestFleet__Limits__* environment variables.");
+            ValidatedLimits(config, fleet);
             await using var app = GatewayApp.Build(Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(config), p.GetValue(urls)!);
             await app.StartAsync(ct);
             Console.WriteLine($"ingestfleet gateway listening on {app.BoundAddress()}");
@@ -92,5 +86,16 @@ internal static class LimitsCommands
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>The configured limits, or exit 6 listing every inconsistency by key.</summary>
+    private static LimitsOptions ValidatedLimits(IConfiguration config, FleetOptions fleet)
+    {
+        var options = FleetConnection.Bind<LimitsOptions>(config, LimitsOptions.SectionName);
+        var errors = PublishedLimits.Validate(fleet, options);
+        if (errors.Count > 0)
+            throw new CliInputException("the published limits are inconsistent:\n  " + string.Join("\n  ", errors) +
+                "\nFix them in appsettings.json or the IngestFleet__Limits__* environment variables.");
+        return options;
     }
 }

@@ -83,12 +83,15 @@ public sealed class RssPeak : IDisposable
     /// <summary>Reads RSS now and keeps it if it is the highest so far (call at each step boundary).</summary>
     public void Sample() => Offer(ProcessMemory.CurrentRss());
 
-    public void Offer(long rss)
+    public void Offer(long rss) => InterlockedMax(ref _peak, rss);
+
+    /// <summary>Raises <paramref name="target"/> to <paramref name="value"/> if it is higher, atomically.</summary>
+    internal static void InterlockedMax(ref long target, long value)
     {
-        var current = Interlocked.Read(ref _peak);
-        while (rss > current)
+        var current = Interlocked.Read(ref target);
+        while (value > current)
         {
-            var seen = Interlocked.CompareExchange(ref _peak, rss, current);
+            var seen = Interlocked.CompareExchange(ref target, value, current);
             if (seen == current) return;
             current = seen;
         }
@@ -148,16 +151,7 @@ public static class RssSampler
         lock (Open) Open.Remove(peak);
     }
 
-    private static void Note(long rss)
-    {
-        var current = Interlocked.Read(ref _processPeak);
-        while (rss > current)
-        {
-            var seen = Interlocked.CompareExchange(ref _processPeak, rss, current);
-            if (seen == current) return;
-            current = seen;
-        }
-    }
+    private static void Note(long rss) => RssPeak.InterlockedMax(ref _processPeak, rss);
 
     private static void Loop()
     {

@@ -35,7 +35,8 @@ public sealed class BatchProcessor(
         // One span per batch, after the GenAI semantic conventions for embeddings.
         using var activity = FleetTelemetry.Source.StartActivity($"embeddings {Revision}", ActivityKind.Internal);
         var queue = fleet.QueueName(priority);
-        var waits = jobs.Where(j => j.EnqueuedAt is not null).Select(j => Math.Max(0, (time.GetUtcNow() - j.EnqueuedAt!.Value).TotalSeconds)).ToArray();
+        var now = time.GetUtcNow();
+        var waits = jobs.Where(j => j.EnqueuedAt is not null).Select(j => Math.Max(0, (now - j.EnqueuedAt!.Value).TotalSeconds)).ToArray();
         foreach (var w in waits) FleetTelemetry.QueueWait.Record(w, new KeyValuePair<string, object?>("messaging.destination.name", queue));
         if (activity is not null)
         {
@@ -61,7 +62,6 @@ public sealed class BatchProcessor(
                 activity.SetTag("ingestfleet.queue.wait.mean_s", waits.Average());
             }
         }
-        var now = time.GetUtcNow();
         // Jobs refused before any fetch, with their reason code and detail.
         var refused = new (string Reason, string Detail)?[jobs.Count];
         for (var i = 0; i < jobs.Count; i++)
