@@ -3,8 +3,8 @@ using System.Text.Json.Serialization;
 namespace IngestFleet.Contracts;
 
 /// <summary>
-/// Command, schema version 1: embed one catalog image. .NET producers send this record through MassTransit;
-/// producers in any language publish the same fields as plain JSON (content type <c>application/json</c>) to the
+/// Command, schema version 1: embed one catalog image. Every publisher in the fleet (CLI, gateway, replay, shedder)
+/// and producers in any language publish it as plain JSON (<see cref="JobJson"/>, content type application/json) to the
 /// priority's queue, per <c>schema/embed-catalog-image.v1.schema.json</c>. Field names are snake_case on the wire
 /// in both cases. A JSON <c>null</c> in a string field reads as empty (and then fails validation with the field's
 /// name), so a hostile or sloppy producer can never make a consumer throw.

@@ -1,5 +1,6 @@
 using System.Buffers;
 using System.Diagnostics;
+using IngestFleet.Contracts;
 using IngestFleet.Embedding.Diagnostics;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
@@ -7,15 +8,19 @@ using IngestFleet.Embedding.Preprocessing;
 namespace IngestFleet.Embedding;
 
 /// <summary>What became of one image in a batch: a vector, or a reason code with detail.</summary>
-public readonly record struct ItemOutcome(float[]? Vector, double RawNorm, string? Reason, string? Detail, TimeSpan Fetch, TimeSpan Preprocess, TimeSpan Inference)
+public readonly record struct ItemOutcome(float[]? Vector, double RawNorm, Rejection? Rejection, TimeSpan Fetch, TimeSpan Preprocess, TimeSpan Inference)
 {
-    public bool Ok => Vector is not null;
+    public bool Ok => Vector is not null && Rejection is null;
+    public string? Reason => Rejection?.Code;
+    public string? Detail => Rejection?.Detail;
 }
 
 /// <summary>The encoded bytes of one image, or why there are none (fetch failures keep their reason code).</summary>
-public readonly record struct ImageSource(ReadOnlyMemory<byte> Bytes, string? Reason, string? Detail, TimeSpan Elapsed)
+public readonly record struct ImageSource(ReadOnlyMemory<byte> Bytes, Rejection? Rejection, TimeSpan Elapsed)
 {
-    public static ImageSource Of(ReadOnlyMemory<byte> bytes) => new(bytes, null, null, TimeSpan.Zero);
+    public static ImageSource Of(ReadOnlyMemory<byte> bytes) => new(bytes, null, TimeSpan.Zero);
+
+    public static ImageSource Rejected(Rejection rejection) => new(default, rejection, TimeSpan.Zero);
 }
 
 /// <summary>Time spent per stage for one batch (wall-clock for inference, summed per item for the others), and the
@@ -46,7 +51,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
 
     public async Task<(ItemOutcome[] Outcomes, BatchTimings Timings)> ProcessAsync(
         IReadOnlyList<Func<CancellationToken, Task<ImageSource>>> sources, int degreeOfParallelism, int microBatch, CancellationToken cancellationToken,
-        IStageGate? stages = null, BackgroundStages? background = null)
+        IStageGate? stages = null, IStageExecutor? background = null)
     {
         var model = background?.Embedder ?? embedder;
         var n = sources.Count;
@@ -65,15 +70,15 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                 prepared[i] = Task.Run(async () =>
                 {
                     var source = await sources[slot](cancellationToken);
-                    if (source.Reason is not null)
-                        return (source, PreprocessOutcome.Rejected(source.Reason, source.Detail ?? ""));
+                    if (source.Rejection is { } refused)
+                        return (source, new PreprocessOutcome(refused, null, 0, 0, TimeSpan.Zero));
                     await gate.WaitAsync(cancellationToken);
                     try
                     {
                         using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
                         var pre = background is null
                             ? preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len))
-                            : await background.Executor.RunAsync(() => preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len)));
+                            : await background.RunAsync(() => preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len)));
                         var rss = ProcessMemory.CurrentRss(); // the decode/resize step's footprint, before its buffers go
                         batchPeak.Offer(rss);
                         RssPeak.InterlockedMax(ref decodePeak, rss);
@@ -99,7 +104,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     {
                         var (source, pre) = await prepared[i];
                         if (pre.Ok) slots.Add(i);
-                        else outcomes[i] = new ItemOutcome(null, 0, pre.Reason, pre.Detail, source.Elapsed, pre.Elapsed, TimeSpan.Zero);
+                        else outcomes[i] = new ItemOutcome(null, 0, pre.Rejection, source.Elapsed, pre.Elapsed, TimeSpan.Zero);
                     }
                     if (slots.Count == 0) continue;
                     // Survivors of a contiguous run are already adjacent; otherwise gather them into scratch.
@@ -118,7 +123,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     using (var during = RssSampler.Track())
                     {
                         var count = slots.Count;
-                        embedded = background is null ? model.Embed(input, count) : await background.Executor.RunAsync(() => model.Embed(input, count));
+                        embedded = background is null ? model.Embed(input, count) : await background.RunAsync(() => model.Embed(input, count));
                         during.Sample();
                         RssPeak.InterlockedMax(ref inferencePeak, during.PeakBytes);
                         batchPeak.Offer(during.PeakBytes);
@@ -131,7 +136,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                         var i = slots[k];
                         var (source, pre) = prepared[i].Result;
                         var e = embedded[k];
-                        outcomes[i] = new ItemOutcome(e.Vector, e.Norm, e.Reason, e.Detail, source.Elapsed, pre.Elapsed, took / slots.Count);
+                        outcomes[i] = new ItemOutcome(e.Vector, e.Norm, e.Rejection, source.Elapsed, pre.Elapsed, took / slots.Count);
                     }
                 }
             }

@@ -1,8 +1,9 @@
-using System.ComponentModel.DataAnnotations;
-using IngestFleet.Worker;
-using IngestFleet.Worker.Limits;
-using IngestFleet.Worker.Publishing;
-using IngestFleet.Worker.Telemetry;
+using IngestFleet.Contracts;
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Limits;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -11,73 +12,69 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Diagnostics.HealthChecks;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Options;
 
 namespace IngestFleet.Gateway;
 
-/// <summary>Gateway settings. Bound from <c>IngestFleet:Gateway</c>.</summary>
-public sealed class GatewayOptions
-{
-    public const string SectionName = "IngestFleet:Gateway";
-
-    /// <value>Default 1,000 jobs per POST.</value>
-    [Range(1, 100_000)] public int MaxJobsPerRequest { get; set; } = 1_000;
-
-    /// <summary>Request bodies above this are refused with 413 before they are read.</summary>
-    /// <value>Default 4 MiB.</value>
-    [Range(1_024, 256L * 1024 * 1024)] public long MaxRequestBytes { get; set; } = 4 * 1024 * 1024;
-
-    /// <summary>POST /v1/jobs requests handled at once; one more is answered 503 with Retry-After at once (no queue),
-    /// so memory is bounded by this × <see cref="MaxRequestBytes"/>.</summary>
-    /// <value>Default 64.</value>
-    [Range(1, 10_000)] public int MaxConcurrentRequests { get; set; } = 64;
-
-    /// <summary>How long one request may wait for broker confirms before it is answered 503.</summary>
-    /// <value>Default 10 s.</value>
-    [Range(0.1, 300)] public double PublishTimeoutSeconds { get; set; } = 10;
-}
-
 /// <summary>
-/// The ingest gateway: <c>POST /v1/jobs</c>, <c>GET /v1/limits</c>, <c>GET /healthz</c>. Built from configuration
-/// (the same <c>IngestFleet:*</c> keys as the worker) so the CLI and the tests host the same thing.
+/// The ingest gateway: <c>POST /v1/jobs</c>, <c>GET /v1/limits</c>, <c>GET /v1/schema</c>, the OpenAPI document at
+/// <c>GET /openapi/v1.json</c>, and the health endpoints (<c>/healthz/live</c>, <c>/healthz/ready</c>, <c>/healthz</c>).
+/// Built from configuration (the same <c>IngestFleet:*</c> keys as the worker) so the gateway host, the CLI and the
+/// tests host the same thing.
 /// </summary>
 public static class GatewayApp
 {
-    public static WebApplication Build(IEnumerable<KeyValuePair<string, string?>> overrides, string urls, LogLevel minimumLevel = LogLevel.Information)
+    /// <param name="overrides">Configuration on top of environment variables.</param>
+    /// <param name="urls">Where Kestrel listens.</param>
+    /// <param name="minimumLevel">Log level.</param>
+    /// <param name="configureServices">Replaces services after the defaults (tests put a fake depth source or publisher here).</param>
+    public static WebApplication Build(IEnumerable<KeyValuePair<string, string?>> overrides, string urls, LogLevel minimumLevel = LogLevel.Information,
+        Action<IServiceCollection>? configureServices = null)
     {
         var builder = WebApplication.CreateSlimBuilder();
-        builder.Configuration.AddEnvironmentVariables();
         builder.Configuration.AddInMemoryCollection(overrides);
         builder.Logging.SetMinimumLevel(minimumLevel);
         builder.WebHost.UseUrls(urls);
-        var config = builder.Configuration;
-        var services = builder.Services;
-        services.AddOptions<FleetOptions>().Bind(config.GetSection(FleetOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<RabbitMqOptions>().Bind(config.GetSection(RabbitMqOptions.SectionName));
-        services.AddOptions<GatewayOptions>().Bind(config.GetSection(GatewayOptions.SectionName)).ValidateDataAnnotations().ValidateOnStart();
-        services.AddOptions<LimitsOptions>().Bind(config.GetSection(LimitsOptions.SectionName)).ValidateOnStart();
+        builder.AddServiceDefaults("ingestfleet-gateway");
+        builder.AddGatewayServices();
+        configureServices?.Invoke(builder.Services);
+
+        var app = builder.Build();
+        app.UseRateLimiter();
+        app.MapGatewayEndpoints();
+        return app;
+    }
+
+    /// <summary>Options (each bound once, validated at start-up), the broker link, the depth monitor, admission, the
+    /// publisher, the concurrency limit and the OpenAPI document.</summary>
+    public static IHostApplicationBuilder AddGatewayServices(this IHostApplicationBuilder builder)
+    {
+        var (services, config) = (builder.Services, builder.Configuration);
+        services.AddValidatedOptions<FleetOptions>(config, FleetOptions.SectionName);
+        services.AddValidatedOptions<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
+        services.AddValidatedOptions<GatewayOptions>(config, GatewayOptions.SectionName);
+        services.AddValidatedOptions<LimitsOptions>(config, LimitsOptions.SectionName);
         services.AddSingleton<IValidateOptions<LimitsOptions>, LimitsValidator>();
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<FleetOptions>>().Value);
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<RabbitMqOptions>>().Value);
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<LimitsOptions>>().Value);
-        services.AddSingleton(sp => sp.GetRequiredService<IOptions<GatewayOptions>>().Value);
         services.AddSingleton(TimeProvider.System);
         services.AddSingleton(sp => new BrokerLink(sp.GetRequiredService<RabbitMqOptions>(), "ingestfleet-gateway"));
         services.AddSingleton<QueueMonitor>();
-        services.AddSingleton(sp => new AdmissionControl(sp.GetRequiredService<QueueMonitor>(),
+        services.AddSingleton<IDepthSource>(sp => sp.GetRequiredService<QueueMonitor>());
+        services.AddSingleton(sp => new AdmissionControl(sp.GetRequiredService<IDepthSource>(),
             PublishedLimits.Resolve(sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>())));
-        services.AddSingleton<RawJobPublisher>();
+        services.AddSingleton<IJobPublisher, JobPublisher>();
         services.AddSingleton<JobsEndpoint>();
         services.AddHostedService<TopologyOnStart>();
-        services.AddIngestFleetTelemetry("ingestfleet-gateway");
-        builder.WebHost.ConfigureKestrel((ctx, k) =>
-            k.Limits.MaxRequestBodySize = ctx.Configuration.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>()?.MaxRequestBytes ?? new GatewayOptions().MaxRequestBytes);
-
-        var maxConcurrent = config.GetSection(GatewayOptions.SectionName).Get<GatewayOptions>()?.MaxConcurrentRequests ?? new GatewayOptions().MaxConcurrentRequests;
-        services.AddRateLimiter(o =>
+        services.AddHealthChecks().AddCheck<BrokerReadyCheck>("broker", tags: [HealthEndpoints.ReadyTag]);
+        services.AddOpenApi(o => o.AddDocumentTransformer(new GatewayOpenApi()));
+        services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
+            .Configure<IOptions<GatewayOptions>>((k, gateway) => k.Limits.MaxRequestBodySize = gateway.Value.MaxRequestBytes);
+        services.AddRateLimiter(_ => { });
+        services.AddOptions<RateLimiterOptions>().Configure<IOptions<GatewayOptions>>((o, gateway) =>
         {
+            var maxConcurrent = gateway.Value.MaxConcurrentRequests;
             o.AddConcurrencyLimiter("jobs", l => { l.PermitLimit = maxConcurrent; l.QueueLimit = 0; });
             o.RejectionStatusCode = StatusCodes.Status503ServiceUnavailable;
             o.OnRejected = async (ctx, ct) =>
@@ -87,31 +84,35 @@ public static class GatewayApp
                     detail: $"{maxConcurrent} requests are being handled. Retry after 1 s.").ExecuteAsync(ctx.HttpContext);
             };
         });
+        return builder;
+    }
 
-        var app = builder.Build();
-        app.UseRateLimiter();
-        app.MapPost("/v1/jobs", (HttpContext http, JobsEndpoint endpoint) => endpoint.PostAsync(http)).RequireRateLimiting("jobs");
-        app.MapGet("/v1/limits", async (AdmissionControl admission, QueueMonitor monitor, CancellationToken ct) =>
+    public static WebApplication MapGatewayEndpoints(this WebApplication app)
+    {
+        app.MapPost("/v1/jobs", (HttpContext http, JobsEndpoint endpoint) => endpoint.PostAsync(http))
+            .RequireRateLimiting("jobs")
+            .WithName("SubmitJobs")
+            .WithSummary("Submit catalog image jobs")
+            .WithDescription("One job object, an array of jobs, or {\"jobs\": [...]}, each valid against GET /v1/schema. Validated whole, admitted whole " +
+                             "against the target queues' published limits, then published with broker confirms before the answer.")
+            .Accepts<EmbedCatalogImage[]>("application/json")
+            .Produces<JobsAccepted>(StatusCodes.Status202Accepted)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        app.MapGet("/v1/limits", async (AdmissionControl admission, IDepthSource monitor, CancellationToken ct) =>
         {
             var snapshot = await monitor.GetAsync(ct);
-            return Results.Json(new
-            {
-                queues = admission.Limits.Select(l => new
-                {
-                    limit = l,
-                    current = snapshot.Queues.GetValueOrDefault(l.Priority),
-                }),
-                broker_error = snapshot.BrokerError,
-                hysteresis = "shedding starts when depth passes max_depth and stops once depth is at or below resume_depth",
-            });
-        });
-        app.MapGet("/healthz", async (QueueMonitor monitor, CancellationToken ct) =>
-        {
-            var snapshot = await monitor.GetAsync(ct);
-            return snapshot.BrokerReachable
-                ? Results.Json(new { status = "Healthy", broker = "reachable" })
-                : Results.Json(new { status = "Unhealthy", broker = snapshot.BrokerError }, statusCode: StatusCodes.Status503ServiceUnavailable);
-        });
+            return Results.Json(new LimitsReport(
+                admission.Limits.Select(l => new QueueLimitReport(l, snapshot.Queues.GetValueOrDefault(l.Priority))).ToList(),
+                snapshot.BrokerError,
+                "shedding starts when depth passes max_depth and stops once depth is at or below resume_depth"));
+        }).WithName("GetLimits").WithSummary("Published queue limits and current depths").Produces<LimitsReport>();
+        app.MapGet("/v1/schema", () => Results.Text(JobSchema.Text, "application/schema+json"))
+            .WithName("GetJobSchema").WithSummary("The job JSON schema (the contract every producer and the worker use)");
+        app.MapOpenApi();
+        app.MapDefaultHealthChecks();
         return app;
     }
 
@@ -137,4 +138,31 @@ public static class GatewayApp
 
         public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
     }
+
+    /// <summary>Readiness: the broker answers (a depth sample could be read).</summary>
+    private sealed class BrokerReadyCheck(IDepthSource monitor) : IHealthCheck
+    {
+        public async Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default)
+        {
+            var snapshot = await monitor.GetAsync(cancellationToken);
+            return snapshot.BrokerReachable ? HealthCheckResult.Healthy("broker reachable") : HealthCheckResult.Unhealthy(snapshot.BrokerError);
+        }
+    }
 }
+
+/// <summary>202 answer of <c>POST /v1/jobs</c>.</summary>
+public sealed record JobsAccepted(
+    [property: System.Text.Json.Serialization.JsonPropertyName("accepted")] int Accepted,
+    [property: System.Text.Json.Serialization.JsonPropertyName("item_ids")] IReadOnlyList<string> ItemIds,
+    [property: System.Text.Json.Serialization.JsonPropertyName("queues")] IReadOnlyDictionary<string, int> Queues);
+
+/// <summary>Answer of <c>GET /v1/limits</c>.</summary>
+public sealed record LimitsReport(
+    [property: System.Text.Json.Serialization.JsonPropertyName("queues")] IReadOnlyList<QueueLimitReport> Queues,
+    [property: System.Text.Json.Serialization.JsonPropertyName("broker_error")] string? BrokerError,
+    [property: System.Text.Json.Serialization.JsonPropertyName("hysteresis")] string Hysteresis);
+
+/// <summary>One queue's published limit and its last depth sample.</summary>
+public sealed record QueueLimitReport(
+    [property: System.Text.Json.Serialization.JsonPropertyName("limit")] QueueLimit Limit,
+    [property: System.Text.Json.Serialization.JsonPropertyName("current")] QueueSample? Current);

@@ -1,10 +1,13 @@
 using System.Globalization;
 using System.Text.Json;
 using IngestFleet.Contracts;
-using IngestFleet.Worker;
-using IngestFleet.Worker.Limits;
-using IngestFleet.Worker.Publishing;
-using IngestFleet.Worker.Telemetry;
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Limits;
+using IngestFleet.Messaging.Shedding;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Replay;
+using IngestFleet.ServiceDefaults;
 using Microsoft.AspNetCore.Http;
 using Microsoft.Extensions.Logging;
 using Microsoft.Net.Http.Headers;
@@ -19,7 +22,7 @@ namespace IngestFleet.Gateway;
 /// 503 + Retry-After when the broker is unreachable or does not confirm. Nothing is buffered in the gateway.
 /// </summary>
 public sealed class JobsEndpoint(
-    FleetOptions fleet, GatewayOptions options, AdmissionControl admission, RawJobPublisher publisher, ILogger<JobsEndpoint> logger)
+    FleetOptions fleet, GatewayOptions options, AdmissionControl admission, IJobPublisher publisher, ILogger<JobsEndpoint> logger)
 {
     public async Task<IResult> PostAsync(HttpContext http)
     {
@@ -63,6 +66,12 @@ public sealed class JobsEndpoint(
                     errors[at] = [$"must be a JSON object, not {elements[i].ValueKind}"];
                     continue;
                 }
+                var schemaProblems = JobSchema.Evaluate(elements[i]);
+                if (schemaProblems.Count > 0)
+                {
+                    errors[at] = schemaProblems.ToArray();
+                    continue;
+                }
                 EmbedCatalogImage? job;
                 try
                 {
@@ -98,7 +107,7 @@ public sealed class JobsEndpoint(
             {
                 var status = decision.Verdict == AdmissionVerdict.OverLimit ? 429 : 503;
                 foreach (var (priority, n) in perPriority)
-                    FleetTelemetry.GatewayRefused.Add(n, new("messaging.destination.name", fleet.QueueName(priority)), new("http.response.status_code", status));
+                    GatewayMetrics.Refused.Add(n, new("messaging.destination.name", fleet.QueueName(priority)), new("http.response.status_code", status));
                 http.Response.Headers[HeaderNames.RetryAfter] = ((int)decision.RetryAfter.TotalSeconds).ToString(CultureInfo.InvariantCulture);
                 return status == 429
                     ? Problem(429, "Queue over its published limit; nothing was accepted", $"{decision.Detail}. Retry after {decision.RetryAfter.TotalSeconds:F0} s.")
@@ -111,7 +120,7 @@ public sealed class JobsEndpoint(
                 timeout.CancelAfter(TimeSpan.FromSeconds(options.PublishTimeoutSeconds));
                 try
                 {
-                    summary = await publisher.PublishAsync(jobs, timeout.Token);
+                    summary = await publisher.PublishAsync(jobs, null, timeout.Token);
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
                 {
@@ -123,7 +132,7 @@ public sealed class JobsEndpoint(
             }
             foreach (var (job, _) in summary.Failed) admission.Release(job.Priority, 1);
             foreach (var g in jobs.Except(summary.Failed.Select(f => f.Job)).GroupBy(j => j.Priority))
-                FleetTelemetry.GatewayAccepted.Add(g.Count(), new KeyValuePair<string, object?>("messaging.destination.name", fleet.QueueName(g.Key)));
+                GatewayMetrics.Accepted.Add(g.Count(), new KeyValuePair<string, object?>("messaging.destination.name", fleet.QueueName(g.Key)));
             var failedKeys = summary.Failed.Select(f => f.Job).ToHashSet();
             var accepted = jobs.Where(j => !failedKeys.Contains(j)).Select(j => j.ItemId).ToArray();
             if (summary.Failed.Count > 0)
@@ -139,12 +148,8 @@ public sealed class JobsEndpoint(
                     not_confirmed = summary.Failed.Select(f => new { item_id = f.Job.ItemId, error = f.Error }),
                 }, statusCode: 503, contentType: "application/problem+json");
             }
-            return Results.Json(new
-            {
-                accepted = accepted.Length,
-                item_ids = accepted,
-                queues = perPriority.ToDictionary(kv => fleet.QueueName(kv.Key), kv => kv.Value),
-            }, statusCode: StatusCodes.Status202Accepted);
+            return Results.Json(new JobsAccepted(accepted.Length, accepted, perPriority.ToDictionary(kv => fleet.QueueName(kv.Key), kv => kv.Value)),
+                statusCode: StatusCodes.Status202Accepted);
         }
     }
 

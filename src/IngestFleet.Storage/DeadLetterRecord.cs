@@ -22,6 +22,8 @@ public sealed record DeadLetterRecord
     [JsonPropertyName("replayed_at")] public DateTimeOffset? ReplayedAt { get; init; }
     [JsonPropertyName("replay_count")] public int ReplayCount { get; init; }
 
+    public const string ContentType = "application/json";
+
     public static readonly JsonSerializerOptions Json = new() { WriteIndented = true };
 
     public byte[] ToJson() => JsonSerializer.SerializeToUtf8Bytes(this, Json);

@@ -1,5 +1,7 @@
 using IngestFleet.Embedding.Models;
 
+using IngestFleet.ModelTools;
+
 namespace IngestFleet.Benchmarks;
 
 internal static class BenchPaths

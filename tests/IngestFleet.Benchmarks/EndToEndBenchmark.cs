@@ -1,12 +1,18 @@
 using System.Diagnostics;
 using IngestFleet.Contracts;
 using IngestFleet.Embedding;
+using IngestFleet.Worker.Scheduling;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
 using IngestFleet.Storage;
+using IngestFleet.Storage.S3;
+using IngestFleet.VectorStore;
 using IngestFleet.Worker.Consumers;
+using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
-using IngestFleet.Worker.Publishing;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Replay;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -74,6 +80,7 @@ internal static class EndToEndBenchmark
             await store.PutAsync($"catalog/{i}.jpg", photos[i], "image/jpeg", CancellationToken.None);
         await host.StartAsync();
         var ledger = host.Services.GetRequiredService<FleetLedger>();
+        using var stages = new BenchLedger(ledger);
         var publisher = host.Services.GetRequiredService<JobPublisher>();
         var jobs = Enumerable.Range(0, images).Select(i => new EmbedCatalogImage
         {
@@ -87,7 +94,7 @@ internal static class EndToEndBenchmark
             Tenant = "bench", Shard = "warmup", ItemId = $"w{i:D5}", Image = $"s3://{bucket}/catalog/{i % photos.Length}.jpg", Priority = "bulk",
         }).ToList(), null, CancellationToken.None);
         await ledger.WaitForAsync(warmup, null, CancellationToken.None);
-        var (fetch0, pre0, inf0, write0, batches0) = (ledger.FetchTime, ledger.PreprocessTime, ledger.InferenceTime, ledger.WriteTime, ledger.Batches);
+        var (fetch0, pre0, inf0, write0, batches0) = (stages.FetchTime, stages.PreprocessTime, stages.InferenceTime, stages.WriteTime, ledger.Batches);
         cpu0 = Process.GetCurrentProcess().TotalProcessorTime;
         var e2e = Stopwatch.StartNew();
         var published = await publisher.PublishAsync(jobs, null, CancellationToken.None);
@@ -118,16 +125,16 @@ internal static class EndToEndBenchmark
         void Row(string stage, TimeSpan t) => Console.WriteLine($"| {stage} | {t.TotalSeconds:0.00} | {t.TotalMilliseconds / images:0.0} ms |");
         Row("wall clock, publish → last vector", TimeSpan.FromSeconds(e2eSeconds));
         Row("broker: publish with confirms (wall)", TimeSpan.FromSeconds(publishSeconds));
-        Row("fetch (S3 GetObject, summed)", ledger.FetchTime - fetch0);
-        Row("decode + resize + normalise (summed)", ledger.PreprocessTime - pre0);
-        Row("inference (wall, summed over batches)", ledger.InferenceTime - inf0);
-        Row("write vectors to S3 (wall, summed over batches)", ledger.WriteTime - write0);
+        Row("fetch (S3 GetObject, summed)", stages.FetchTime - fetch0);
+        Row("decode + resize + normalise (summed)", stages.PreprocessTime - pre0);
+        Row("inference (wall, summed over batches)", stages.InferenceTime - inf0);
+        Row("write vectors to S3 (wall, summed over batches)", stages.WriteTime - write0);
         var batches = ledger.Batches - batches0;
         Console.WriteLine($"batches: {batches} (mean {images / (double)Math.Max(1, batches):0.0} images per batch), not confirmed: {published.Failed.Count}; after a warm-up of {warmup} images");
     }
 
     private sealed class SeededInput(int n)
     {
-        public float[] Values { get; } = new IngestFleet.Embedding.Models.SeededRandom(9).Normal(n, 1.0);
+        public float[] Values { get; } = new IngestFleet.ModelTools.SeededRandom(9).Normal(n, 1.0);
     }
 }

@@ -1,8 +1,13 @@
 using IngestFleet.Contracts;
 using IngestFleet.Storage;
+using IngestFleet.Storage.S3;
+using IngestFleet.VectorStore;
 using IngestFleet.Worker.Consumers;
+using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
-using IngestFleet.Worker.Publishing;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Replay;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -55,6 +60,7 @@ internal static class IsolationBenchmark
             await store.PutAsync($"catalog/{i}.jpg", photos[i], "image/jpeg", CancellationToken.None);
         await host.StartAsync();
         var ledger = host.Services.GetRequiredService<FleetLedger>();
+        using var stages = new BenchLedger(ledger);
         var publisher = host.Services.GetRequiredService<JobPublisher>();
         EmbedCatalogImage Job(string priority, int i) => new()
         {
@@ -62,7 +68,7 @@ internal static class IsolationBenchmark
         };
         async Task<double[]> OnlineAsync(int offset)
         {
-            ledger.ClearLatencies();
+            stages.ClearLatencies();
             var target = ledger.Items;
             for (var i = 0; i < samples; i++)
             {
@@ -70,8 +76,8 @@ internal static class IsolationBenchmark
                 await Task.Delay(IntervalMs);
             }
             var deadline = DateTime.UtcNow.AddSeconds(60);
-            while (ledger.Latencies("online").Length < samples && DateTime.UtcNow < deadline) await Task.Delay(50);
-            return ledger.Latencies("online");
+            while (stages.Latencies("online").Length < samples && DateTime.UtcNow < deadline) await Task.Delay(50);
+            return stages.Latencies("online");
         }
 
         // Warm-up, then idle.

@@ -2,6 +2,8 @@ using System.Diagnostics;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
 
+using IngestFleet.ModelTools;
+
 namespace IngestFleet.Benchmarks;
 
 /// <summary>Raw ORT images/s and p95 batch latency for the ViT-B/32-size tower, batch × intra-op threads.</summary>

@@ -4,10 +4,16 @@ using System.Text;
 using System.Text.Json;
 using IngestFleet.Gateway;
 using IngestFleet.Storage;
+using IngestFleet.Storage.S3;
+using IngestFleet.VectorStore;
 using IngestFleet.Tests.Cli;
 using IngestFleet.Worker;
-using IngestFleet.Worker.Limits;
-using IngestFleet.Worker.Publishing;
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Limits;
+using IngestFleet.Messaging.Shedding;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Replay;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -171,7 +177,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
             .Concat(Enumerable.Range(0, 30).Select(i => Job(uri, $"bf-{i}", "bulk", "backfill-2019")));
         var catalog = Path.Combine(Path.GetTempPath(), $"shed-{Guid.NewGuid():N}.jsonl");
         await File.WriteAllLinesAsync(catalog, lines.Select(l => JsonSerializer.Serialize(l)));
-        var published = CliRunner.RunWith(world.Settings(), "publish", catalog); // MassTransit envelopes, like any .NET producer
+        var published = CliRunner.RunWith(world.Settings(), "publish", catalog); // raw JSON with confirms, the one wire format
         Assert.True(published.ExitCode == 0, published.Stderr + published.Stdout);
 
         var fleet = world.Fleet();

@@ -23,7 +23,7 @@ public sealed class ProfileIntegrationTests(FleetFixture fixture)
         Assert.Contains(profile.Batch, new[] { 3, 5 });
 
         await using var worker = await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Profile"] = path });
-        Assert.Equal(profile.Batch, worker.Services.GetService(typeof(IngestFleet.Worker.FleetOptions)) is IngestFleet.Worker.FleetOptions f ? f.BatchSize : -1);
+        Assert.Equal(profile.Batch, worker.Services.GetService(typeof(IngestFleet.Messaging.FleetOptions)) is IngestFleet.Messaging.FleetOptions f ? f.BatchSize : -1);
 
         // What the broker sees: every consumer of the fleet's queues has prefetch = the profile's batch.
         using var http = new HttpClient { BaseAddress = new Uri(fixture.ManagementUri) };

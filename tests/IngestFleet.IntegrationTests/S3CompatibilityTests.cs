@@ -1,4 +1,6 @@
 using IngestFleet.Storage;
+using IngestFleet.Storage.S3;
+using IngestFleet.VectorStore;
 
 namespace IngestFleet.IntegrationTests;
 

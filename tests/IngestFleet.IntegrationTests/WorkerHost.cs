@@ -1,5 +1,7 @@
 using IngestFleet.Embedding.Models;
+using IngestFleet.ModelTools;
 using IngestFleet.Worker.Consumers;
+using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;

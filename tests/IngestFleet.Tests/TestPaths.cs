@@ -1,4 +1,5 @@
 using IngestFleet.Embedding.Models;
+using IngestFleet.ModelTools;
 
 namespace IngestFleet.Tests;
 

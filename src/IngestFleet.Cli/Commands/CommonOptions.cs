@@ -1,5 +1,12 @@
 using System.CommandLine;
 
+using IngestFleet.ServiceDefaults;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Worker.Hosting;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging;
+
 namespace IngestFleet.Cli.Commands;
 
 internal static class CommonOptions

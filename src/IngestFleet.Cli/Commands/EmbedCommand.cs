@@ -2,9 +2,17 @@ using System.CommandLine;
 using System.Text.Json;
 using IngestFleet.Contracts;
 using IngestFleet.Embedding;
+using IngestFleet.Worker.Scheduling;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
 using Spectre.Console;
+
+using IngestFleet.ServiceDefaults;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Worker.Hosting;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging;
 
 namespace IngestFleet.Cli.Commands;
 
@@ -42,7 +50,7 @@ internal static class EmbedCommand
                 var outcomes = pipeline.Process(images, Environment.ProcessorCount, ct);
                 for (var i = 0; i < chunk.Length; i++)
                 {
-                    var o = missing[i] is { } why ? new ItemOutcome(null, 0, ReasonCodes.SourceNotFound, why, TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero) : outcomes[i];
+                    var o = missing[i] is { } why ? new ItemOutcome(null, 0, new Rejection(ReasonCodes.SourceNotFound, why), TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero) : outcomes[i];
                     if (!o.Ok) rejected++;
                     var ms = Math.Round((o.Preprocess + o.Inference).TotalMilliseconds, 2);
                     var norm = o.Ok ? VectorMath.Norm(o.Vector) : 0;

@@ -1,10 +1,15 @@
 using System.CommandLine;
-using IngestFleet.Cli.Catalog;
+using IngestFleet.Messaging.Catalogs;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Storage;
+using IngestFleet.Storage.S3;
+using IngestFleet.VectorStore;
 using IngestFleet.Worker;
+using IngestFleet.Messaging;
 using IngestFleet.Worker.Hosting;
-using IngestFleet.Worker.Publishing;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Replay;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -12,6 +17,9 @@ using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client.Exceptions;
 using Spectre.Console;
+
+using IngestFleet.ServiceDefaults;
+using IngestFleet.Embedding.Models;
 
 namespace IngestFleet.Cli.Commands;
 
@@ -45,10 +53,9 @@ internal static class FleetCommands
             {
                 throw new CliInputException($"{e.Message}\nNothing was published. Fix the lines above and run publish again.");
             }
-            using var host = await StartPublisherHost(config, fleet, ct);
-            var publisher = host.Services.GetRequiredService<JobPublisher>();
+            await using var broker = await ConnectAsync(config, fleet, ct);
+            var publisher = new JobPublisher(broker.Link, broker.Rabbit, fleet, TimeProvider.System);
             var summary = await WithProgress($"publishing {jobs.Count} jobs", jobs.Count, report => publisher.PublishAsync(jobs, report, ct));
-            await host.StopAsync(CancellationToken.None);
             foreach (var group in jobs.GroupBy(j => j.Priority))
                 Console.WriteLine($"  {fleet.QueueName(group.Key)}: {group.Count()} jobs");
             Console.WriteLine($"{summary.Confirmed} confirmed, {summary.Failed.Count} not confirmed");
@@ -76,10 +83,9 @@ internal static class FleetCommands
                 throw new CliInputException($"--priority {pr} is not one of {string.Join(", ", fleet.Priorities)}.", ExitCodes.Usage);
             using var store = new S3ObjectStore(FleetConnection.Bind<S3Options>(config, S3Options.SectionName));
             await Probe(store, ct);
-            using var host = await StartPublisherHost(config, fleet, ct);
-            var service = new ReplayService(store, host.Services.GetRequiredService<JobPublisher>(), TimeProvider.System);
+            await using var broker = await ConnectAsync(config, fleet, ct);
+            var service = new ReplayService(store, new JobPublisher(broker.Link, broker.Rabbit, fleet, TimeProvider.System), TimeProvider.System);
             var summary = await service.ReplayAsync(p.GetValue(prefix)!, p.GetValue(revision), p.GetValue(priority), p.GetValue(dryRun), null, ct);
-            await host.StopAsync(CancellationToken.None);
             var verb = p.GetValue(dryRun) ? "would republish" : "republished";
             Console.WriteLine($"{summary.Found} parked jobs under {p.GetValue(prefix)} in {store.Location}: {summary.AlreadyReplayed} already replayed, " +
                 $"{verb} {(p.GetValue(dryRun) ? summary.Found - summary.AlreadyReplayed : summary.Republished)}, {summary.Failed} not confirmed");
@@ -116,6 +122,7 @@ internal static class FleetCommands
                 overrides["IngestFleet:Profile"] = pf;
             }
             var builder = Host.CreateApplicationBuilder();
+            builder.AddServiceDefaults("ingestfleet-worker");
             builder.Configuration.AddInMemoryCollection(overrides);
             try
             {
@@ -125,29 +132,32 @@ internal static class FleetCommands
             {
                 throw new CliInputException(e.Message, ExitCodes.BadInput);
             }
-            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = TimeSpan.FromSeconds(60));
+            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = WorkerHosting.DrainBudget + TimeSpan.FromSeconds(5));
             using var host = builder.Build();
-            await DeclareTopology(host.Services.GetRequiredService<IConfiguration>(), host.Services.GetRequiredService<FleetOptions>(), ct);
-            await Probe(host.Services.GetRequiredService<IObjectStore>(), ct);
-            await host.RunAsync(ct);
+            try
+            {
+                await host.RunWorkerAsync(ct);
+            }
+            catch (FleetUnreachableException e)
+            {
+                throw new CliInputException(e.Message, ExitCodes.Infrastructure);
+            }
             return ExitCodes.Ok;
         }));
         return cmd;
     }
 
-    private static async Task<IHost> StartPublisherHost(IConfiguration config, FleetOptions fleet, CancellationToken ct)
+    /// <summary>A broker connection for a CLI command, after the topology is declared (so nothing published is lost).</summary>
+    private static async Task<BrokerConnection> ConnectAsync(IConfiguration config, FleetOptions fleet, CancellationToken ct)
     {
         await DeclareTopology(config, fleet, ct);
         var rabbit = FleetConnection.Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Services.AddSingleton(fleet);
-        builder.Services.AddSingleton(TimeProvider.System);
-        builder.Services.AddMassTransit(x => x.UsingRabbitMq((_, cfg) => cfg.Host(new Uri(rabbit.Uri), h => h.PublisherConfirmation = true)));
-        builder.Services.AddSingleton(sp => new JobPublisher(sp.GetRequiredService<ISendEndpointProvider>(), fleet, TimeProvider.System, inMemory: false));
-        var host = builder.Build();
-        await host.StartAsync(ct);
-        return host;
+        return new BrokerConnection(new BrokerLink(rabbit, "ingestfleet-cli"), rabbit);
+    }
+
+    private sealed record BrokerConnection(BrokerLink Link, RabbitMqOptions Rabbit) : IAsyncDisposable
+    {
+        public ValueTask DisposeAsync() => Link.DisposeAsync();
     }
 
     private static async Task DeclareTopology(IConfiguration config, FleetOptions fleet, CancellationToken ct)

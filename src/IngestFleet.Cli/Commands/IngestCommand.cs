@@ -1,15 +1,24 @@
 using System.CommandLine;
-using IngestFleet.Cli.Catalog;
+using IngestFleet.Messaging.Catalogs;
 using IngestFleet.Storage;
+using IngestFleet.Storage.S3;
+using IngestFleet.VectorStore;
 using IngestFleet.Worker;
+using IngestFleet.Messaging;
 using IngestFleet.Worker.Consumers;
+using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
-using IngestFleet.Worker.Publishing;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Replay;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
+
+using IngestFleet.ServiceDefaults;
+using IngestFleet.Embedding.Models;
 
 namespace IngestFleet.Cli.Commands;
 
@@ -29,6 +38,7 @@ internal static class IngestCommand
         {
             var manifest = ModelLocator.Load(p.GetValue(model));
             var builder = Host.CreateApplicationBuilder();
+            builder.AddServiceDefaults("ingestfleet-embedded");
             builder.Logging.SetMinimumLevel(LogLevel.Warning);
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
@@ -51,7 +61,7 @@ internal static class IngestCommand
             }
             await host.StartAsync(ct);
             var ledger = host.Services.GetRequiredService<FleetLedger>();
-            var publisher = host.Services.GetRequiredService<JobPublisher>();
+            var publisher = host.Services.GetRequiredService<IJobPublisher>();
             var started = System.Diagnostics.Stopwatch.StartNew();
             var summary = await publisher.PublishAsync(jobs, null, ct);
             if (summary.Failed.Count > 0)

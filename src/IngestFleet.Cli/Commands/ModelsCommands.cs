@@ -1,7 +1,14 @@
 using System.CommandLine;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
+using IngestFleet.ModelTools;
 using Spectre.Console;
+
+using IngestFleet.ServiceDefaults;
+using IngestFleet.Worker.Hosting;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging;
 
 namespace IngestFleet.Cli.Commands;
 

@@ -1,9 +1,11 @@
 using System.CommandLine;
 using System.Diagnostics;
 using IngestFleet.Embedding;
+using IngestFleet.Worker.Scheduling;
 using IngestFleet.Embedding.Diagnostics;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
+using IngestFleet.ModelTools;
 using IngestFleet.Embedding.Preprocessing;
 using IngestFleet.Worker.Tuning;
 using MathNet.Numerics.Statistics;
@@ -12,6 +14,12 @@ using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using Spectre.Console;
+
+using IngestFleet.ServiceDefaults;
+using IngestFleet.Worker.Hosting;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging;
 
 namespace IngestFleet.Cli.Commands;
 

@@ -10,7 +10,7 @@ using Microsoft.ML.OnnxRuntime;
 namespace IngestFleet.Embedding.Inference;
 
 /// <summary>One image's vector (L2-normalised when the manifest says so) or the reason it has none.</summary>
-public readonly record struct EmbeddingResult(float[]? Vector, double Norm, string? Reason, string? Detail)
+public readonly record struct EmbeddingResult(float[]? Vector, double Norm, Rejection? Rejection)
 {
     public bool Ok => Vector is not null;
 }
@@ -210,17 +210,17 @@ public sealed class Embedder : IDisposable
     {
         foreach (var v in row)
             if (!float.IsFinite(v))
-                return new EmbeddingResult(null, double.NaN, ReasonCodes.NonFiniteOutput, "the model produced NaN or Inf");
+                return new EmbeddingResult(null, double.NaN, new Rejection(ReasonCodes.NonFiniteOutput, "the model produced NaN or Inf"));
         var norm = VectorMath.Norm(row);
         if (!(norm > 1e-12))
-            return new EmbeddingResult(null, norm, ReasonCodes.ZeroNormOutput, "the model produced an all-zero vector");
+            return new EmbeddingResult(null, norm, new Rejection(ReasonCodes.ZeroNormOutput, "the model produced an all-zero vector"));
         var vector = row.ToArray();
         if (Manifest.L2Normalize)
         {
             var inv = (float)(1.0 / norm);
             for (var i = 0; i < vector.Length; i++) vector[i] *= inv;
         }
-        return new EmbeddingResult(vector, norm, null, null);
+        return new EmbeddingResult(vector, norm, null);
     }
 
     private void RunInto(ReadOnlyMemory<float> pixels, int count, Span<float> outputs)

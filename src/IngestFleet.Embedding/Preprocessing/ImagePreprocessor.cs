@@ -156,7 +156,7 @@ public sealed class ImagePreprocessor
         {
             return Classify(e, format.Name, w, h);
         }
-        return new PreprocessOutcome(true, null, null, format.Name, w, h, TimeSpan.Zero);
+        return PreprocessOutcome.Accepted(format.Name, w, h);
     }
 
     private void Prepare<TPixel>(Image<TPixel> image) where TPixel : unmanaged, IPixel<TPixel>

@@ -1,21 +1,26 @@
 using IngestFleet.Contracts;
+using IngestFleet.Messaging;
+using IngestFleet.Worker.Processing;
 using MassTransit;
 
 namespace IngestFleet.Worker.Consumers;
 
 /// <summary>
-/// Consumes up to <see cref="FleetOptions.BatchSize"/> jobs at a time from one priority queue. Per-item failures are
-/// dead-lettered inside <see cref="BatchProcessor"/> and the batch completes (and is acked) normally; only an
-/// infrastructure failure (the store is down) throws, and then the whole batch is retried.
-/// The batch is not abandoned when the host stops: it is short (seconds) and finishing it is cheaper than redoing it,
-/// so the stop token is not passed into the work; the host's shutdown timeout covers it.
+/// Consumes up to <see cref="FleetOptions.BatchSize"/> jobs at a time from one priority queue (policy in
+/// <see cref="EmbedBatchConsumerDefinition"/>). Each message body is checked against the job schema as received
+/// (unknown fields, a missing priority: what the deserialized record would hide), so the worker refuses exactly what
+/// the gateway refuses. Per-item failures are dead-lettered inside <see cref="BatchProcessor"/> and the batch
+/// completes (and is acked) normally; only an infrastructure failure (the store is down) throws, and then the whole
+/// batch is retried. The batch is not abandoned when the host stops: it is short (seconds) and finishing it is
+/// cheaper than redoing it, so the stop token is not passed into the work; the drain budget covers it.
 /// </summary>
 public sealed class EmbedBatchConsumer(BatchProcessor processor, FleetOptions fleet) : IConsumer<Batch<EmbedCatalogImage>>
 {
     public async Task Consume(ConsumeContext<Batch<EmbedCatalogImage>> context)
     {
         var jobs = context.Message.Select(m => m.Message).ToArray();
-        await processor.ProcessAsync(jobs, PriorityOf(context.ReceiveContext.InputAddress), CancellationToken.None);
+        var schema = context.Message.Select(m => JobSchema.Evaluate(m.ReceiveContext.Body.GetBytes())).ToArray();
+        await processor.ProcessAsync(jobs, PriorityOf(context.ReceiveContext.InputAddress), CancellationToken.None, schema);
     }
 
     /// <summary>The batch's class is the queue it came from (not the jobs' own field, which a producer could get wrong).</summary>

@@ -1,34 +1,8 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using IngestFleet.Messaging;
 
 namespace IngestFleet.Worker.Tuning;
-
-/// <summary>One (threads, batch) cell of a tuning sweep.</summary>
-public sealed record TuneCell
-{
-    [JsonPropertyName("threads")] public int Threads { get; init; }
-    [JsonPropertyName("batch")] public int Batch { get; init; }
-    [JsonPropertyName("batches_run")] public int BatchesRun { get; init; }
-    [JsonPropertyName("images_per_second")] public double ImagesPerSecond { get; init; }
-    [JsonPropertyName("p50_ms")] public double P50Ms { get; init; }
-    [JsonPropertyName("p95_ms")] public double P95Ms { get; init; }
-    [JsonPropertyName("p99_ms")] public double P99Ms { get; init; }
-    [JsonPropertyName("peak_rss_bytes")] public long PeakRssBytes { get; init; }
-    [JsonPropertyName("peak_rss_decode_bytes")] public long PeakRssDecodeBytes { get; init; }
-    [JsonPropertyName("peak_rss_inference_bytes")] public long PeakRssInferenceBytes { get; init; }
-    [JsonPropertyName("swap_bytes")] public long SwapBytes { get; init; }
-}
-
-public sealed record MachineInfo
-{
-    [JsonPropertyName("host")] public string Host { get; init; } = Environment.MachineName;
-    [JsonPropertyName("os")] public string Os { get; init; } = System.Runtime.InteropServices.RuntimeInformation.OSDescription;
-    [JsonPropertyName("arch")] public string Arch { get; init; } = System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture.ToString();
-    [JsonPropertyName("logical_cores")] public int LogicalCores { get; init; } = Environment.ProcessorCount;
-    [JsonPropertyName("performance_cores")] public int PerformanceCores { get; init; }
-    [JsonPropertyName("memory_bytes")] public long MemoryBytes { get; init; } = GC.GetGCMemoryInfo().TotalAvailableMemoryBytes;
-    [JsonPropertyName("runtime")] public string Runtime { get; init; } = System.Runtime.InteropServices.RuntimeInformation.FrameworkDescription;
-}
 
 /// <summary>
 /// What <c>ingestfleet tune</c> writes and a worker loads (<c>IngestFleet:Profile</c> or <c>worker --profile</c>): the
@@ -88,26 +62,4 @@ public sealed record TunedProfile
         new("IngestFleet:Embedder:IntraOpThreads", IntraOpThreads.ToString(System.Globalization.CultureInfo.InvariantCulture)),
         new("IngestFleet:Embedder:InterOpThreads", InterOpThreads.ToString(System.Globalization.CultureInfo.InvariantCulture)),
     ];
-}
-
-public sealed class ProfileException(string message) : Exception(message);
-
-/// <summary>The performance-core count the thread walk starts from.</summary>
-public static partial class MachineProbe
-{
-    /// <summary>macOS: hw.perflevel0.physicalcpu (Apple Silicon's P cores); elsewhere: the logical core count the
-    /// runtime sees (Linux and Windows do not tell performance from efficiency cores here).</summary>
-    public static int PerformanceCores()
-    {
-        if (OperatingSystem.IsMacOS())
-        {
-            var value = 0;
-            var size = (nint)sizeof(int);
-            if (sysctlbyname("hw.perflevel0.physicalcpu", ref value, ref size, 0, 0) == 0 && value > 0) return value;
-        }
-        return Environment.ProcessorCount;
-    }
-
-    [System.Runtime.InteropServices.LibraryImport("libc", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
-    private static partial int sysctlbyname(string name, ref int oldp, ref nint oldlenp, nint newp, nint newlen);
 }

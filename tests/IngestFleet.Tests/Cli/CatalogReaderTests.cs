@@ -1,5 +1,5 @@
 using IngestFleet.Cli;
-using IngestFleet.Cli.Catalog;
+using IngestFleet.Messaging.Catalogs;
 
 namespace IngestFleet.Tests.Cli;
 
@@ -50,6 +50,6 @@ public class CatalogReaderTests
         var jsonl = Write(".jsonl", "{\"item_id\":\"a\",\"image\":\"s3://b/a.jpg\",\"colour\":\"red\"}\n");
         Assert.Contains("unknown field(s) colour", Assert.Throws<CatalogException>(() => CatalogReader.Read(jsonl, Defaults, Priorities, false)).Problems[0]);
         var txt = Write(".txt", "a");
-        Assert.Contains("unknown extension", Assert.Throws<CliInputException>(() => CatalogReader.Read(txt, Defaults, Priorities, false)).Message);
+        Assert.Contains("unknown extension", Assert.Throws<CatalogException>(() => CatalogReader.Read(txt, Defaults, Priorities, false)).Message);
     }
 }

@@ -1,5 +1,6 @@
 using IngestFleet.Contracts;
 using IngestFleet.Embedding;
+using IngestFleet.Worker.Scheduling;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
 
@@ -52,7 +53,7 @@ public sealed class EmbedderTests : IDisposable
         batch.AsSpan(good.Length).Fill(float.NaN);
         var results = _embedder.Embed(batch, 2);
         Assert.True(results[0].Ok);
-        Assert.Equal(ReasonCodes.NonFiniteOutput, results[1].Reason);
+        Assert.Equal(ReasonCodes.NonFiniteOutput, results[1].Rejection?.Code);
     }
 
     [Fact]

@@ -1,5 +1,6 @@
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
+using IngestFleet.ModelTools;
 
 namespace IngestFleet.Tests.Models;
 

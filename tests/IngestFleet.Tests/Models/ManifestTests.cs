@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
+using IngestFleet.ModelTools;
 
 namespace IngestFleet.Tests.Models;
 

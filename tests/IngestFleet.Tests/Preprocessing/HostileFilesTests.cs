@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using IngestFleet.Contracts;
 using IngestFleet.Embedding.Models;
+using IngestFleet.ModelTools;
 using IngestFleet.Embedding.Preprocessing;
 
 namespace IngestFleet.Tests.Preprocessing;

@@ -1,4 +1,5 @@
 using IngestFleet.Embedding.Models;
+using IngestFleet.ModelTools;
 using IngestFleet.Embedding.Preprocessing;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;

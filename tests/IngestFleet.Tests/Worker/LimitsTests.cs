@@ -1,6 +1,8 @@
 using IngestFleet.Tests.Cli;
 using IngestFleet.Worker;
-using IngestFleet.Worker.Limits;
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Limits;
+using IngestFleet.Messaging.Shedding;
 
 namespace IngestFleet.Tests.Worker;
 
@@ -81,7 +83,7 @@ public sealed class LimitsStartupTests
             ["IngestFleet:Limits:Queues:online:ShedRank"] = "5",
             ["IngestFleet:Embedder:ExecutionProvider"] = "cpu",
         });
-        IngestFleet.Worker.Hosting.FleetHosting.AddIngestFleetWorker(builder, IngestFleet.Worker.Hosting.FleetTransport.InMemory, TestPaths.Clip,
+        IngestFleet.Worker.Hosting.WorkerHosting.AddIngestFleetWorker(builder, IngestFleet.Worker.Hosting.FleetTransport.InMemory, TestPaths.Clip,
             Directory.CreateTempSubdirectory("ingestfleet-limits-").FullName);
         using var host = builder.Build();
         var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => host.StartAsync());

@@ -1,4 +1,5 @@
 using IngestFleet.Embedding;
+using IngestFleet.Worker.Scheduling;
 
 namespace IngestFleet.Tests.Worker;
 

@@ -35,8 +35,8 @@ public class SsrfGuardTests
     {
         using var fetcher = new ImageFetcher(new FetchOptions(), null, NullLogger<ImageFetcher>.Instance);
         var r = await fetcher.FetchAsync(url, CancellationToken.None);
-        Assert.Equal(ReasonCodes.SourceForbidden, r.Reason);
-        Assert.Contains("non-public", r.Detail);
+        Assert.Equal(ReasonCodes.SourceForbidden, r.Rejection?.Code);
+        Assert.Contains("non-public", r.Rejection?.Detail);
     }
 
     [Theory]
@@ -46,6 +46,6 @@ public class SsrfGuardTests
     public async Task OtherSchemes_AreRefusedOutsideEmbeddedMode(string url)
     {
         using var fetcher = new ImageFetcher(new FetchOptions(), null, NullLogger<ImageFetcher>.Instance);
-        Assert.Equal(ReasonCodes.SourceForbidden, (await fetcher.FetchAsync(url, CancellationToken.None)).Reason);
+        Assert.Equal(ReasonCodes.SourceForbidden, (await fetcher.FetchAsync(url, CancellationToken.None)).Rejection?.Code);
     }
 }

@@ -1,8 +1,10 @@
 using System.Diagnostics;
 using IngestFleet.Contracts;
 using IngestFleet.Worker.Consumers;
+using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Worker.Telemetry;
+using IngestFleet.ServiceDefaults;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -20,8 +22,8 @@ public sealed class TelemetryTests
         var prefix = $"otel-{Guid.NewGuid():N}"[..14] + "-";
         var spans = new List<Activity>();
         var metrics = new List<Metric>();
-        using var tracer = Sdk.CreateTracerProviderBuilder().AddSource(FleetTelemetry.Name).AddInMemoryExporter(spans).Build();
-        using var meter = Sdk.CreateMeterProviderBuilder().AddMeter(FleetTelemetry.Name).AddInMemoryExporter(metrics).Build();
+        using var tracer = Sdk.CreateTracerProviderBuilder().AddSource(WorkerTelemetry.Name).AddInMemoryExporter(spans).Build();
+        using var meter = Sdk.CreateMeterProviderBuilder().AddMeter(WorkerTelemetry.Name).AddInMemoryExporter(metrics).Build();
 
         var store = Directory.CreateTempSubdirectory("ingestfleet-otel-").FullName;
         var builder = Host.CreateApplicationBuilder();
@@ -97,7 +99,7 @@ public sealed class TelemetryTests
         {
             var bounds = new List<double>();
             foreach (var b in p.GetHistogramBuckets()) if (!double.IsPositiveInfinity(b.ExplicitBound)) bounds.Add(b.ExplicitBound);
-            Assert.Equal(FleetTelemetry.GenAiDurationBuckets, bounds);
+            Assert.Equal(WorkerTelemetry.GenAiDurationBuckets, bounds);
         }
     }
 

@@ -1,0 +1,25 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace IngestFleet.Gateway;
+
+/// <summary>Gateway settings. Bound from <c>IngestFleet:Gateway</c>.</summary>
+public sealed class GatewayOptions
+{
+    public const string SectionName = "IngestFleet:Gateway";
+
+    /// <value>Default 1,000 jobs per POST.</value>
+    [Range(1, 100_000)] public int MaxJobsPerRequest { get; set; } = 1_000;
+
+    /// <summary>Request bodies above this are refused with 413 before they are read.</summary>
+    /// <value>Default 4 MiB.</value>
+    [Range(1_024, 256L * 1024 * 1024)] public long MaxRequestBytes { get; set; } = 4 * 1024 * 1024;
+
+    /// <summary>POST /v1/jobs requests handled at once; one more is answered 503 with Retry-After at once (no queue),
+    /// so memory is bounded by this × <see cref="MaxRequestBytes"/>.</summary>
+    /// <value>Default 64.</value>
+    [Range(1, 10_000)] public int MaxConcurrentRequests { get; set; } = 64;
+
+    /// <summary>How long one request may wait for broker confirms before it is answered 503.</summary>
+    /// <value>Default 10 s.</value>
+    [Range(0.1, 300)] public double PublishTimeoutSeconds { get; set; } = 10;
+}

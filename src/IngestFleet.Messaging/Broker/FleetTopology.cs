@@ -1,0 +1,34 @@
+using RabbitMQ.Client;
+
+namespace IngestFleet.Messaging.Broker;
+
+/// <summary>
+/// The queues the fleet owns, with their arguments in one place. Workers declare them through MassTransit's receive
+/// endpoints and producers through <see cref="DeclareAsync"/> (so a publish before any worker started is not lost);
+/// both use these exact arguments, so the broker sees one definition.
+/// Queue {prefix}{priority}: durable quorum queue; exchange of the same name (fanout, durable) bound to it.
+/// </summary>
+public static class FleetTopology
+{
+    public static Dictionary<string, object?> QueueArguments(FleetOptions o) => new()
+    {
+        ["x-queue-type"] = "quorum",
+        ["x-delivery-limit"] = o.DeliveryLimit,
+        ["x-max-length"] = o.MaxQueueLength,
+        ["x-overflow"] = "reject-publish",
+    };
+
+    public static async Task DeclareAsync(RabbitMqOptions rabbit, FleetOptions fleet, CancellationToken cancellationToken)
+    {
+        var factory = new ConnectionFactory { Uri = new Uri(rabbit.Uri), ClientProvidedName = "ingestfleet-topology", RequestedConnectionTimeout = TimeSpan.FromSeconds(5) };
+        await using var connection = await factory.CreateConnectionAsync(cancellationToken);
+        await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        foreach (var priority in fleet.Priorities)
+        {
+            var name = fleet.QueueName(priority);
+            await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+            await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false, arguments: QueueArguments(fleet), cancellationToken: cancellationToken);
+            await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
+        }
+    }
+}

@@ -1,0 +1,59 @@
+using System.ComponentModel.DataAnnotations;
+
+namespace IngestFleet.Messaging;
+
+/// <summary>The fleet's queues and batching. Bound from <c>IngestFleet:Fleet</c>.</summary>
+public sealed class FleetOptions
+{
+    public const string SectionName = "IngestFleet:Fleet";
+
+    /// <summary>Priority classes, most urgent first; one durable queue each, named <c>{QueuePrefix}{class}</c>.</summary>
+    /// <value>Default online, high, normal, bulk.</value>
+    [MinLength(1)] public string[] Priorities { get; set; } = ["online", "high", "normal", "bulk"];
+
+    /// <value>Default "ingestfleet-".</value>
+    public string QueuePrefix { get; set; } = "ingestfleet-";
+
+    /// <summary>Images per batch: the batch consumer's message limit and the endpoint's prefetch.</summary>
+    /// <value>Default 16 (from tuning on 2-core CPU nodes; see README benchmarks).</value>
+    [Range(1, 512)] public int BatchSize { get; set; } = 16;
+
+    /// <summary>How long a partial batch waits for more messages before it runs.</summary>
+    /// <value>Default 100 ms.</value>
+    [Range(1, 60_000)] public int BatchTimeLimitMs { get; set; } = 100;
+
+    /// <summary>Quorum-queue delivery limit: a message redelivered this often (worker crashes) is dropped by the broker.
+    /// Consumer-side faults never get there: items are dead-lettered to S3 instead.</summary>
+    /// <value>Default 10.</value>
+    [Range(1, 1000)] public int DeliveryLimit { get; set; } = 10;
+
+    /// <summary>Broker-side backstop (<c>x-max-length</c>, ready messages) with <c>x-overflow=reject-publish</c>.</summary>
+    /// <value>Default 1,000,000.</value>
+    [Range(1, int.MaxValue)] public int MaxQueueLength { get; set; } = 1_000_000;
+
+    /// <summary>Concurrent image downloads per batch.</summary>
+    [Range(1, 256)] public int FetchConcurrency { get; set; } = 16;
+
+    /// <summary>Images decoded at once (0 = one per core).</summary>
+    [Range(0, 256)] public int PreprocessParallelism { get; set; }
+
+    /// <summary>Images per inference call inside a batch; decoding of the next micro-batch overlaps inference of this
+    /// one (0 = half the batch).</summary>
+    [Range(0, 512)] public int MicroBatch { get; set; }
+
+    /// <summary>Schedule decode and inference stages across concurrent batches by priority class (online first). Off
+    /// only to measure what it buys (see the isolation benchmark).</summary>
+    /// <value>Default true.</value>
+    public bool PriorityScheduling { get; set; } = true;
+
+    /// <summary>With priority scheduling, run the CPU stages of every class after the first on threads at a low OS
+    /// priority (nice 19 on Linux, QoS utility on macOS) with their own ORT session, so the kernel preempts them for
+    /// the first class. Costs one more copy of the model in memory.</summary>
+    /// <value>Default true.</value>
+    public bool LowPriorityBackground { get; set; } = true;
+
+    public string QueueName(string priority) => QueuePrefix + priority;
+    public IEnumerable<string> QueueNames() => Priorities.Select(QueueName);
+    public int EffectivePreprocessParallelism => PreprocessParallelism > 0 ? PreprocessParallelism : Environment.ProcessorCount;
+    public int EffectiveMicroBatch => MicroBatch > 0 ? MicroBatch : Math.Max(1, (BatchSize + 1) / 2);
+}

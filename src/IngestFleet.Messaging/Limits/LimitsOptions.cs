@@ -1,0 +1,25 @@
+namespace IngestFleet.Messaging.Limits;
+
+/// <summary>Published limits and shedding. Bound from <c>IngestFleet:Limits</c>.</summary>
+public sealed class LimitsOptions
+{
+    public const string SectionName = "IngestFleet:Limits";
+
+    /// <summary>Per priority class; a class not listed keeps its defaults.</summary>
+    public Dictionary<string, QueueLimitSettings> Queues { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>Shard shed ranks inside a queue: shard name, or a prefix ending in <c>*</c>, to a rank. Higher ranks are shed
+    /// first; shards not listed rank 0 and are shed last.</summary>
+    public Dictionary<string, int> ShardRanks { get; set; } = new(StringComparer.Ordinal);
+
+    /// <summary>How old a depth sample may be before it is read again from the broker.</summary>
+    /// <value>Default 1 s.</value>
+    public double SampleIntervalSeconds { get; set; } = 1;
+
+    /// <summary>Whether this process runs the shedder (the worker does by default).</summary>
+    public bool ShedEnabled { get; set; } = true;
+
+    /// <summary>How often the shedder checks depths.</summary>
+    /// <value>Default 5 s.</value>
+    public double ShedIntervalSeconds { get; set; } = 5;
+}

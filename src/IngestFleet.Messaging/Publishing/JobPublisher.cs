@@ -1,0 +1,63 @@
+using IngestFleet.Contracts;
+using IngestFleet.Messaging.Broker;
+using RabbitMQ.Client;
+
+namespace IngestFleet.Messaging.Publishing;
+
+/// <summary>
+/// Publishes jobs as plain JSON (the documented schema, content type application/json) straight over AMQP with
+/// publisher confirms, exactly as a producer in any other language would; the CLI, the gateway and replay all publish
+/// through it, and the worker reads nothing else. Each job's result says whether the broker confirmed it: a nack
+/// (queue full under reject-publish), an unroutable message or a lost connection is reported per job.
+/// </summary>
+public sealed class JobPublisher(BrokerLink broker, RabbitMqOptions rabbit, FleetOptions fleet, TimeProvider time) : IJobPublisher
+{
+    /// <summary>Jobs in flight (awaiting confirms) at once.</summary>
+    private const int Window = 256;
+
+    private volatile bool _declared;
+
+    public async Task<PublishSummary> PublishAsync(IReadOnlyList<EmbedCatalogImage> jobs, Action<int>? progress, CancellationToken cancellationToken)
+    {
+        if (!_declared)
+        {
+            // The broker may have been down when this process started, or restarted without the queues: declare first
+            // (the one topology), so a confirmed job always has a queue to live in.
+            await FleetTopology.DeclareAsync(rabbit, fleet, cancellationToken);
+            _declared = true;
+        }
+        await using var channel = await broker.OpenChannelAsync(confirms: true, cancellationToken);
+        var failed = new List<(EmbedCatalogImage, string)>();
+        foreach (var window in jobs.Chunk(Window))
+        {
+            var now = time.GetUtcNow();
+            var results = await Task.WhenAll(window.Select(job => PublishOneAsync(channel, job, now, cancellationToken)));
+            failed.AddRange(results.Where(r => r.Error is not null).Select(r => (r.Job, r.Error!)));
+            progress?.Invoke(window.Length);
+        }
+        if (failed.Count > 0) _declared = false; // declare again next time (cheap, idempotent)
+        return new PublishSummary(jobs.Count - failed.Count, failed);
+    }
+
+    private async Task<(EmbedCatalogImage Job, string? Error)> PublishOneAsync(IChannel channel, EmbedCatalogImage job, DateTimeOffset now,
+        CancellationToken cancellationToken)
+    {
+        var stamped = job.EnqueuedAt is null ? job with { EnqueuedAt = now } : job;
+        var props = new BasicProperties
+        {
+            Persistent = true,
+            ContentType = JobJson.ContentType,
+            MessageId = Guid.NewGuid().ToString(),
+            Timestamp = new AmqpTimestamp(now.ToUnixTimeSeconds()),
+        };
+        try
+        {
+            await channel.BasicPublishAsync(fleet.QueueName(job.Priority), "", mandatory: true, props, JobJson.Serialize(stamped), cancellationToken);
+            return (job, null);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return (job, e.Message);
+        }
+    }
+}

@@ -1,0 +1,42 @@
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Broker;
+using MassTransit;
+
+namespace IngestFleet.Worker.Consumers;
+
+/// <summary>
+/// The one place that owns the consumer's endpoint policy, for both transports (RabbitMQ and the embedded in-memory
+/// one): batch size = message limit = prefetch, the batch time limit, one batch at a time per queue, raw-JSON jobs
+/// only (no MassTransit envelope), the retry policy, and on RabbitMQ the queue arguments of <see cref="FleetTopology"/>
+/// (quorum queue, delivery limit, max length with reject-publish), so every party declares the same queue.
+/// </summary>
+public sealed class EmbedBatchConsumerDefinition : ConsumerDefinition<EmbedBatchConsumer>
+{
+    private readonly FleetOptions _fleet;
+
+    public EmbedBatchConsumerDefinition(FleetOptions fleet)
+    {
+        _fleet = fleet;
+    }
+
+    protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<EmbedBatchConsumer> consumerConfigurator,
+        IRegistrationContext context)
+    {
+        endpointConfigurator.ConfigureConsumeTopology = false;
+        endpointConfigurator.PrefetchCount = _fleet.BatchSize;
+        endpointConfigurator.ClearSerialization();
+        endpointConfigurator.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
+        // Storage faults throw out of a batch (items already written are skipped on the retry: writes are idempotent).
+        endpointConfigurator.UseMessageRetry(r => r.Intervals(500, 2000, 5000));
+        consumerConfigurator.Options<BatchOptions>(o => o
+            .SetMessageLimit(_fleet.BatchSize)
+            .SetTimeLimit(ms: _fleet.BatchTimeLimitMs)
+            .SetConcurrencyLimit(1));
+        if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
+        {
+            rabbit.SetQuorumQueue();
+            foreach (var (name, value) in FleetTopology.QueueArguments(_fleet).Where(a => a.Key != "x-queue-type"))
+                rabbit.SetQueueArgument(name, value);
+        }
+    }
+}

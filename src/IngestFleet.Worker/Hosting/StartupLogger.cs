@@ -1,0 +1,36 @@
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Messaging;
+using IngestFleet.Storage;
+using IngestFleet.Worker.Scheduling;
+using IngestFleet.Worker.Tuning;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace IngestFleet.Worker.Hosting;
+
+/// <summary>Logs the serving configuration once at start-up: batch and thread caps side by side.</summary>
+internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObjectStore store, LoadedProfile loaded, BackgroundStagesHolder background,
+    ILogger<StartupLogger> logger) : IHostedService
+{
+    public Task StartAsync(CancellationToken cancellationToken)
+    {
+        if (background.Stages is { } bg)
+            logger.LogInformation("priority scheduling: {Classes} run their CPU stages on {Threads} low-OS-priority threads ({Lowered} lowered) with a second ORT session; {First} keeps normal priority",
+                string.Join(", ", fleet.Priorities.Skip(1)), bg.Executor.Threads, bg.Executor.LoweredThreads, fleet.Priorities[0]);
+        if (loaded.Profile is { } p)
+        {
+            logger.LogInformation("tuned profile {Path}: batch {Batch}, intra-op threads {Intra}, inter-op threads {Inter} (tuned {When:u} on {Host}, {Ep})",
+                loaded.Path, p.Batch, p.IntraOpThreads, p.InterOpThreads, p.CreatedAt, p.Machine.Host, p.ExecutionProvider);
+            if (!string.Equals(p.ExecutionProvider, embedder.ExecutionProvider, StringComparison.OrdinalIgnoreCase))
+                logger.LogWarning("the profile was tuned on {ProfileEp} but this worker runs {Ep}; re-tune on this EP for trustworthy caps", p.ExecutionProvider, embedder.ExecutionProvider);
+        }
+        logger.LogInformation(
+            "IngestFleet worker: model {Revision} ({Dim}-d) on {Ep}; batch {Batch} (prefetch {Prefetch}), micro-batch {Micro}, intra-op threads {Intra}, inter-op threads {Inter}, decode parallelism {Decode}; queues {Queues}; store {Store}",
+            embedder.Manifest.Revision, embedder.Dimension, embedder.ExecutionProvider, fleet.BatchSize, fleet.BatchSize, fleet.EffectiveMicroBatch,
+            embedder.Options.EffectiveIntraOpThreads, embedder.Options.InterOpThreads, fleet.EffectivePreprocessParallelism,
+            string.Join(", ", fleet.Priorities.Select(fleet.QueueName)), store.Location);
+        return Task.CompletedTask;
+    }
+
+    public Task StopAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+}

@@ -1,0 +1,190 @@
+using Amazon.S3;
+using IngestFleet.Embedding;
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Embedding.Preprocessing;
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Limits;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Messaging.Shedding;
+using IngestFleet.ServiceDefaults;
+using IngestFleet.Storage;
+using IngestFleet.Storage.S3;
+using IngestFleet.VectorStore;
+using IngestFleet.Worker.Consumers;
+using IngestFleet.Worker.Embedded;
+using IngestFleet.Worker.Fetching;
+using IngestFleet.Worker.Processing;
+using IngestFleet.Worker.Scheduling;
+using IngestFleet.Worker.Tuning;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
+
+namespace IngestFleet.Worker.Hosting;
+
+/// <summary>
+/// The worker's composition, shared by the worker host and the CLI (<c>worker</c>, and <c>ingest</c> in embedded
+/// mode). Data flows one way: job → consumer → fetch → preprocess → embed → store / dead letter. The host adds the
+/// service defaults (telemetry, health checks) first.
+/// </summary>
+public static class WorkerHosting
+{
+    /// <summary>How long a stopping worker lets in-flight batches finish (MassTransit's stop timeout).</summary>
+    public static readonly TimeSpan DrainBudget = TimeSpan.FromSeconds(60);
+
+    public static IHostApplicationBuilder AddIngestFleetWorker(this IHostApplicationBuilder builder, FleetTransport transport,
+        ModelManifest manifest, string? localStoreDirectory = null)
+    {
+        builder.ApplyTunedProfile(manifest);
+        builder.AddWorkerOptions(transport);
+        builder.Services.AddModel(manifest);
+        builder.Services.AddStore(transport, localStoreDirectory);
+        builder.Services.AddBatchProcessing();
+        if (transport == FleetTransport.RabbitMq) builder.Services.AddFleetMessaging(manifest.Revision);
+        builder.Services.AddWorkerBus(transport);
+        builder.Services.AddHostedService<StartupLogger>();
+        builder.Services.AddHostedService<HealthServer>();
+        builder.Services.AddHealthChecks()
+            .AddCheck<ModelReadyCheck>("model", tags: [HealthEndpoints.ReadyTag])
+            .AddCheck<StoreReadyCheck>("store", tags: [HealthEndpoints.ReadyTag]);
+        return builder;
+    }
+
+    /// <summary>A tuned profile (<c>ingestfleet tune</c>) sets batch = message limit = prefetch and the thread caps; it
+    /// wins over the same keys from appsettings/environment, and is refused when tuned for another model revision.</summary>
+    private static void ApplyTunedProfile(this IHostApplicationBuilder builder, ModelManifest manifest)
+    {
+        TunedProfile? profile = null;
+        var path = builder.Configuration["IngestFleet:Profile"];
+        if (path is { Length: > 0 })
+        {
+            profile = TunedProfile.Load(path);
+            if (profile.ModelRevision != manifest.Revision)
+                throw new ProfileException($"{path} was tuned for model {profile.ModelRevision}; this worker serves {manifest.Revision}. Run `ingestfleet tune --model …` for it.");
+            builder.Configuration.AddInMemoryCollection(profile.ToConfiguration());
+        }
+        builder.Services.AddSingleton(new LoadedProfile(profile, path));
+    }
+
+    /// <summary>Every options class is bound once here and validated at start-up.</summary>
+    private static void AddWorkerOptions(this IHostApplicationBuilder builder, FleetTransport transport)
+    {
+        var (services, config) = (builder.Services, builder.Configuration);
+        services.AddValidatedOptions<FleetOptions>(config, FleetOptions.SectionName);
+        services.AddValidatedOptions<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
+        services.AddValidatedOptions<S3Options>(config, S3Options.SectionName);
+        services.AddValidatedOptions<FetchOptions>(config, FetchOptions.SectionName)
+            .PostConfigure(o => o.AllowFileScheme = transport == FleetTransport.InMemory);
+        services.AddValidatedOptions<EmbedderOptions>(config, EmbedderOptions.SectionName);
+        services.AddValidatedOptions<ImageLimits>(config, ImageLimits.SectionName);
+        services.AddValidatedOptions<HealthOptions>(config, HealthOptions.SectionName);
+        services.AddValidatedOptions<LimitsOptions>(config, LimitsOptions.SectionName);
+        services.AddSingleton<IValidateOptions<LimitsOptions>, LimitsValidator>();
+        services.AddSingleton(TimeProvider.System);
+    }
+
+    /// <summary>The model, loaded and golden-checked once and shared; with priority scheduling, the low-priority
+    /// threads that run less urgent classes.</summary>
+    private static void AddModel(this IServiceCollection services, ModelManifest manifest)
+    {
+        services.AddSingleton(manifest);
+        services.AddSingleton(sp => Embedder.Load(manifest, sp.GetRequiredService<EmbedderOptions>(),
+            sp.GetRequiredService<ILoggerFactory>().CreateLogger("IngestFleet.Embedder")));
+        services.AddSingleton(sp =>
+        {
+            var f = sp.GetRequiredService<FleetOptions>();
+            if (!f.PriorityScheduling || !f.LowPriorityBackground || f.Priorities.Length < 2) return new BackgroundStagesHolder(null);
+            var executor = new BackgroundExecutor(f.EffectivePreprocessParallelism, "ingestfleet-background");
+            return new BackgroundStagesHolder(BackgroundStages.Create(executor, () => Embedder.Load(manifest,
+                sp.GetRequiredService<EmbedderOptions>().WithoutGoldenCheck(),
+                sp.GetRequiredService<ILoggerFactory>().CreateLogger("IngestFleet.Embedder.Background"))));
+        });
+        services.AddSingleton(sp => new ImagePreprocessor(manifest.Preprocess, sp.GetRequiredService<ImageLimits>()));
+        services.AddSingleton<EmbeddingPipeline>();
+    }
+
+    private static void AddStore(this IServiceCollection services, FleetTransport transport, string? localStoreDirectory)
+    {
+        if (transport == FleetTransport.RabbitMq)
+        {
+            services.AddSingleton(sp => new S3ObjectStore(sp.GetRequiredService<S3Options>()));
+            services.AddSingleton<IObjectStore>(sp => sp.GetRequiredService<S3ObjectStore>());
+            services.AddSingleton<IAmazonS3>(sp => sp.GetRequiredService<S3ObjectStore>().Client);
+        }
+        else
+        {
+            var dir = localStoreDirectory ?? throw new ArgumentNullException(nameof(localStoreDirectory), "the embedded mode needs a local store directory");
+            services.AddSingleton<IObjectStore>(new LocalDirectoryStore(dir));
+        }
+        services.AddSingleton(sp => new ResultWriter(sp.GetRequiredService<IObjectStore>(), sp.GetRequiredService<TimeProvider>()));
+    }
+
+    private static void AddBatchProcessing(this IServiceCollection services)
+    {
+        services.AddSingleton(sp => new ImageFetcher(sp.GetRequiredService<FetchOptions>(), sp.GetService<IAmazonS3>(), sp.GetRequiredService<ILogger<ImageFetcher>>()));
+        services.AddSingleton<FleetLedger>();
+        // One CPU scheduler per process: capacity = cores; levels = priority classes (online first).
+        services.AddSingleton(sp => new PriorityGate(Environment.ProcessorCount, sp.GetRequiredService<FleetOptions>().Priorities.Length));
+        services.AddSingleton<BatchTelemetry>();
+        services.AddSingleton<BatchProcessor>();
+    }
+
+    /// <summary>The fleet side of RabbitMQ that a worker runs besides consuming: the publisher (replay), the depth
+    /// monitor and the shedder (one per fleet, elected through a lock queue).</summary>
+    private static void AddFleetMessaging(this IServiceCollection services, string revision)
+    {
+        services.AddSingleton(sp => new BrokerLink(sp.GetRequiredService<RabbitMqOptions>(), $"ingestfleet-worker-{Environment.MachineName}"));
+        services.AddSingleton<JobPublisher>();
+        services.AddSingleton<IJobPublisher>(sp => sp.GetRequiredService<JobPublisher>());
+        services.AddSingleton<QueueMonitor>();
+        services.AddSingleton<IDepthSource>(sp => sp.GetRequiredService<QueueMonitor>());
+        services.AddSingleton(sp => new Shedder(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<IDepthSource>(), sp.GetRequiredService<IObjectStore>(),
+            sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>(), revision, sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<Shedder>>()));
+        services.AddHostedService<ShedLoop>();
+    }
+
+    /// <summary>MassTransit: one receive endpoint per priority queue, all configured by <see cref="EmbedBatchConsumerDefinition"/>;
+    /// the only wire format is the raw JSON job, on both transports.</summary>
+    private static void AddWorkerBus(this IServiceCollection services, FleetTransport transport)
+    {
+        // Start-up returns only once every receive endpoint is consuming; stop waits for in-flight batches.
+        services.Configure<MassTransitHostOptions>(o =>
+        {
+            o.WaitUntilStarted = true;
+            o.StartTimeout = TimeSpan.FromSeconds(60);
+            o.StopTimeout = DrainBudget;
+        });
+        services.AddMassTransit(x =>
+        {
+            x.AddConsumer<EmbedBatchConsumer, EmbedBatchConsumerDefinition>();
+            if (transport == FleetTransport.RabbitMq)
+            {
+                x.UsingRabbitMq((context, cfg) =>
+                {
+                    var rabbit = context.GetRequiredService<RabbitMqOptions>();
+                    cfg.Host(new Uri(rabbit.Uri), h => h.PublisherConfirmation = true);
+                    cfg.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
+                    foreach (var queue in context.GetRequiredService<FleetOptions>().QueueNames())
+                        cfg.ReceiveEndpoint(queue, e => e.ConfigureConsumer<EmbedBatchConsumer>(context));
+                });
+            }
+            else
+            {
+                services.AddSingleton<InMemoryJobPublisher>();
+                services.AddSingleton<IJobPublisher>(sp => sp.GetRequiredService<InMemoryJobPublisher>());
+                x.UsingInMemory((context, cfg) =>
+                {
+                    cfg.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
+                    foreach (var queue in context.GetRequiredService<FleetOptions>().QueueNames())
+                        cfg.ReceiveEndpoint(queue, e => e.ConfigureConsumer<EmbedBatchConsumer>(context));
+                });
+            }
+        });
+    }
+}

@@ -1,0 +1,43 @@
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Storage;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using RabbitMQ.Client.Exceptions;
+
+namespace IngestFleet.Worker.Hosting;
+
+/// <summary>What a fleet worker checks before it consumes: the broker answers (and the queues exist, declared with the
+/// one topology) and the object store answers. A worker that cannot reach either stops with the reason instead of
+/// taking jobs it cannot finish.</summary>
+public static class WorkerStartup
+{
+    public static async Task PrepareAsync(IServiceProvider services, CancellationToken cancellationToken)
+    {
+        var rabbit = services.GetRequiredService<RabbitMqOptions>();
+        try
+        {
+            await FleetTopology.DeclareAsync(rabbit, services.GetRequiredService<FleetOptions>(), cancellationToken);
+        }
+        catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or System.Net.Sockets.SocketException or IOException)
+        {
+            throw new FleetUnreachableException($"cannot reach RabbitMQ at {BrokerLink.Redacted(rabbit.Uri)}: {e.Message}. Start the broker or set IngestFleet__RabbitMq__Uri (--broker).", e);
+        }
+        var store = services.GetRequiredService<IObjectStore>();
+        try
+        {
+            await store.ProbeAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is Amazon.Runtime.AmazonServiceException or HttpRequestException or Amazon.Runtime.AmazonClientException)
+        {
+            throw new FleetUnreachableException($"cannot use the object store {store.Location}: {e.Message}. Check IngestFleet__S3__* (--s3-endpoint/--bucket) and credentials.", e);
+        }
+    }
+
+    /// <summary>Prepares, then runs the worker until it is stopped (SIGTERM/Ctrl+C drain in-flight batches first).</summary>
+    public static async Task RunWorkerAsync(this IHost host, CancellationToken cancellationToken = default)
+    {
+        await PrepareAsync(host.Services, cancellationToken);
+        await host.RunAsync(cancellationToken);
+    }
+}

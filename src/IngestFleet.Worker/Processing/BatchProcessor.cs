@@ -1,0 +1,134 @@
+using IngestFleet.Contracts;
+using IngestFleet.Embedding;
+using IngestFleet.Messaging;
+using IngestFleet.VectorStore;
+using IngestFleet.Worker.Fetching;
+using IngestFleet.Worker.Scheduling;
+using Microsoft.Extensions.Logging;
+
+namespace IngestFleet.Worker.Processing;
+
+/// <summary>
+/// One batch of jobs end to end: validate → fetch → preprocess → embed → write one outcome per item (vector or dead
+/// letter). Storage failures throw (the batch is retried and redelivered; writes are idempotent); item failures never
+/// do. Telemetry (span, metrics) is <see cref="BatchTelemetry"/>'s.
+/// </summary>
+public sealed class BatchProcessor(
+    EmbeddingPipeline pipeline, ImageFetcher fetcher, ResultWriter writer, FleetOptions fleet, FetchOptions fetchOptions,
+    FleetLedger ledger, PriorityGate gate, BackgroundStagesHolder background, BatchTelemetry telemetry, TimeProvider time, ILogger<BatchProcessor> logger)
+{
+    private const int WriteConcurrency = 16;
+
+    public string Revision => pipeline.Embedder.Manifest.Revision;
+
+    /// <param name="jobs">One batch, all from one queue.</param>
+    /// <param name="priority">The queue's priority class: its CPU stages are scheduled by it (<see cref="PriorityGate"/>).</param>
+    /// <param name="cancellationToken">Cancels the batch.</param>
+    /// <param name="schemaProblems">Per job, what the job schema refused in the message as received (null: not checked).</param>
+    public async Task<BatchReport> ProcessAsync(IReadOnlyList<EmbedCatalogImage> jobs, string priority, CancellationToken cancellationToken,
+        IReadOnlyList<IReadOnlyList<string>>? schemaProblems = null)
+    {
+        var level = Array.IndexOf(fleet.Priorities, priority);
+        if (level < 0) level = fleet.Priorities.Length - 1;
+        var lowPriority = level > 0 && background.Stages is not null;
+        using var span = telemetry.Start(jobs, priority, lowPriority);
+        var refused = Refuse(jobs, schemaProblems);
+
+        // Priority scheduling: this batch holds less urgent batches' CPU stages and I/O back until it is done, and waits
+        // itself while a more urgent batch is in progress.
+        using var claim = fleet.PriorityScheduling ? gate.Claim(level) : null;
+        var stages = fleet.PriorityScheduling ? gate.For(level) : null;
+        using var fetchGate = new SemaphoreSlim(fleet.FetchConcurrency);
+        var sources = jobs.Select((job, i) => FetchSource(job, refused[i], fetchGate, stages)).ToArray();
+        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, stages,
+            level > 0 ? background.Stages : null);
+
+        var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+        var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, stages, cancellationToken);
+        var report = new BatchReport(embedded, present, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
+        span.Complete(report, outcomes);
+
+        var done = time.GetUtcNow();
+        var latencies = jobs.Where(j => j.EnqueuedAt is not null).Select(j => (done - j.EnqueuedAt!.Value).TotalSeconds).ToArray();
+        ledger.Record(new BatchCompletion(priority, report, latencies));
+        return report;
+    }
+
+    /// <summary>Jobs refused before any fetch, with their reason: the schema, the validator's rules, the model revision, the deadline.</summary>
+    private Rejection?[] Refuse(IReadOnlyList<EmbedCatalogImage> jobs, IReadOnlyList<IReadOnlyList<string>>? schemaProblems)
+    {
+        var now = time.GetUtcNow();
+        var refused = new Rejection?[jobs.Count];
+        for (var i = 0; i < jobs.Count; i++)
+        {
+            var job = jobs[i];
+            var problems = schemaProblems?[i] is { Count: > 0 } schema ? schema : JobValidator.Validate(job, fleet.Priorities, fetchOptions.AllowFileScheme);
+            if (problems.Count > 0) refused[i] = new Rejection(ReasonCodes.InvalidJob, string.Join("; ", problems));
+            else if (job.ModelRevision.Length > 0 && job.ModelRevision != Revision)
+                refused[i] = new Rejection(ReasonCodes.ModelRevisionMismatch, $"job asks for {job.ModelRevision}; this worker serves {Revision}");
+            else if (job.Deadline is { } deadline && deadline < now)
+                refused[i] = new Rejection(ReasonCodes.DeadlinePassed, $"deadline {deadline:O} passed before the job started");
+        }
+        return refused;
+    }
+
+    private Func<CancellationToken, Task<ImageSource>> FetchSource(EmbedCatalogImage job, Rejection? refused, SemaphoreSlim fetchGate, IStageGate? stages) =>
+        async ct =>
+        {
+            if (refused is { } r) return ImageSource.Rejected(r);
+            await fetchGate.WaitAsync(ct);
+            try
+            {
+                if (stages is not null) await stages.WaitForTurnAsync(ct);
+                var f = await fetcher.FetchAsync(job.Image, ct);
+                return new ImageSource(f.Bytes, f.Rejection, f.Elapsed);
+            }
+            finally
+            {
+                fetchGate.Release();
+            }
+        };
+
+    /// <summary>Exactly one outcome per item: a vector (skipped when already present) or a dead-letter record.</summary>
+    private async Task<(int Embedded, int Present, int Dead)> WriteOutcomesAsync(IReadOnlyList<EmbedCatalogImage> jobs, ItemOutcome[] outcomes,
+        IStageGate? stages, CancellationToken cancellationToken)
+    {
+        var contract = pipeline.Preprocessor.Contract.ContractHash();
+        int embedded = 0, present = 0, dead = 0;
+        using var writeGate = new SemaphoreSlim(WriteConcurrency);
+        await Task.WhenAll(jobs.Select(async (job, i) =>
+        {
+            await writeGate.WaitAsync(cancellationToken);
+            try
+            {
+                if (stages is not null) await stages.WaitForTurnAsync(cancellationToken);
+                var revision = job.ModelRevision.Length > 0 && JobValidator.IsSafeSegment(job.ModelRevision) ? job.ModelRevision : Revision;
+                var o = outcomes[i];
+                if (o.Rejection is not { } rejection)
+                {
+                    if (await writer.WriteVectorAsync(job, revision, o.Vector!, contract, cancellationToken)) Interlocked.Increment(ref embedded);
+                    else Interlocked.Increment(ref present);
+                }
+                else
+                {
+                    await writer.WriteDeadLetterAsync(SafeForKeys(job), revision, rejection.Code, rejection.Detail, cancellationToken);
+                    Interlocked.Increment(ref dead);
+                    logger.LogInformation("dead-lettered {Tenant}/{Shard}/{Item}: {Reason} ({Detail})", job.Tenant, job.Shard, job.ItemId, rejection.Code, rejection.Detail);
+                }
+            }
+            finally
+            {
+                writeGate.Release();
+            }
+        }));
+        return (embedded, present, dead);
+    }
+
+    /// <summary>An invalid job still gets a dead-letter record: unusable key segments are replaced, the original job is kept.</summary>
+    private static EmbedCatalogImage SafeForKeys(EmbedCatalogImage job) => job with
+    {
+        Tenant = JobValidator.IsSafeSegment(job.Tenant) ? job.Tenant : "_invalid",
+        Shard = JobValidator.IsSafeSegment(job.Shard) ? job.Shard : "_invalid",
+        ItemId = string.IsNullOrEmpty(job.ItemId) ? $"_missing-{Guid.NewGuid():N}" : job.ItemId,
+    };
+}

@@ -1,0 +1,89 @@
+using System.Diagnostics;
+using IngestFleet.Contracts;
+using IngestFleet.Embedding;
+using IngestFleet.Embedding.Diagnostics;
+using IngestFleet.Messaging;
+using IngestFleet.Worker.Fetching;
+using IngestFleet.Worker.Telemetry;
+
+namespace IngestFleet.Worker.Processing;
+
+/// <summary>
+/// One span per batch after the GenAI semantic conventions for embeddings (<c>embeddings {model}</c>), enriched with
+/// the batch's serving configuration and stage timings, and the batch's metrics. Kept apart from processing so the
+/// processor reads as the data flow.
+/// </summary>
+public sealed class BatchTelemetry(EmbeddingPipeline pipeline, FleetOptions fleet, FetchOptions fetchOptions, TimeProvider time)
+{
+    public Scope Start(IReadOnlyList<EmbedCatalogImage> jobs, string priority, bool lowOsPriority)
+    {
+        var embedder = pipeline.Embedder;
+        var revision = embedder.Manifest.Revision;
+        var activity = WorkerTelemetry.Source.StartActivity($"embeddings {revision}", ActivityKind.Internal);
+        var queue = fleet.QueueName(priority);
+        var now = time.GetUtcNow();
+        var waits = jobs.Where(j => j.EnqueuedAt is not null).Select(j => Math.Max(0, (now - j.EnqueuedAt!.Value).TotalSeconds)).ToArray();
+        foreach (var w in waits) WorkerTelemetry.QueueWait.Record(w, new KeyValuePair<string, object?>("messaging.destination.name", queue));
+        if (activity is not null)
+        {
+            activity.SetTag("gen_ai.operation.name", "embeddings");
+            activity.SetTag("gen_ai.provider.name", "onnxruntime");
+            activity.SetTag("gen_ai.request.model", revision);
+            activity.SetTag("gen_ai.embeddings.dimension.count", embedder.Dimension);
+            activity.SetTag("messaging.system", fetchOptions.AllowFileScheme ? "in-memory" : "rabbitmq"); // file:// is embedded mode only
+            activity.SetTag("messaging.destination.name", queue);
+            activity.SetTag("messaging.batch.message_count", jobs.Count);
+            activity.SetTag("ingestfleet.batch.size", jobs.Count);
+            activity.SetTag("ingestfleet.batch.limit", fleet.BatchSize);
+            activity.SetTag("ingestfleet.threads.intra_op", embedder.Options.EffectiveIntraOpThreads);
+            activity.SetTag("ingestfleet.threads.inter_op", embedder.Options.InterOpThreads);
+            activity.SetTag("ingestfleet.execution_provider", embedder.ExecutionProvider);
+            activity.SetTag("ingestfleet.device", embedder.ExecutionProvider == "cpu" ? "cpu" : embedder.ExecutionProvider == "cuda" ? $"cuda:{embedder.Options.CudaDeviceId}" : "apple-ane-gpu-cpu");
+            activity.SetTag("ingestfleet.fallback_nodes", embedder.Placement.FallbackNodes.Count);
+            activity.SetTag("ingestfleet.priority", priority);
+            activity.SetTag("ingestfleet.os_priority", lowOsPriority ? "low" : "normal");
+            if (waits.Length > 0)
+            {
+                activity.SetTag("ingestfleet.queue.wait.max_s", waits.Max());
+                activity.SetTag("ingestfleet.queue.wait.mean_s", waits.Average());
+            }
+        }
+        return new Scope(activity, revision, Stopwatch.GetTimestamp());
+    }
+
+    /// <summary>The span of one batch; <see cref="Complete"/> records the batch's metrics and final tags.</summary>
+    public sealed class Scope(Activity? activity, string revision, long started) : IDisposable
+    {
+        public void Complete(BatchReport report, IReadOnlyList<ItemOutcome> outcomes)
+        {
+            var timings = report.Timings;
+            var modelTag = new KeyValuePair<string, object?>("gen_ai.request.model", revision);
+            WorkerTelemetry.OperationDuration.Record(Stopwatch.GetElapsedTime(started).TotalSeconds,
+                new KeyValuePair<string, object?>("gen_ai.operation.name", "embeddings"), modelTag,
+                new KeyValuePair<string, object?>("gen_ai.provider.name", "onnxruntime"));
+            WorkerTelemetry.BatchPeakRss.Record(timings.PeakRssBytes, modelTag);
+            var embedded = report.Embedded + report.AlreadyPresent;
+            if (embedded > 0) WorkerTelemetry.ImagesEmbedded.Add(embedded, modelTag);
+            var rejected = outcomes.Where(o => o.Rejection is not null).Select(o => o.Rejection!.Value.Code).ToList();
+            foreach (var reason in rejected.GroupBy(code => code))
+            {
+                WorkerTelemetry.ImagesRejected.Add(reason.Count(), modelTag, new KeyValuePair<string, object?>("error.type", reason.Key));
+                WorkerTelemetry.DeadLettered.Add(reason.Count(), modelTag);
+            }
+            if (activity is null) return;
+            activity.SetTag("ingestfleet.preprocess.duration_s", timings.PreprocessSum.TotalSeconds);
+            activity.SetTag("ingestfleet.inference.duration_s", timings.Inference.TotalSeconds);
+            activity.SetTag("ingestfleet.fetch.duration_s", timings.FetchSum.TotalSeconds);
+            activity.SetTag("ingestfleet.write.duration_s", report.Write.TotalSeconds);
+            activity.SetTag("ingestfleet.peak_rss_bytes", timings.PeakRssBytes);
+            activity.SetTag("ingestfleet.peak_rss.decode_bytes", timings.PeakRssDecodeBytes);
+            activity.SetTag("ingestfleet.peak_rss.inference_bytes", timings.PeakRssInferenceBytes);
+            activity.SetTag("ingestfleet.swap_bytes", ProcessMemory.Swap().UsedBytes);
+            activity.SetTag("ingestfleet.embedded", embedded);
+            activity.SetTag("ingestfleet.dead_lettered", report.DeadLettered);
+            if (rejected.Count > 0) activity.SetTag("ingestfleet.rejected.reasons", string.Join(",", rejected.Distinct().Order(StringComparer.Ordinal)));
+        }
+
+        public void Dispose() => activity?.Dispose();
+    }
+}

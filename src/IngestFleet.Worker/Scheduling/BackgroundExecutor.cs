@@ -1,0 +1,125 @@
+using System.Runtime.InteropServices;
+using IngestFleet.Embedding.Diagnostics;
+using IngestFleet.Embedding.Inference;
+
+namespace IngestFleet.Worker.Scheduling;
+
+/// <summary>
+/// Dedicated threads at a low OS priority for the CPU stages of less urgent batches: nice 19 on Linux (per thread,
+/// via setpriority on the thread id), QoS "utility" on macOS (which Apple Silicon schedules onto efficiency cores
+/// first). The kernel then preempts them whenever a normal-priority thread (an online batch) wants a core, which no
+/// user-space scheduler can do for a running ONNX Runtime call. An ORT session created on one of these threads
+/// creates its intra-op pool threads from it, and they inherit the low priority.
+/// </summary>
+public sealed partial class BackgroundExecutor : IDisposable
+{
+    // Linux threads inherit the nice value of the thread that creates them, so a low-priority thread must never create
+    // one by accident: it never queues to the .NET thread pool (which may start a worker thread from the queuing
+    // thread). Work arrives on a blocking queue; results go to one normal-priority completer thread, which completes
+    // the callers' tasks (their continuations are queued to the pool from there).
+    private readonly System.Collections.Concurrent.BlockingCollection<Action> _work = new();
+    private readonly System.Collections.Concurrent.BlockingCollection<Action> _completions = new();
+    private readonly Thread[] _threads;
+    private readonly Thread _completer;
+    private int _lowered;
+
+    public BackgroundExecutor(int threads, string name)
+    {
+        RssSampler.EnsureStarted(); // its thread must be created here, at normal priority
+        _completer = new Thread(() =>
+        {
+            foreach (var complete in _completions.GetConsumingEnumerable()) complete();
+        }) { IsBackground = true, Name = $"{name}-completer" };
+        _completer.Start();
+        _threads = Enumerable.Range(0, Math.Max(1, threads)).Select(i => new Thread(Loop) { IsBackground = true, Name = $"{name}-{i}" }).ToArray();
+        foreach (var t in _threads) t.Start();
+    }
+
+    /// <summary>How many of the threads got the low priority (0 where the platform refused or does not support it).</summary>
+    public int LoweredThreads => Volatile.Read(ref _lowered);
+
+    public int Threads => _threads.Length;
+
+    public Task<T> RunAsync<T>(Func<T> work)
+    {
+        var done = new TaskCompletionSource<T>(TaskCreationOptions.RunContinuationsAsynchronously);
+        try
+        {
+            _work.Add(() =>
+            {
+                T result;
+                try
+                {
+                    result = work();
+                }
+                catch (Exception e)
+                {
+                    Complete(() => done.SetException(e));
+                    return;
+                }
+                Complete(() => done.SetResult(result));
+            });
+        }
+        catch (InvalidOperationException)
+        {
+            done.SetException(new ObjectDisposedException(nameof(BackgroundExecutor)));
+        }
+        return done.Task;
+    }
+
+    private void Complete(Action completion)
+    {
+        try
+        {
+            _completions.Add(completion);
+        }
+        catch (InvalidOperationException)
+        {
+            completion(); // shutting down: the completer is gone, complete here rather than never
+        }
+    }
+
+    private void Loop()
+    {
+        if (LowerCurrentThreadPriority()) Interlocked.Increment(ref _lowered);
+        foreach (var work in _work.GetConsumingEnumerable()) work();
+    }
+
+    /// <summary>Lowers the calling thread's scheduling priority; false where not supported.</summary>
+    public static bool LowerCurrentThreadPriority()
+    {
+        try
+        {
+            if (OperatingSystem.IsLinux()) return setpriority(0 /* PRIO_PROCESS: with a thread id, that thread */, gettid(), 19) == 0;
+            if (OperatingSystem.IsMacOS()) return pthread_set_qos_class_self_np(0x11 /* QOS_CLASS_UTILITY */, 0) == 0;
+        }
+        catch (EntryPointNotFoundException) { }
+        catch (DllNotFoundException) { }
+        return false;
+    }
+
+    /// <summary>The calling thread's nice value on Linux (for tests and the start-up log); null elsewhere.</summary>
+    public static int? CurrentThreadNice()
+    {
+        if (!OperatingSystem.IsLinux()) return null;
+        var stat = File.ReadAllText($"/proc/self/task/{gettid()}/stat");
+        var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+        return int.Parse(fields[16], System.Globalization.CultureInfo.InvariantCulture); // field 19 (nice), counted after the comm
+    }
+
+    public void Dispose()
+    {
+        _work.CompleteAdding();
+        foreach (var t in _threads) t.Join(TimeSpan.FromSeconds(5));
+        _completions.CompleteAdding();
+    }
+
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int setpriority(int which, int who, int prio);
+
+    [LibraryImport("libc")]
+    private static partial int gettid();
+
+    [LibraryImport("libSystem.dylib")]
+    private static partial int pthread_set_qos_class_self_np(uint qos, int relativePriority);
+}

@@ -1,0 +1,3 @@
+namespace IngestFleet.Worker.Tuning;
+
+public sealed class ProfileException(string message) : Exception(message);
