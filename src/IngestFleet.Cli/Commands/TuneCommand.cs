@@ -29,7 +29,6 @@ namespace IngestFleet.Cli.Commands;
 /// </summary>
 internal static class TuneCommand
 {
-    private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".webp", ".bmp", ".gif"];
 
     public static Command Build()
     {
@@ -81,46 +80,15 @@ internal static class TuneCommand
         var dir = imagesDir ?? FindSamplePhotos()
             ?? throw new CliInputException("no --images folder given and no tests/data/photos above the current folder. Pass --images DIR with real catalog images.", ExitCodes.Usage);
         if (!Directory.Exists(dir)) throw new CliInputException($"--images {dir}: no such folder.", ExitCodes.Usage);
-        var preprocessor = new ImagePreprocessor(manifest.Preprocess);
-        var usable = new List<byte[]>();
-        var skipped = new List<string>();
-        var scratch = new float[preprocessor.TensorLength];
-        foreach (var file in Directory.GetFiles(dir).Where(f => ImageExtensions.Contains(Path.GetExtension(f).ToLowerInvariant())).Order(StringComparer.Ordinal))
-        {
-            var bytes = File.ReadAllBytes(file);
-            var check = preprocessor.Preprocess(bytes, scratch);
-            if (check.Ok) usable.Add(bytes);
-            else skipped.Add($"{Path.GetFileName(file)} ({check.Reason})");
-        }
+        var (usable, skipped) = TuneSweep.LoadImages(dir, manifest);
         if (usable.Count == 0)
             throw new CliInputException($"--images {dir}: no usable image ({string.Join(", ", skipped.DefaultIfEmpty("no image files"))}). Point it at real JPEG/PNG/WebP photos.", ExitCodes.BadInput);
         Console.WriteLine($"tune: model {manifest.Revision}, EP {ep}, threads [{string.Join(",", threadList)}] × batches [{string.Join(",", batchList)}], {seconds:G} s per cell, " +
             $"{usable.Count} images from {dir}{(skipped.Count > 0 ? $" ({skipped.Count} skipped: {string.Join(", ", skipped)})" : "")}; performance cores {perfCores}");
 
-        var cells = new List<TuneCell>();
-        var resolvedEp = "";
-        foreach (var t in threadList)
-        {
-            using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = ep, IntraOpThreads = t, InterOpThreads = 1 });
-            resolvedEp = embedder.ExecutionProvider;
-            var pipeline = new EmbeddingPipeline(preprocessor, embedder);
-            foreach (var b in batchList)
-            {
-                ct.ThrowIfCancellationRequested();
-                cells.Add(Measure(pipeline, usable, t, b, seconds, ct));
-                var c = cells[^1];
-                Console.WriteLine($"  threads {t,2} batch {b,3}: {c.ImagesPerSecond,7:0.0} img/s  p95 {c.P95Ms,8:0.0} ms  peak RSS {c.PeakRssBytes / 1048576.0,6:0} MiB");
-            }
-        }
-
-        var choice = TuneSelection.Choose(cells, perfCores, tolerance, budget);
-        var profile = new TunedProfile
-        {
-            ModelRevision = manifest.Revision, ModelSha256 = manifest.Onnx.Sha256, ExecutionProvider = resolvedEp,
-            IntraOpThreads = choice.Cell.Threads, InterOpThreads = 1, Batch = choice.Cell.Batch,
-            Rule = TuneSelection.Rule, Tolerance = tolerance, P95BudgetMs = budget, CreatedAt = DateTimeOffset.UtcNow,
-            Machine = new MachineInfo { PerformanceCores = perfCores }, Measurements = cells,
-        };
+        var result = TuneSweep.Run(new TuneRequest(manifest, ep, threadList, batchList, usable, seconds, tolerance, budget, perfCores), c =>
+            Console.WriteLine($"  threads {c.Threads,2} batch {c.Batch,3}: {c.ImagesPerSecond,7:0.0} img/s  p95 {c.P95Ms,8:0.0} ms  peak RSS {c.PeakRssBytes / 1048576.0,6:0} MiB"), ct);
+        var (cells, choice, profile, resolvedEp) = (result.Cells, result.Choice, result.Profile, result.ExecutionProvider);
 
         var table = new Table().AddColumns("thr", "batch", "img/s", "p50 ms", "p95 ms", "p99 ms", "RSS dec MiB", "RSS inf MiB", "swap MiB", "");
         foreach (var c in cells)
@@ -136,77 +104,10 @@ internal static class TuneCommand
         var profilePath = Path.Combine(outDir, "profile.json");
         File.WriteAllText(profilePath, profile.ToJson());
         var chartPath = Path.Combine(outDir, "chart.png");
-        WriteChart(cells, choice.Cell, manifest.Revision, resolvedEp, chartPath);
+        TuneChart.Write(cells, choice.Cell, manifest.Revision, resolvedEp, chartPath);
         Console.WriteLine($"wrote {profilePath} (threads {profile.IntraOpThreads}, batch {profile.Batch}) and {chartPath}");
         Console.WriteLine($"use it: ingestfleet worker --profile {profilePath}");
         return ExitCodes.Ok;
-    }
-
-    private static TuneCell Measure(EmbeddingPipeline pipeline, List<byte[]> images, int threads, int batch, double seconds, CancellationToken ct)
-    {
-        var next = 0;
-        Func<CancellationToken, Task<ImageSource>>[] Batch()
-        {
-            var sources = new Func<CancellationToken, Task<ImageSource>>[batch];
-            for (var i = 0; i < batch; i++)
-            {
-                var bytes = images[next++ % images.Count];
-                sources[i] = _ => Task.FromResult(ImageSource.Of(bytes));
-            }
-            return sources;
-        }
-        var micro = Math.Max(1, (batch + 1) / 2); // as the worker runs it (FleetOptions.EffectiveMicroBatch)
-        pipeline.ProcessAsync(Batch(), Environment.ProcessorCount, micro, ct).GetAwaiter().GetResult(); // warm-up
-        var latencies = new List<double>();
-        long peak = 0, peakDecode = 0, peakInference = 0, swap = 0;
-        var wall = Stopwatch.StartNew();
-        while ((wall.Elapsed.TotalSeconds < seconds || latencies.Count < 3) && latencies.Count < 100_000)
-        {
-            ct.ThrowIfCancellationRequested();
-            var started = Stopwatch.GetTimestamp();
-            var (_, timings) = pipeline.ProcessAsync(Batch(), Environment.ProcessorCount, micro, ct).GetAwaiter().GetResult();
-            latencies.Add(Stopwatch.GetElapsedTime(started).TotalMilliseconds);
-            peak = Math.Max(peak, timings.PeakRssBytes);
-            peakDecode = Math.Max(peakDecode, timings.PeakRssDecodeBytes);
-            peakInference = Math.Max(peakInference, timings.PeakRssInferenceBytes);
-            swap = Math.Max(swap, ProcessMemory.Swap().UsedBytes);
-        }
-        var elapsed = wall.Elapsed.TotalSeconds;
-        return new TuneCell
-        {
-            Threads = threads, Batch = batch, BatchesRun = latencies.Count, ImagesPerSecond = latencies.Count * batch / elapsed,
-            P50Ms = Statistics.Percentile(latencies, 50), P95Ms = Statistics.Percentile(latencies, 95), P99Ms = Statistics.Percentile(latencies, 99),
-            PeakRssBytes = peak, PeakRssDecodeBytes = peakDecode, PeakRssInferenceBytes = peakInference, SwapBytes = swap,
-        };
-    }
-
-    /// <summary>Three stacked bar panels (images/s, p95, peak RSS) over the cells; the chosen cell in orange.</summary>
-    private static void WriteChart(IReadOnlyList<TuneCell> cells, TuneCell chosen, string revision, string ep, string path)
-    {
-        const int width = 1000, height = 330;
-        var labels = cells.Select(c => $"t{c.Threads} b{c.Batch}").ToArray();
-        var positions = Enumerable.Range(0, cells.Count).Select(i => (double)i).ToArray();
-        var panels = new (string Title, string Unit, Func<TuneCell, double> Value)[]
-        {
-            ($"{revision} on {ep}: throughput", "images/s", c => c.ImagesPerSecond),
-            ("p95 batch latency", "ms", c => c.P95Ms),
-            ("peak RSS (decode, resize and inference)", "MiB", c => c.PeakRssBytes / 1048576.0),
-        };
-        using var canvas = new Image<Rgba32>(width, height * panels.Length);
-        for (var k = 0; k < panels.Length; k++)
-        {
-            var plot = new Plot();
-            var bars = plot.Add.Bars(cells.Select(panels[k].Value).ToArray());
-            for (var i = 0; i < cells.Count; i++)
-                bars.Bars[i].FillColor = cells[i] == chosen ? Colors.Orange : Colors.SteelBlue;
-            plot.Axes.Bottom.SetTicks(positions, labels);
-            plot.Axes.Margins(bottom: 0);
-            plot.Title(panels[k].Title);
-            plot.YLabel(panels[k].Unit);
-            using var panel = SixLabors.ImageSharp.Image.Load<Rgba32>(plot.GetImageBytes(width, height, ScottPlot.ImageFormat.Png));
-            canvas.Mutate(x => x.DrawImage(panel, new SixLabors.ImageSharp.Point(0, k * height), 1f));
-        }
-        canvas.SaveAsPng(path);
     }
 
     private static string? FindSamplePhotos()
