@@ -134,7 +134,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     for (var k = 0; k < slots.Count; k++)
                     {
                         var i = slots[k];
-                        var (source, pre) = prepared[i].Result;
+                        var (source, pre) = await prepared[i];
                         var e = embedded[k];
                         outcomes[i] = new ItemOutcome(e.Vector, e.Norm, e.Rejection, source.Elapsed, pre.Elapsed, took / slots.Count);
                     }
@@ -155,7 +155,9 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
         finally
         {
             // No decode may still be writing into the tensor when it goes back to the pool.
+#pragma warning disable CA1031 // every fault of these tasks was already turned into an outcome or is a cancellation being propagated
             try { await Task.WhenAll(prepared.Where(t => t is not null)); } catch { /* outcomes already recorded or cancelled */ }
+#pragma warning restore CA1031
             ArrayPool<float>.Shared.Return(tensor);
         }
     }

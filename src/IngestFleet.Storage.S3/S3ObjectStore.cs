@@ -11,7 +11,7 @@ namespace IngestFleet.Storage.S3;
 /// <summary>S3 and S3-compatible servers through AWSSDK.S3 v4, with the compatibility settings of <see cref="S3Options"/>.</summary>
 public sealed class S3ObjectStore : IObjectStore, IDisposable
 {
-    private readonly IAmazonS3 _s3;
+    private readonly AmazonS3Client _s3;
     private readonly S3Options _options;
 
     public S3ObjectStore(S3Options options)

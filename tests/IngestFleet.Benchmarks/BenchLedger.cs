@@ -26,7 +26,7 @@ internal sealed class BenchLedger : IDisposable
 
     public void ClearLatencies() => _latencies.Clear();
 
-    private void OnBatch(BatchCompletion c)
+    private void OnBatch(object? sender, BatchCompletedEventArgs c)
     {
         Interlocked.Add(ref _fetchTicks, c.Report.Timings.FetchSum.Ticks);
         Interlocked.Add(ref _preprocessTicks, c.Report.Timings.PreprocessSum.Ticks);

@@ -21,7 +21,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace IngestFleet.IntegrationTests;
 
 /// <summary>Published limits on the real broker and S3 server: the gateway's 202/400/413/429/503 and zero-loss shedding.</summary>
-[Collection(FleetCollection.Name)]
+[Collection(FleetTests.Name)]
 public sealed class LimitsIntegrationTests(FleetFixture fixture)
 {
     private static readonly string Photo = Path.Combine(AppContext.BaseDirectory, "data", "photos", "astronaut.jpg");
@@ -76,7 +76,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         using (var body = JsonDocument.Parse(await accepted.Content.ReadAsStringAsync()))
         {
             Assert.Equal(6, body.RootElement.GetProperty("accepted").GetInt32());
-            Assert.Equal(new[] { "a0", "a1", "a2", "a3", "a4", "a5" }, body.RootElement.GetProperty("item_ids").EnumerateArray().Select(e => e.GetString() ?? "").ToArray());
+            Assert.Equal(Enumerable.Range(0, 6).Select(i => $"a{i}"), body.RootElement.GetProperty("item_ids").EnumerateArray().Select(e => e.GetString() ?? "").ToArray());
         }
 
         var over = await http.PostAsJsonAsync("/v1/jobs", Job(uri, "a6"));
@@ -91,7 +91,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         for (var i = 0; i < 40 && seenDepth != 6; i++)
         {
             await Task.Delay(250);
-            using var limits = JsonDocument.Parse(await http.GetStringAsync("/v1/limits"));
+            using var limits = JsonDocument.Parse(await http.GetStringAsync(new Uri("/v1/limits", UriKind.Relative)));
             var online = limits.RootElement.GetProperty("queues").EnumerateArray().First(q => q.GetProperty("limit").GetProperty("priority").GetString() == "online");
             Assert.Equal(6, online.GetProperty("limit").GetProperty("max_depth").GetInt64());
             seenDepth = online.GetProperty("current").GetProperty("depth").GetInt64();
@@ -120,7 +120,8 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         await using var gateway = await StartGatewayAsync(Config(world, new() { ["IngestFleet:Gateway:MaxRequestBytes"] = "4096" }));
         using var http = new HttpClient { BaseAddress = gateway.BoundAddress() };
 
-        var notJson = await http.PostAsync("/v1/jobs", new StringContent("{not json", Encoding.UTF8, "application/json"));
+        using var notJsonBody = new StringContent("{not json", Encoding.UTF8, "application/json");
+        var notJson = await http.PostAsync(new Uri("/v1/jobs", UriKind.Relative), notJsonBody);
         Assert.Equal(HttpStatusCode.BadRequest, notJson.StatusCode);
         Assert.Contains("not valid JSON", await notJson.Content.ReadAsStringAsync());
 
@@ -146,10 +147,11 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
             Assert.Contains("nothing was accepted", problem.RootElement.GetProperty("title").GetString());
         }
 
-        var big = await http.PostAsync("/v1/jobs", new StringContent(JsonSerializer.Serialize(Enumerable.Range(0, 200).Select(i => Job(uri, $"big-{i}"))), Encoding.UTF8, "application/json"));
+        using var bigBody = new StringContent(JsonSerializer.Serialize(Enumerable.Range(0, 200).Select(i => Job(uri, $"big-{i}"))), Encoding.UTF8, "application/json");
+        var big = await http.PostAsync(new Uri("/v1/jobs", UriKind.Relative), bigBody);
         Assert.Equal(HttpStatusCode.RequestEntityTooLarge, big.StatusCode);
 
-        using (var limits = JsonDocument.Parse(await http.GetStringAsync("/v1/limits")))
+        using (var limits = JsonDocument.Parse(await http.GetStringAsync(new Uri("/v1/limits", UriKind.Relative))))
             Assert.All(limits.RootElement.GetProperty("queues").EnumerateArray(), q => Assert.Equal(0, q.GetProperty("current").GetProperty("depth").GetInt64()));
     }
 
@@ -164,7 +166,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         Assert.Equal(HttpStatusCode.ServiceUnavailable, down.StatusCode);
         Assert.NotNull(down.Headers.RetryAfter);
         Assert.Contains("cannot reach RabbitMQ", await down.Content.ReadAsStringAsync());
-        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync("/healthz")).StatusCode);
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, (await http.GetAsync(new Uri("/healthz/ready", UriKind.Relative))).StatusCode);
     }
 
     [Fact]
@@ -283,8 +285,13 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         using var world = await fixture.NewWorldAsync();
         var fleet = world.Fleet();
         var rabbit = new RabbitMqOptions { Uri = fixture.RabbitUri, ManagementUri = fixture.ManagementUri };
-        Shedder NewShedder(BrokerLink link) => new(link, new QueueMonitor(link, rabbit, fleet, new LimitsOptions(), TimeProvider.System, NullLogger<QueueMonitor>.Instance),
-            world.Store, fleet, new LimitsOptions(), "clip-tiny-r1", TimeProvider.System, NullLogger<Shedder>.Instance);
+        var monitors = new List<QueueMonitor>();
+        Shedder NewShedder(BrokerLink link)
+        {
+            var monitor = new QueueMonitor(link, rabbit, fleet, new LimitsOptions(), TimeProvider.System, NullLogger<QueueMonitor>.Instance);
+            monitors.Add(monitor);
+            return new(link, monitor, world.Store, fleet, new LimitsOptions(), "clip-tiny-r1", TimeProvider.System, NullLogger<Shedder>.Instance);
+        }
         var firstLink = new BrokerLink(rabbit, "shedder-1");
         await using var secondLink = new BrokerLink(rabbit, "shedder-2");
         var first = NewShedder(firstLink);
@@ -299,6 +306,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
             taken = await second.HoldsLeadershipAsync(CancellationToken.None);
             if (!taken) await Task.Delay(200);
         }
+        foreach (var monitor in monitors) monitor.Dispose();
         Assert.True(taken);
     }
 
@@ -329,7 +337,10 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         using var http = new HttpClient { BaseAddress = gateway.BoundAddress() };
         var uri = $"s3://{world.Bucket}/images/a.jpg";
         var release = new TaskCompletionSource();
-        var held = http.PostAsync("/v1/jobs", new HeldContent(JsonSerializer.Serialize(Job(uri, "held")), release.Task) { Headers = { ContentType = new("application/json") } });
+        using var heldBody = new HeldContent(JsonSerializer.Serialize(Job(uri, "held")), release.Task) { Headers = { ContentType = new("application/json") } };
+#pragma warning disable CA2025 // held is awaited below, before heldBody goes out of scope
+        var held = http.PostAsync(new Uri("/v1/jobs", UriKind.Relative), heldBody);
+#pragma warning restore CA2025
         await Task.Delay(500); // the held request owns the only permit while its body trickles in
         var refused = await http.PostAsJsonAsync("/v1/jobs", Job(uri, "second"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);

@@ -13,9 +13,11 @@ using RabbitMQ.Client;
 
 namespace IngestFleet.IntegrationTests;
 
-[Collection(FleetCollection.Name)]
+[Collection(FleetTests.Name)]
 public sealed class PipelineIntegrationTests(FleetFixture fixture)
 {
+    private static readonly string[] RedeliveryFiles = ["photos/coffee.jpg", "photos/rocket.jpg", "hostile/empty.jpg", "photos/astronaut.jpg"];
+
     private static readonly string Data = Path.Combine(AppContext.BaseDirectory, "data");
     private static readonly string[] Priorities = ["online", "high", "normal", "bulk"];
 
@@ -104,7 +106,7 @@ public sealed class PipelineIntegrationTests(FleetFixture fixture)
     {
         using var world = await fixture.NewWorldAsync();
         var uris = await UploadImagesAsync(world);
-        var jobs = new[] { "photos/coffee.jpg", "photos/rocket.jpg", "hostile/empty.jpg", "photos/astronaut.jpg" }
+        var jobs = RedeliveryFiles
             .Select((f, i) => new EmbedCatalogImage { Tenant = "t", Shard = "s", ItemId = $"r{i}", Image = uris[f], Priority = "high" }).ToArray();
         await using var worker = await WorkerHost.StartAsync(world, batch: 4);
         var publisher = (JobPublisher)worker.Services.GetService(typeof(JobPublisher))!;

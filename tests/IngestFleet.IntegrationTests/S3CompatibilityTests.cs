@@ -4,7 +4,7 @@ using IngestFleet.VectorStore;
 
 namespace IngestFleet.IntegrationTests;
 
-[Collection(FleetCollection.Name)]
+[Collection(FleetTests.Name)]
 public sealed class S3CompatibilityTests(FleetFixture fixture)
 {
     [Theory]
@@ -16,7 +16,7 @@ public sealed class S3CompatibilityTests(FleetFixture fixture)
     {
         using var world = await fixture.NewWorldAsync();
         var bytes = new byte[size];
-        new Random(size).NextBytes(bytes);
+        System.Security.Cryptography.RandomNumberGenerator.Fill(bytes);
         await world.Store.PutAsync($"roundtrip/{size}.bin", bytes, "application/octet-stream", CancellationToken.None);
         var back = await world.Store.GetAsync($"roundtrip/{size}.bin", CancellationToken.None);
         Assert.NotNull(back);

@@ -10,7 +10,7 @@ using RabbitMQ.Client.Exceptions;
 
 namespace IngestFleet.IntegrationTests;
 
-[Collection(FleetCollection.Name)]
+[Collection(FleetTests.Name)]
 public sealed class ShutdownIntegrationTests(FleetFixture fixture)
 {
     [Fact]
@@ -58,7 +58,7 @@ public sealed class ShutdownIntegrationTests(FleetFixture fixture)
     }
 }
 
-[Collection(FleetCollection.Name)]
+[Collection(FleetTests.Name)]
 public sealed class HealthIntegrationTests(FleetFixture fixture)
 {
     [Fact]
@@ -71,7 +71,7 @@ public sealed class HealthIntegrationTests(FleetFixture fixture)
         HttpResponseMessage? response = null;
         for (var i = 0; i < 40 && response is null; i++)
         {
-            try { response = await http.GetAsync($"http://127.0.0.1:{port}/healthz"); }
+            try { response = await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz")); }
             catch (HttpRequestException) { await Task.Delay(250); }
         }
         Assert.NotNull(response);
@@ -87,7 +87,7 @@ public sealed class HealthIntegrationTests(FleetFixture fixture)
 
     private static int FreePort()
     {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();

@@ -12,6 +12,9 @@ internal static class TestPaths
     public static string ClipManifest => Path.Combine(Models, "clip-tiny-r1", "manifest.json");
     public static string SigLipManifest => Path.Combine(Models, "siglip-tiny-r1", "manifest.json");
 
+    /// <summary>Four of the repository's real photos, in a fixed order.</summary>
+    public static IReadOnlyList<string> SamplePhotos { get; } = ["astronaut.jpg", "coffee.jpg", "rocket.jpg", "chelsea.jpg"];
+
     public static ModelManifest Clip => ManifestLoader.Load(ClipManifest);
     public static ModelManifest SigLip => ManifestLoader.Load(SigLipManifest);
 

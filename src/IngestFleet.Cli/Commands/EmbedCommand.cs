@@ -28,7 +28,7 @@ internal static class EmbedCommand
         var threads = CommonOptions.Threads();
         var json = new Option<bool>("--json") { Description = "One JSON object per line and per file (with the embedding)" };
         var cmd = new Command("embed", "Embed local image files with the default model (or --model)") { files, model, ep, threads, json };
-        cmd.SetAction((p, ct) => CliErrors.Guard(() =>
+        cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
             var manifest = ModelLocator.Load(p.GetValue(model));
             using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep)!, IntraOpThreads = p.GetValue(threads) });
@@ -44,7 +44,7 @@ internal static class EmbedCommand
                 var missing = new string?[chunk.Length];
                 for (var i = 0; i < chunk.Length; i++)
                 {
-                    if (File.Exists(chunk[i])) images[i] = File.ReadAllBytes(chunk[i]);
+                    if (File.Exists(chunk[i])) images[i] = await File.ReadAllBytesAsync(chunk[i], ct);
                     else missing[i] = $"no such file: {Path.GetFullPath(chunk[i])}";
                 }
                 var outcomes = pipeline.Process(images, Environment.ProcessorCount, ct);
@@ -68,7 +68,7 @@ internal static class EmbedCommand
                 AnsiConsole.Write(table);
                 Console.WriteLine($"{paths.Length - rejected} embedded, {rejected} rejected with {manifest.Revision} on {embedder.ExecutionProvider}");
             }
-            return Task.FromResult(rejected == 0 ? ExitCodes.Ok : ExitCodes.SomeRejected);
+            return rejected == 0 ? ExitCodes.Ok : ExitCodes.SomeRejected;
         }));
         return cmd;
     }

@@ -46,7 +46,7 @@ internal static class FleetCommands
             IReadOnlyList<IngestFleet.Contracts.EmbedCatalogImage> jobs;
             try
             {
-                jobs = CatalogReader.Read(p.GetValue(catalog)!, new CatalogReader.Defaults(p.GetValue(tenant) ?? "default", p.GetValue(shard) ?? "default",
+                jobs = CatalogReader.Read(p.GetValue(catalog)!, new CatalogDefaults(p.GetValue(tenant) ?? "default", p.GetValue(shard) ?? "default",
                     p.GetValue(priority) ?? "normal", p.GetValue(revision) ?? ""), fleet.Priorities, embedded: false);
             }
             catch (CatalogException e)
@@ -60,7 +60,7 @@ internal static class FleetCommands
                 Console.WriteLine($"  {fleet.QueueName(group.Key)}: {group.Count()} jobs");
             Console.WriteLine($"{summary.Confirmed} confirmed, {summary.Failed.Count} not confirmed");
             foreach (var (job, error) in summary.Failed.Take(20))
-                Console.Error.WriteLine($"  not confirmed: {job.Key}: {error}");
+                await Console.Error.WriteLineAsync($"  not confirmed: {job.Key}: {error}");
             return summary.Failed.Count == 0 ? ExitCodes.Ok : ExitCodes.Infrastructure;
         }));
         return cmd;
@@ -89,7 +89,7 @@ internal static class FleetCommands
             var verb = p.GetValue(dryRun) ? "would republish" : "republished";
             Console.WriteLine($"{summary.Found} parked jobs under {p.GetValue(prefix)} in {store.Location}: {summary.AlreadyReplayed} already replayed, " +
                 $"{verb} {(p.GetValue(dryRun) ? summary.Found - summary.AlreadyReplayed : summary.Republished)}, {summary.Failed} not confirmed");
-            foreach (var e in summary.Errors.Take(20)) Console.Error.WriteLine($"  {e}");
+            foreach (var e in summary.Errors.Take(20)) await Console.Error.WriteLineAsync($"  {e}");
             return summary.Failed == 0 && summary.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.Infrastructure;
         }));
         return cmd;
@@ -152,7 +152,9 @@ internal static class FleetCommands
     {
         await DeclareTopology(config, fleet, ct);
         var rabbit = FleetConnection.Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
+#pragma warning disable CA2000 // the connection record owns the link and disposes it
         return new BrokerConnection(new BrokerLink(rabbit, "ingestfleet-cli"), rabbit);
+#pragma warning restore CA2000
     }
 
     private sealed record BrokerConnection(BrokerLink Link, RabbitMqOptions Rabbit) : IAsyncDisposable
@@ -173,7 +175,7 @@ internal static class FleetCommands
         }
     }
 
-    private static async Task Probe(IObjectStore store, CancellationToken ct)
+    private static async Task Probe(S3ObjectStore store, CancellationToken ct)
     {
         try
         {

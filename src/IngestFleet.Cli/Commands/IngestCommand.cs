@@ -53,7 +53,7 @@ internal static class IngestCommand
             IReadOnlyList<IngestFleet.Contracts.EmbedCatalogImage> jobs;
             try
             {
-                jobs = CatalogReader.Read(p.GetValue(catalog)!, new CatalogReader.Defaults("default", "default", "normal", ""), fleet.Priorities, embedded: true);
+                jobs = CatalogReader.Read(p.GetValue(catalog)!, new CatalogDefaults("default", "default", "normal", ""), fleet.Priorities, embedded: true);
             }
             catch (CatalogException e)
             {

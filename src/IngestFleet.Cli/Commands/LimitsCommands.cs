@@ -23,6 +23,8 @@ namespace IngestFleet.Cli.Commands;
 /// <summary>limits and gateway: the published queue limits, and the HTTP gateway that enforces them.</summary>
 internal static class LimitsCommands
 {
+    private static readonly JsonSerializerOptions Indented = new() { WriteIndented = true };
+
     public static Command Limits()
     {
         var live = new Option<bool>("--live") { Description = "Also read each queue's current depth, consumers and estimated wait from the broker" };
@@ -55,7 +57,7 @@ internal static class LimitsCommands
                 {
                     queues = limits.Select(l => new { limit = l, current = snapshot?.Queues.GetValueOrDefault(l.Priority) }),
                     shard_ranks = options.ShardRanks,
-                }, new JsonSerializerOptions { WriteIndented = true }));
+                }, Indented));
                 return ExitCodes.Ok;
             }
             var table = new Table().AddColumns("priority", "queue", "max depth", "resume depth", "wait SLO", "shed policy");

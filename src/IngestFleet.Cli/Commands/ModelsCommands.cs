@@ -85,7 +85,7 @@ internal static class ModelsCommands
         var manifests = new Argument<string[]>("MANIFEST") { Description = "Manifests to verify (default: every manifest in the models directory)", Arity = ArgumentArity.ZeroOrMore };
         var ep = CommonOptions.Ep();
         var cmd = new Command("verify", "Check each model's SHA-256 and run its golden pack on an EP; exit 0 only when all pass") { manifests, ep };
-        cmd.SetAction((p, _) => CliErrors.Guard(() =>
+        cmd.SetAction((p, _) => CliErrors.Guard(async () =>
         {
             var paths = p.GetValue(manifests) is { Length: > 0 } given ? given : ManifestLoader.FindManifests(ModelLocator.ModelsDirectory).ToArray();
             if (paths.Length == 0)
@@ -112,19 +112,19 @@ internal static class ModelsCommands
                         distance = e.Worst.ToString("G3");
                         result = "[red]FAIL[/]";
                         worstCode = Math.Max(worstCode, ExitCodes.GoldenMismatch);
-                        Console.Error.WriteLine($"ingestfleet: error: {e.Message}");
+                        await Console.Error.WriteLineAsync($"ingestfleet: error: {e.Message}");
                     }
                 }
                 catch (Exception e) when (e is ModelManifestException or ExecutionProviderUnavailableException)
                 {
                     result = "[red]ERROR[/]";
                     worstCode = Math.Max(worstCode, e is ModelManifestException ? ExitCodes.BadModel : ExitCodes.EpUnavailable);
-                    Console.Error.WriteLine($"ingestfleet: error: {e.Message}");
+                    await Console.Error.WriteLineAsync($"ingestfleet: error: {e.Message}");
                 }
                 table.AddRow(Markup.Escape(revision), epName, distance, eps, result);
             }
             AnsiConsole.Write(table);
-            return Task.FromResult(worstCode);
+            return worstCode;
         }));
         return cmd;
     }

@@ -60,6 +60,7 @@ public static partial class ProcessMemory
         public int Encrypted;
     }
 
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
     private static partial int sysctlbyname(string name, ref XswUsage oldp, ref nint oldlenp, nint newp, nint newlen);
 }

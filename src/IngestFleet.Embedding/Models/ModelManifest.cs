@@ -44,7 +44,7 @@ public sealed record TensorSpec
 {
     public string Name { get; init; } = "";
     /// <summary>Dimensions; a string (for example "batch") marks a dynamic axis, a number a fixed one.</summary>
-    public List<JsonElement> Shape { get; init; } = [];
+    public IReadOnlyList<JsonElement> Shape { get; init; } = [];
     public string Dtype { get; init; } = "float32";
 }
 

@@ -115,7 +115,9 @@ public sealed class ImagePreprocessor
             using var stream = AsStream(data);
             info = Image.Identify(_config, stream);
         }
+#pragma warning disable CA1031 // decoders throw assorted exception types on hostile input; every one must become a reason code
         catch (Exception e)
+#pragma warning restore CA1031
         {
             return Classify(e, format.Name, 0, 0);
         }
@@ -152,7 +154,9 @@ public sealed class ImagePreprocessor
                 WriteRgba(image, destination);
             }
         }
+#pragma warning disable CA1031 // decoders throw assorted exception types on hostile input; every one must become a reason code
         catch (Exception e)
+#pragma warning restore CA1031
         {
             return Classify(e, format.Name, w, h);
         }

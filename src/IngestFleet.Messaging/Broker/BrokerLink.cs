@@ -46,8 +46,9 @@ public sealed class BrokerLink(RabbitMqOptions options, string clientName) : IAs
         }
     }
 
-    public static string Redacted(string uri) =>
-        Uri.TryCreate(uri, UriKind.Absolute, out var u) && u.UserInfo.Length > 0 ? uri.Replace(u.UserInfo + "@", "***@", StringComparison.Ordinal) : uri;
+    /// <summary>A connection string with its credentials replaced by <c>***</c>, for logs and messages.</summary>
+    public static string Redacted(string connection) =>
+        Uri.TryCreate(connection, UriKind.Absolute, out var u) && u.UserInfo.Length > 0 ? connection.Replace(u.UserInfo + "@", "***@", StringComparison.Ordinal) : connection;
 
     public async ValueTask DisposeAsync()
     {

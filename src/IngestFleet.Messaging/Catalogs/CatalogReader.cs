@@ -15,9 +15,7 @@ public static class CatalogReader
 {
     private static readonly string[] Known = ["item_id", "image", "tenant", "shard", "priority"];
 
-    public sealed record Defaults(string Tenant, string Shard, string Priority, string ModelRevision);
-
-    public static IReadOnlyList<EmbedCatalogImage> Read(string path, Defaults defaults, IReadOnlyCollection<string> priorities, bool embedded)
+    public static IReadOnlyList<EmbedCatalogImage> Read(string path, CatalogDefaults defaults, IReadOnlyCollection<string> priorities, bool embedded)
     {
         if (!File.Exists(path))
             throw new CatalogException($"catalog {path} does not exist. Pass the path of a .jsonl or .csv catalog.");

@@ -6,11 +6,11 @@ public sealed class LimitsOptions
     public const string SectionName = "IngestFleet:Limits";
 
     /// <summary>Per priority class; a class not listed keeps its defaults.</summary>
-    public Dictionary<string, QueueLimitSettings> Queues { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, QueueLimitSettings> Queues { get; } = new(StringComparer.Ordinal);
 
     /// <summary>Shard shed ranks inside a queue: shard name, or a prefix ending in <c>*</c>, to a rank. Higher ranks are shed
     /// first; shards not listed rank 0 and are shed last.</summary>
-    public Dictionary<string, int> ShardRanks { get; set; } = new(StringComparer.Ordinal);
+    public Dictionary<string, int> ShardRanks { get; } = new(StringComparer.Ordinal);
 
     /// <summary>How old a depth sample may be before it is read again from the broker.</summary>
     /// <value>Default 1 s.</value>

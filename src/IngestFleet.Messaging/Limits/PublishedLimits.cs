@@ -31,7 +31,7 @@ public static class PublishedLimits
     }
 
     /// <summary>Every problem with the configured limits, each naming the key and the fix.</summary>
-    public static List<string> Validate(FleetOptions fleet, LimitsOptions options)
+    public static IReadOnlyList<string> Validate(FleetOptions fleet, LimitsOptions options)
     {
         var errors = new List<string>();
         foreach (var key in options.Queues.Keys.Where(k => !fleet.Priorities.Contains(k)))

@@ -136,9 +136,9 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
     {
         try
         {
-            using var response = await _http.GetAsync($"api/queues/{Vhost}/{Uri.EscapeDataString(queue)}", cancellationToken);
+            using var response = await _http.GetAsync(new Uri($"api/queues/{Vhost}/{Uri.EscapeDataString(queue)}", UriKind.Relative), cancellationToken);
             if (!response.IsSuccessStatusCode) return (0, 0, false);
-            using var doc = JsonDocument.Parse(await response.Content.ReadAsStreamAsync(cancellationToken));
+            using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken), default, cancellationToken);
             var root = doc.RootElement;
             var unacked = root.TryGetProperty("messages_unacknowledged", out var u) && u.TryGetInt64(out var uv) ? uv : 0;
             var rate = root.TryGetProperty("message_stats", out var stats) && stats.TryGetProperty("ack_details", out var ack)

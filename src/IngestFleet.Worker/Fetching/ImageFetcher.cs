@@ -22,11 +22,13 @@ public sealed class ImageFetcher : IDisposable
         _options = options;
         _s3 = s3;
         _logger = logger;
+#pragma warning disable CA2000 // the client owns the handler (disposeHandler: true) and is disposed with the fetcher
         _http = new HttpClient(SsrfGuard.CreateHandler(), disposeHandler: true)
         {
             Timeout = TimeSpan.FromSeconds(options.TimeoutSeconds),
             MaxResponseContentBufferSize = options.MaxBytes,
         };
+#pragma warning restore CA2000
     }
 
     public async Task<FetchResult> FetchAsync(string source, CancellationToken cancellationToken)

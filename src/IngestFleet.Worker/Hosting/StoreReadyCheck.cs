@@ -13,7 +13,9 @@ internal sealed class StoreReadyCheck(IObjectStore store) : IHealthCheck
             await store.ProbeAsync(cancellationToken);
             return HealthCheckResult.Healthy(store.Location);
         }
+#pragma warning disable CA1031 // any failure of the probe means "not ready", with its message
         catch (Exception e)
+#pragma warning restore CA1031
         {
             return HealthCheckResult.Unhealthy($"{store.Location}: {e.Message}", e);
         }

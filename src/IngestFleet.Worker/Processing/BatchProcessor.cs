@@ -50,7 +50,7 @@ public sealed class BatchProcessor(
 
         var done = time.GetUtcNow();
         var latencies = jobs.Where(j => j.EnqueuedAt is not null).Select(j => (done - j.EnqueuedAt!.Value).TotalSeconds).ToArray();
-        ledger.Record(new BatchCompletion(priority, report, latencies));
+        ledger.Record(new BatchCompletedEventArgs(priority, report, latencies));
         return report;
     }
 

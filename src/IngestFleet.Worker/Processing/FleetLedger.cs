@@ -1,9 +1,5 @@
 namespace IngestFleet.Worker.Processing;
 
-/// <summary>One finished batch, as observers of the ledger see it: its queue's class, its report, and each job's
-/// latency from enqueue (the producer's stamp) to its outcome being stored, in seconds.</summary>
-public sealed record BatchCompletion(string Priority, BatchReport Report, IReadOnlyList<double> LatenciesSeconds);
-
 /// <summary>Process-wide counts of finished items: the embedded mode waits on them, health and tests read them, and
 /// observers (soak runs, benchmarks) subscribe to <see cref="BatchCompleted"/> for per-batch detail.</summary>
 public sealed class FleetLedger : IDisposable
@@ -12,7 +8,7 @@ public sealed class FleetLedger : IDisposable
     private readonly SemaphoreSlim _changed = new(0);
 
     /// <summary>Raised after every batch, on the batch's thread; handlers must be quick and must not throw.</summary>
-    public event Action<BatchCompletion>? BatchCompleted;
+    public event EventHandler<BatchCompletedEventArgs>? BatchCompleted;
 
     public long Items => Interlocked.Read(ref _items);
     public long Embedded => Interlocked.Read(ref _embedded);
@@ -21,7 +17,7 @@ public sealed class FleetLedger : IDisposable
     public long Batches => Interlocked.Read(ref _batches);
 
     /// <summary>Counts one finished batch; every item of it had exactly one outcome, so the outcomes sum to its size.</summary>
-    public void Record(BatchCompletion completion)
+    public void Record(BatchCompletedEventArgs completion)
     {
         var r = completion.Report;
         Interlocked.Add(ref _embedded, r.Embedded);
@@ -29,7 +25,7 @@ public sealed class FleetLedger : IDisposable
         Interlocked.Add(ref _dead, r.DeadLettered);
         Interlocked.Increment(ref _batches);
         Interlocked.Add(ref _items, r.Embedded + r.AlreadyPresent + r.DeadLettered);
-        BatchCompleted?.Invoke(completion);
+        BatchCompleted?.Invoke(this, completion);
         _changed.Release();
     }
 

@@ -52,7 +52,9 @@ public sealed partial class BackgroundExecutor : IDisposable
                 {
                     result = work();
                 }
+#pragma warning disable CA1031 // not swallowed: whatever the stage throws is handed to the caller's task
                 catch (Exception e)
+#pragma warning restore CA1031
                 {
                     Complete(() => done.SetException(e));
                     return;
@@ -110,16 +112,23 @@ public sealed partial class BackgroundExecutor : IDisposable
     public void Dispose()
     {
         _work.CompleteAdding();
-        foreach (var t in _threads) t.Join(TimeSpan.FromSeconds(5));
+        var stopped = _threads.All(t => t.Join(TimeSpan.FromSeconds(5)));
         _completions.CompleteAdding();
+        stopped &= _completer.Join(TimeSpan.FromSeconds(5));
+        if (!stopped) return; // a stage still runs (a long ORT call): leave the queues to the finalizer rather than pull them from under it
+        _work.Dispose();
+        _completions.Dispose();
     }
 
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport("libc", SetLastError = true)]
     private static partial int setpriority(int which, int who, int prio);
 
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport("libc")]
     private static partial int gettid();
 
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport("libSystem.dylib")]
     private static partial int pthread_set_qos_class_self_np(uint qos, int relativePriority);
 }

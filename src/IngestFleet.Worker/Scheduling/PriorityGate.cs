@@ -88,7 +88,9 @@ public sealed class PriorityGate(int capacity, int levels)
             if (!aheadOrEqual && _free >= units && !Outranked(level))
             {
                 _free -= units;
+#pragma warning disable CA2000 // the grant is the caller's to dispose: it returns the units
                 return ValueTask.FromResult<IDisposable>(new Grant(this, units));
+#pragma warning restore CA2000
             }
             waiter = new Waiter(units, new TaskCompletionSource<IDisposable>(TaskCreationOptions.RunContinuationsAsynchronously));
             waiter.Node = _waiting[level].AddLast(waiter);
@@ -135,7 +137,9 @@ public sealed class PriorityGate(int capacity, int levels)
                 queue.RemoveFirst();
                 w.Node = null;
                 _free -= w.Units;
+#pragma warning disable CA2000 // the grant is the waiter's to dispose: it returns the units
                 if (!w.Completion.TrySetResult(new Grant(this, w.Units))) _free += w.Units;
+#pragma warning restore CA2000
             }
         }
     }

@@ -18,6 +18,7 @@ public static partial class MachineProbe
         return Environment.ProcessorCount;
     }
 
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [System.Runtime.InteropServices.LibraryImport("libc", StringMarshalling = System.Runtime.InteropServices.StringMarshalling.Utf8)]
     private static partial int sysctlbyname(string name, ref int oldp, ref nint oldlenp, nint newp, nint newlen);
 }

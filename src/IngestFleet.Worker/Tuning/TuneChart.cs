@@ -23,7 +23,7 @@ public static class TuneChart
         using var canvas = new Image<Rgba32>(width, height * panels.Length);
         for (var k = 0; k < panels.Length; k++)
         {
-            var plot = new Plot();
+            using var plot = new Plot();
             var bars = plot.Add.Bars(cells.Select(panels[k].Value).ToArray());
             for (var i = 0; i < cells.Count; i++)
                 bars.Bars[i].FillColor = cells[i] == chosen ? Colors.Orange : Colors.SteelBlue;

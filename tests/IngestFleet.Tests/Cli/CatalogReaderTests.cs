@@ -6,7 +6,7 @@ namespace IngestFleet.Tests.Cli;
 public class CatalogReaderTests
 {
     private static readonly string[] Priorities = ["online", "high", "normal", "bulk"];
-    private static readonly CatalogReader.Defaults Defaults = new("acme", "main", "normal", "");
+    private static readonly CatalogDefaults Defaults = new("acme", "main", "normal", "");
 
     private static string Write(string ext, string text)
     {

@@ -32,7 +32,7 @@ public sealed class EmbedderTests : IDisposable
     [Fact]
     public void OneEmbedderSharedByManyThreads_GivesIdenticalVectors()
     {
-        var inputs = new[] { "astronaut.jpg", "coffee.jpg", "rocket.jpg", "chelsea.jpg" }.Select(PhotoTensor).ToArray();
+        var inputs = TestPaths.SamplePhotos.Select(PhotoTensor).ToArray();
         var reference = inputs.Select(t => _embedder.Embed(t, 1)[0].Vector!).ToArray();
         var mismatches = 0;
         Parallel.For(0, 64, new ParallelOptions { MaxDegreeOfParallelism = 16 }, i =>
@@ -67,10 +67,9 @@ public sealed class EmbedderTests : IDisposable
         Assert.Equal(4, padded.FixedBatch);
     }
 
-    [Fact]
+    [NotOnMacFact] // Core ML exists there; this pins the Linux/Windows behaviour
     public void CoreML_OnLinux_IsAClearErrorNamingTheAlternatives()
     {
-        if (OperatingSystem.IsMacOS()) return; // Core ML exists there; this pins the Linux/Windows behaviour
         var e = Assert.Throws<ExecutionProviderUnavailableException>(() => Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = "coreml" }));
         Assert.Contains("coreml", e.Message);
         Assert.Contains("CPUExecutionProvider", e.Message);

@@ -31,10 +31,10 @@ public class SsrfGuardTests
     [Theory]
     [InlineData("https://127.0.0.1:1/cat.jpg")]
     [InlineData("https://localhost:1/cat.jpg")]
-    public async Task HttpsToLoopback_IsRefusedBeforeConnecting(string url)
+    public async Task HttpsToLoopback_IsRefusedBeforeConnecting(string source)
     {
         using var fetcher = new ImageFetcher(new FetchOptions(), null, NullLogger<ImageFetcher>.Instance);
-        var r = await fetcher.FetchAsync(url, CancellationToken.None);
+        var r = await fetcher.FetchAsync(source, CancellationToken.None);
         Assert.Equal(ReasonCodes.SourceForbidden, r.Rejection?.Code);
         Assert.Contains("non-public", r.Rejection?.Detail);
     }
@@ -43,9 +43,9 @@ public class SsrfGuardTests
     [InlineData("http://example.com/a.jpg")]
     [InlineData("file:///etc/passwd")]
     [InlineData("ftp://example.com/a.jpg")]
-    public async Task OtherSchemes_AreRefusedOutsideEmbeddedMode(string url)
+    public async Task OtherSchemes_AreRefusedOutsideEmbeddedMode(string source)
     {
         using var fetcher = new ImageFetcher(new FetchOptions(), null, NullLogger<ImageFetcher>.Instance);
-        Assert.Equal(ReasonCodes.SourceForbidden, (await fetcher.FetchAsync(url, CancellationToken.None)).Rejection?.Code);
+        Assert.Equal(ReasonCodes.SourceForbidden, (await fetcher.FetchAsync(source, CancellationToken.None)).Rejection?.Code);
     }
 }

@@ -39,7 +39,7 @@ public sealed class TelemetryTests
         var processor = host.Services.GetRequiredService<BatchProcessor>();
 
         var enqueued = DateTimeOffset.UtcNow.AddSeconds(-2);
-        var files = new[] { "astronaut.jpg", "coffee.jpg", "chelsea.jpg" }.Select(f => Path.Combine(TestPaths.Photos, f))
+        var files = TestPaths.SamplePhotos.Take(3).Select(f => Path.Combine(TestPaths.Photos, f))
             .Append(Path.Combine(TestPaths.Hostile, "pdf-document.jpg")).ToArray();
         var jobs = files.Select((f, i) => new EmbedCatalogImage
         {
