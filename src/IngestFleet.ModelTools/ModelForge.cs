@@ -158,7 +158,7 @@ public static class ModelForge
 
         var manifest = new ModelManifest
         {
-            Family = o.Family == ModelFamily.Clip ? "clip" : "siglip",
+            Family = o.Family,
             Revision = o.EffectiveRevision,
             Onnx = new OnnxFileSpec { File = "model.onnx", Sha256 = ManifestLoader.Sha256Of(onnxPath) },
             Input = new TensorSpec { Name = InputName, Shape = Dims("batch", 3, o.ImageSize, o.ImageSize) },

@@ -49,7 +49,7 @@ internal static class EndToEndBenchmark
 
         // (a) raw ORT at the same batch and threads, alone; its CPU time gives inference CPU-seconds per image.
         double rawIps, infCpu;
-        using (var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = "cpu", IntraOpThreads = Threads, VerifyGoldenPack = false }))
+        using (var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = Threads, VerifyGoldenPack = false }))
         {
             var input = new SeededInput(Batch * embedder.ImageLength).Values;
             embedder.RunRaw(input, Batch);

@@ -22,7 +22,7 @@ internal static class OrtBenchmark
         Console.WriteLine("|---|---|---|---|---|---|");
         foreach (var t in threads)
         {
-            using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = "cpu", IntraOpThreads = t, VerifyGoldenPack = t == threads[0] });
+            using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = t, VerifyGoldenPack = t == threads[0] });
             foreach (var b in batches)
             {
                 embedder.RunRaw(input.AsMemory(0, b * embedder.ImageLength), b); // warm-up

@@ -4,6 +4,8 @@ using System.Text.Json;
 using IngestFleet.Tests.Cli;
 using IngestFleet.Worker.Tuning;
 
+using IngestFleet.Embedding.Inference;
+
 namespace IngestFleet.IntegrationTests;
 
 /// <summary>`ingestfleet tune` writes a profile; a worker started with it consumes with prefetch = the profile's batch.</summary>
@@ -45,7 +47,7 @@ public sealed class ProfileIntegrationTests(FleetFixture fixture)
     {
         using var world = await fixture.NewWorldAsync();
         var path = Path.Combine(Directory.CreateTempSubdirectory("ingestfleet-profile-").FullName, "profile.json");
-        await File.WriteAllTextAsync(path, new TunedProfile { ModelRevision = "siglip-tiny-r1", Batch = 4, IntraOpThreads = 1, ExecutionProvider = "cpu" }.ToJson());
+        await File.WriteAllTextAsync(path, new TunedProfile { ModelRevision = "siglip-tiny-r1", Batch = 4, IntraOpThreads = 1, ExecutionProvider = ExecutionProvider.Cpu }.ToJson());
         var e = await Assert.ThrowsAsync<ProfileException>(() => WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Profile"] = path }));
         Assert.Contains("tuned for model siglip-tiny-r1; this worker serves clip-tiny-r1", e.Message);
     }

@@ -6,6 +6,17 @@ namespace IngestFleet.Tests;
 internal static class TestPaths
 {
     public static string Data => Path.Combine(AppContext.BaseDirectory, "data");
+
+    /// <summary>The repository's root (the folder holding IngestFleet.sln), found upward from the test binaries.</summary>
+    public static string RepositoryRoot
+    {
+        get
+        {
+            for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+                if (File.Exists(Path.Combine(d.FullName, "IngestFleet.sln"))) return d.FullName;
+            throw new DirectoryNotFoundException($"no IngestFleet.sln above {AppContext.BaseDirectory}");
+        }
+    }
     public static string Hostile => Path.Combine(Data, "hostile");
     public static string Photos => Path.Combine(Data, "photos");
     public static string Models => Path.Combine(AppContext.BaseDirectory, "models");

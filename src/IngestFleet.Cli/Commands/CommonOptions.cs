@@ -7,15 +7,18 @@ using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging;
 
+using IngestFleet.Embedding.Inference;
+
 namespace IngestFleet.Cli.Commands;
 
 internal static class CommonOptions
 {
-    public static Option<string> Ep() => new Option<string>("--ep")
+    public static Option<ExecutionProvider> Ep() => new("--ep")
     {
         Description = "Execution provider: auto, coreml, cuda or cpu",
-        DefaultValueFactory = _ => "auto",
-    }.AcceptOnlyFromAmong("auto", "coreml", "cuda", "cpu");
+        DefaultValueFactory = _ => ExecutionProvider.Auto,
+        CustomParser = r => r.Tokens.Count == 0 ? ExecutionProvider.Auto : ExecutionProviders.Parse(r.Tokens[0].Value),
+    };
 
     public static Option<string?> Model() => new("--model", "-m")
     {

@@ -31,7 +31,7 @@ internal static class EmbedCommand
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
             var manifest = ModelLocator.Load(p.GetValue(model));
-            using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep)!, IntraOpThreads = p.GetValue(threads) });
+            using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep), IntraOpThreads = p.GetValue(threads) });
             var pipeline = new EmbeddingPipeline(new ImagePreprocessor(manifest.Preprocess), embedder);
             var paths = p.GetValue(files)!;
             var asJson = p.GetValue(json);
@@ -66,7 +66,7 @@ internal static class EmbedCommand
             if (!asJson)
             {
                 AnsiConsole.Write(table);
-                Console.WriteLine($"{paths.Length - rejected} embedded, {rejected} rejected with {manifest.Revision} on {embedder.ExecutionProvider}");
+                Console.WriteLine($"{paths.Length - rejected} embedded, {rejected} rejected with {manifest.Revision} on {embedder.ExecutionProvider.Name()}");
             }
             return rejected == 0 ? ExitCodes.Ok : ExitCodes.SomeRejected;
         }));

@@ -110,7 +110,7 @@ internal static class FleetCommands
         {
             var overrides = new Dictionary<string, string?>(connection.Overrides(p))
             {
-                [$"{EmbedderOptions.SectionName}:ExecutionProvider"] = p.GetValue(ep),
+                [$"{EmbedderOptions.SectionName}:ExecutionProvider"] = p.GetValue(ep).Name(),
             };
             if (p.GetValue(threads) is > 0 and var t) overrides[$"{EmbedderOptions.SectionName}:IntraOpThreads"] = t.ToString();
             if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString();

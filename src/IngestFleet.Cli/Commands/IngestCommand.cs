@@ -20,6 +20,8 @@ using Spectre.Console;
 using IngestFleet.ServiceDefaults;
 using IngestFleet.Embedding.Models;
 
+using IngestFleet.Embedding.Inference;
+
 namespace IngestFleet.Cli.Commands;
 
 /// <summary>The embedded single-process mode: producer and worker in one process, in-memory transport, local store.</summary>
@@ -43,7 +45,7 @@ internal static class IngestCommand
             builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
             {
                 [$"{FleetOptions.SectionName}:BatchSize"] = p.GetValue(batch).ToString(),
-                ["IngestFleet:Embedder:ExecutionProvider"] = p.GetValue(ep),
+                ["IngestFleet:Embedder:ExecutionProvider"] = p.GetValue(ep).Name(),
                 ["IngestFleet:Embedder:IntraOpThreads"] = p.GetValue(threads).ToString(),
             });
             var outDir = Path.GetFullPath(p.GetValue(output)!);

@@ -68,7 +68,7 @@ internal static class ModelsCommands
         cmd.SetAction((p, _) => CliErrors.Guard(() =>
         {
             var manifest = ModelLocator.Load(p.GetValue(manifestArg));
-            using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep)!, VerifyGoldenPack = false });
+            using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep), VerifyGoldenPack = false });
             Console.WriteLine($"revision: {manifest.Revision} ({manifest.Family}), output {manifest.OutputDimension}-d, l2 {manifest.L2Normalize}");
             Console.WriteLine($"onnx: {manifest.OnnxPath} sha256 {manifest.Onnx.Sha256} (verified)");
             var pp = manifest.Preprocess;
@@ -94,14 +94,14 @@ internal static class ModelsCommands
             var worstCode = ExitCodes.Ok;
             foreach (var path in paths)
             {
-                string revision = path, epName = p.GetValue(ep)!, distance = "-", eps = "-", result;
+                string revision = path, epName = p.GetValue(ep).Name(), distance = "-", eps = "-", result;
                 try
                 {
                     var manifest = ModelLocator.Load(path);
                     revision = manifest.Revision;
                     eps = manifest.Golden.Epsilon.ToString("G3");
-                    using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = epName, VerifyGoldenPack = false });
-                    epName = embedder.ExecutionProvider;
+                    using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep), VerifyGoldenPack = false });
+                    epName = embedder.ExecutionProvider.Name();
                     try
                     {
                         distance = embedder.VerifyGoldenPack().ToString("G3");

@@ -46,7 +46,7 @@ internal static class TuneCommand
             model, ep, threads, batches, images, seconds, outDir, tolerance, budget,
         };
         cmd.SetAction((p, ct) => CliErrors.Guard(() => Task.FromResult(Run(
-            p.GetValue(model), p.GetValue(ep)!, p.GetValue(threads), p.GetValue(batches)!, p.GetValue(images), p.GetValue(seconds),
+            p.GetValue(model), p.GetValue(ep), p.GetValue(threads), p.GetValue(batches)!, p.GetValue(images), p.GetValue(seconds),
             p.GetValue(outDir)!, p.GetValue(tolerance), p.GetValue(budget), ct))));
         return cmd;
     }
@@ -64,7 +64,7 @@ internal static class TuneCommand
         return values.Distinct().ToArray();
     }
 
-    private static int Run(string? modelPath, string ep, string? threadsText, string batchesText, string? imagesDir, double seconds, string outDir,
+    private static int Run(string? modelPath, ExecutionProvider ep, string? threadsText, string batchesText, string? imagesDir, double seconds, string outDir,
         double tolerance, double? budget, CancellationToken ct)
     {
         if (seconds is <= 0 or > 3600) throw new CliInputException($"--seconds {seconds}: use a value above 0 and at most 3600.", ExitCodes.Usage);
@@ -83,7 +83,7 @@ internal static class TuneCommand
         var (usable, skipped) = TuneSweep.LoadImages(dir, manifest);
         if (usable.Count == 0)
             throw new CliInputException($"--images {dir}: no usable image ({string.Join(", ", skipped.DefaultIfEmpty("no image files"))}). Point it at real JPEG/PNG/WebP photos.", ExitCodes.BadInput);
-        Console.WriteLine($"tune: model {manifest.Revision}, EP {ep}, threads [{string.Join(",", threadList)}] × batches [{string.Join(",", batchList)}], {seconds:G} s per cell, " +
+        Console.WriteLine($"tune: model {manifest.Revision}, EP {ep.Name()}, threads [{string.Join(",", threadList)}] × batches [{string.Join(",", batchList)}], {seconds:G} s per cell, " +
             $"{usable.Count} images from {dir}{(skipped.Count > 0 ? $" ({skipped.Count} skipped: {string.Join(", ", skipped)})" : "")}; performance cores {perfCores}");
 
         var result = TuneSweep.Run(new TuneRequest(manifest, ep, threadList, batchList, usable, seconds, tolerance, budget, perfCores), c =>
@@ -104,7 +104,7 @@ internal static class TuneCommand
         var profilePath = Path.Combine(outDir, "profile.json");
         File.WriteAllText(profilePath, profile.ToJson());
         var chartPath = Path.Combine(outDir, "chart.png");
-        TuneChart.Write(cells, choice.Cell, manifest.Revision, resolvedEp, chartPath);
+        TuneChart.Write(cells, choice.Cell, manifest.Revision, resolvedEp.Name(), chartPath);
         Console.WriteLine($"wrote {profilePath} (threads {profile.IntraOpThreads}, batch {profile.Batch}) and {chartPath}");
         Console.WriteLine($"use it: ingestfleet worker --profile {profilePath}");
         return ExitCodes.Ok;

@@ -31,7 +31,7 @@ public sealed class Embedder : IDisposable
     private readonly string[] _outputNames;
     private readonly int _imageLength;
 
-    private Embedder(ModelManifest manifest, string ep, EmbedderOptions options, InferenceSession session, PlacementReport placement, int fixedBatch)
+    private Embedder(ModelManifest manifest, ExecutionProvider ep, EmbedderOptions options, InferenceSession session, PlacementReport placement, int fixedBatch)
     {
         Manifest = manifest;
         ExecutionProvider = ep;
@@ -46,7 +46,7 @@ public sealed class Embedder : IDisposable
 
     public ModelManifest Manifest { get; }
     /// <summary>The EP actually serving: cpu, cuda or coreml (never auto).</summary>
-    public string ExecutionProvider { get; }
+    public ExecutionProvider ExecutionProvider { get; }
     public EmbedderOptions Options { get; }
     public PlacementReport Placement { get; }
     public int FixedBatch { get; }
@@ -61,9 +61,9 @@ public sealed class Embedder : IDisposable
         logger ??= NullLogger.Instance;
         ManifestLoader.VerifyChecksum(manifest);
         var ep = ResolveProvider(options.ExecutionProvider, logger);
-        var fixedBatch = options.FixedBatch > 0 ? options.FixedBatch : ep == "coreml" ? DefaultCoreMLBatch : 0;
+        var fixedBatch = options.FixedBatch > 0 ? options.FixedBatch : ep == ExecutionProvider.CoreML ? DefaultCoreMLBatch : 0;
 
-        var logId = $"{manifest.Revision}-{ep}-{Guid.NewGuid():N}";
+        var logId = $"{manifest.Revision}-{ep.Name()}-{Guid.NewGuid():N}";
         var so = new SessionOptions
         {
             LogId = logId,
@@ -111,42 +111,42 @@ public sealed class Embedder : IDisposable
     }
 
     /// <summary>Maps a configured EP name to one this process can use, or explains why it cannot.</summary>
-    public static string ResolveProvider(string requested, ILogger? logger = null)
+    public static ExecutionProvider ResolveProvider(ExecutionProvider requested, ILogger? logger = null)
     {
         var available = OrtRuntime.AvailableProviders;
         var hasCoreML = available.Contains("CoreMLExecutionProvider");
         var hasCuda = available.Contains("CUDAExecutionProvider");
         switch (requested)
         {
-            case "cpu":
-                return "cpu";
-            case "coreml" when hasCoreML && OperatingSystem.IsMacOS():
-                return "coreml";
-            case "coreml":
+            case ExecutionProvider.Cpu:
+                return ExecutionProvider.Cpu;
+            case ExecutionProvider.CoreML when hasCoreML && OperatingSystem.IsMacOS():
+                return ExecutionProvider.CoreML;
+            case ExecutionProvider.CoreML:
                 throw new ExecutionProviderUnavailableException(
                     $"execution provider 'coreml' is not available here ({RuntimeInformation.OSDescription}, {RuntimeInformation.ProcessArchitecture}; " +
                     $"this ONNX Runtime build offers {string.Join(", ", available)}). Core ML runs only on macOS with the osx-arm64 runtime: " +
                     "use --ep cpu (or auto, which picks the best available and logs it).");
-            case "cuda" when hasCuda:
-                return "cuda";
-            case "cuda":
+            case ExecutionProvider.Cuda when hasCuda:
+                return ExecutionProvider.Cuda;
+            case ExecutionProvider.Cuda:
                 throw new ExecutionProviderUnavailableException(
                     $"execution provider 'cuda' is not in this ONNX Runtime build (it offers {string.Join(", ", available)}). " +
                     "Build the worker with the Microsoft.ML.OnnxRuntime.Gpu package on a CUDA machine, or use --ep cpu.");
-            case "auto":
-                var chosen = hasCoreML && OperatingSystem.IsMacOS() ? "coreml" : hasCuda ? "cuda" : "cpu";
-                logger?.LogInformation("EP auto resolved to {Ep} (available: {Available})", chosen, string.Join(", ", available));
+            case ExecutionProvider.Auto:
+                var chosen = hasCoreML && OperatingSystem.IsMacOS() ? ExecutionProvider.CoreML : hasCuda ? ExecutionProvider.Cuda : ExecutionProvider.Cpu;
+                logger?.LogInformation("EP auto resolved to {Ep} (available: {Available})", chosen.Name(), string.Join(", ", available));
                 return chosen;
             default:
                 throw new ExecutionProviderUnavailableException($"unknown execution provider '{requested}': use auto, coreml, cuda or cpu.");
         }
     }
 
-    private static void AppendProvider(SessionOptions so, string ep, EmbedderOptions options, ModelManifest manifest)
+    private static void AppendProvider(SessionOptions so, ExecutionProvider ep, EmbedderOptions options, ModelManifest manifest)
     {
         switch (ep)
         {
-            case "coreml":
+            case ExecutionProvider.CoreML:
                 var cache = options.CoreMLCacheDirectory ?? Path.Combine(Path.GetTempPath(), "ingestfleet-coreml", manifest.Revision);
                 Directory.CreateDirectory(cache);
                 so.AppendExecutionProvider("CoreML", new Dictionary<string, string>
@@ -157,7 +157,7 @@ public sealed class Embedder : IDisposable
                     ["ModelCacheDirectory"] = cache,
                 });
                 break;
-            case "cuda":
+            case ExecutionProvider.Cuda:
                 so.AppendExecutionProvider_CUDA(options.CudaDeviceId);
                 break;
         }
@@ -173,7 +173,7 @@ public sealed class Embedder : IDisposable
         var worst = pack.WorstCosineDistance(outputs);
         GoldenWorstDistance = worst;
         if (!(worst <= Manifest.Golden.Epsilon))
-            throw new GoldenPackMismatchException(Manifest.Revision, ExecutionProvider, worst, Manifest.Golden.Epsilon);
+            throw new GoldenPackMismatchException(Manifest.Revision, ExecutionProvider.Name(), worst, Manifest.Golden.Epsilon);
         return worst;
     }
 

@@ -10,8 +10,8 @@ public sealed class EmbedderOptions
     /// <summary><c>auto</c> (Core ML on macOS, else CUDA when present, else CPU; the choice is logged), <c>coreml</c>,
     /// <c>cuda</c> or <c>cpu</c>. Asking for an EP this build or machine lacks is an error, never a silent fallback.</summary>
     /// <value>Default <c>auto</c>.</value>
-    [RegularExpression("^(auto|coreml|cuda|cpu)$")]
-    public string ExecutionProvider { get; set; } = "auto";
+    [EnumDataType(typeof(ExecutionProvider))]
+    public ExecutionProvider ExecutionProvider { get; set; } = ExecutionProvider.Auto;
 
     /// <summary>Intra-op threads (0 = one per logical core). Explicit caps keep decode threads from being starved.</summary>
     /// <value>Default 0.</value>

@@ -10,15 +10,15 @@ namespace IngestFleet.Embedding.Inference;
 /// when another EP was preferred.
 /// </summary>
 public sealed partial record PlacementReport(
-    string Ep, IReadOnlyDictionary<string, int> NodesPerProvider, IReadOnlyDictionary<string, IReadOnlyList<string>> NodeNames,
+    ExecutionProvider Ep, IReadOnlyDictionary<string, int> NodesPerProvider, IReadOnlyDictionary<string, IReadOnlyList<string>> NodeNames,
     int? CoreMLPartitions, int? CoreMLNodes, IReadOnlyList<string> Warnings)
 {
     public IReadOnlyList<string> FallbackNodes =>
-        Ep == "cpu" ? [] : NodeNames.TryGetValue("CPUExecutionProvider", out var n) ? n : [];
+        Ep == ExecutionProvider.Cpu ? [] : NodeNames.TryGetValue("CPUExecutionProvider", out var n) ? n : [];
 
     public int TotalNodes => NodesPerProvider.Values.Sum();
 
-    public static PlacementReport Parse(string ep, IReadOnlyList<OrtLogLine> lines)
+    public static PlacementReport Parse(ExecutionProvider ep, IReadOnlyList<OrtLogLine> lines)
     {
         var counts = new Dictionary<string, int>();
         var names = new Dictionary<string, List<string>>();
@@ -58,7 +58,7 @@ public sealed partial record PlacementReport(
     public string Format()
     {
         var sb = new StringBuilder();
-        sb.AppendLine($"execution provider: {Ep}");
+        sb.AppendLine($"execution provider: {Ep.Name()}");
         if (NodesPerProvider.Count == 0)
             sb.AppendLine("  (ORT logged no node placement)");
         foreach (var (provider, n) in NodesPerProvider.OrderByDescending(p => p.Value))

@@ -8,8 +8,6 @@ public sealed class ModelManifestException(string message, Exception? inner = nu
 
 public static class ManifestLoader
 {
-    private static readonly string[] Families = ["clip", "siglip"];
-    private static readonly string[] ResizeModes = ["shortest_edge", "squash"];
     private static readonly string[] Resamplers = ["bicubic", "bilinear"];
     private static readonly string[] Crops = ["center", "none"];
     private static readonly int[] Dimensions = [512, 768];
@@ -45,7 +43,7 @@ public static class ManifestLoader
         void Fail(string field, string problem) => throw new ModelManifestException($"{f}: field '{field}' {problem}");
 
         if (m.Schema != ModelManifest.SchemaId) Fail("schema", $"must be \"{ModelManifest.SchemaId}\", found \"{m.Schema}\".");
-        if (!Families.Contains(m.Family)) Fail("family", $"must be one of {string.Join(", ", Families)}, found \"{m.Family}\".");
+        if (!Enum.IsDefined(m.Family)) Fail("family", "must be clip or siglip.");
         if (string.IsNullOrWhiteSpace(m.Revision) || m.Revision.Any(c => !(char.IsAsciiLetterOrDigit(c) || c is '-' or '_' or '.')))
             Fail("revision", "must be a non-empty tag of letters, digits, '-', '_' or '.' (it becomes part of storage keys).");
         if (string.IsNullOrWhiteSpace(m.Onnx.File)) Fail("onnx.file", "is required.");
@@ -64,10 +62,10 @@ public static class ManifestLoader
         if (p.Size is < 16 or > 1024) Fail("preprocess.size", "must be between 16 and 1024.");
         if (m.Input.Shape[2].ValueKind == JsonValueKind.Number && m.Input.Shape[2].GetInt32() != p.Size)
             Fail("input.shape", $"height {m.Input.Shape[2]} differs from preprocess.size {p.Size}.");
-        if (!ResizeModes.Contains(p.ResizeMode)) Fail("preprocess.resize_mode", $"must be one of {string.Join(", ", ResizeModes)}.");
+        if (!Enum.IsDefined(p.ResizeMode)) Fail("preprocess.resize_mode", "must be shortest_edge or squash.");
         if (!Resamplers.Contains(p.Resampler)) Fail("preprocess.resampler", $"must be one of {string.Join(", ", Resamplers)}.");
         if (!Crops.Contains(p.Crop)) Fail("preprocess.crop", $"must be one of {string.Join(", ", Crops)}.");
-        if (p.ResizeMode == "squash" && p.Crop != "none") Fail("preprocess.crop", "must be \"none\" when resize_mode is squash.");
+        if (p.ResizeMode == ResizeMode.Squash && p.Crop != "none") Fail("preprocess.crop", "must be \"none\" when resize_mode is squash.");
         if (p.Mean.Length != 3) Fail("preprocess.mean", "must have 3 numbers (R, G, B).");
         if (p.Std.Length != 3 || p.Std.Any(s => s <= 0)) Fail("preprocess.std", "must have 3 positive numbers (R, G, B).");
         if (p.RescaleFactor <= 0) Fail("preprocess.rescale_factor", "must be positive (usually 1/255).");

@@ -13,7 +13,7 @@ public sealed record ModelManifest
     public const string SchemaId = "ingestfleet.model-manifest/v1";
 
     public string Schema { get; init; } = SchemaId;
-    public string Family { get; init; } = "";
+    public ModelFamily Family { get; init; }
     public string Revision { get; init; } = "";
     public OnnxFileSpec Onnx { get; init; } = new();
     public TensorSpec Input { get; init; } = new();
@@ -29,10 +29,24 @@ public sealed record ModelManifest
     [JsonIgnore] public string ManifestPath { get; init; } = "";
     [JsonIgnore] public string OnnxPath => Path.Combine(Directory, Onnx.File);
     [JsonIgnore] public string GoldenPath => Path.Combine(Directory, Golden.File);
-    [JsonIgnore] public ModelFamily ParsedFamily => Family == "siglip" ? ModelFamily.SigLip : ModelFamily.Clip;
 }
 
-public enum ModelFamily { Clip, SigLip }
+/// <summary>The architecture family, which fixes the preprocessing defaults; <c>clip</c> or <c>siglip</c> in manifests.</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ModelFamily>))]
+public enum ModelFamily
+{
+    [JsonStringEnumMemberName("clip")] Clip,
+    [JsonStringEnumMemberName("siglip")] SigLip,
+}
+
+/// <summary>How an image is brought to size × size: <c>shortest_edge</c> (keep the aspect, resize the shortest edge,
+/// then crop) or <c>squash</c> (stretch the whole image).</summary>
+[JsonConverter(typeof(JsonStringEnumConverter<ResizeMode>))]
+public enum ResizeMode
+{
+    [JsonStringEnumMemberName("shortest_edge")] ShortestEdge,
+    [JsonStringEnumMemberName("squash")] Squash,
+}
 
 public sealed record OnnxFileSpec
 {
@@ -53,7 +67,7 @@ public sealed record PreprocessContract
 {
     public int Size { get; init; }
     /// <summary><c>shortest_edge</c> (keep aspect, then crop) or <c>squash</c> (stretch to size × size).</summary>
-    public string ResizeMode { get; init; } = "";
+    public ResizeMode ResizeMode { get; init; }
     /// <summary><c>bicubic</c> or <c>bilinear</c>.</summary>
     public string Resampler { get; init; } = "";
     /// <summary><c>center</c> or <c>none</c>.</summary>

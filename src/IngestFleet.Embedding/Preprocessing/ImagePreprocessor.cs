@@ -65,7 +65,7 @@ public sealed class ImagePreprocessor
         _resize = new ResizeOptions
         {
             Size = new Size(contract.Size, contract.Size),
-            Mode = contract.ResizeMode == "squash" ? ResizeMode.Stretch : ResizeMode.Crop,
+            Mode = contract.ResizeMode == Models.ResizeMode.Squash ? SixLabors.ImageSharp.Processing.ResizeMode.Stretch : SixLabors.ImageSharp.Processing.ResizeMode.Crop,
             Position = AnchorPositionMode.Center,
             Sampler = contract.Resampler == "bilinear" ? KnownResamplers.Triangle : KnownResamplers.Bicubic,
             Compand = false,

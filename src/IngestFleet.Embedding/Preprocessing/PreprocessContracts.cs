@@ -7,12 +7,12 @@ public static class PreprocessContracts
 {
     public static PreprocessContract Clip(int size) => new()
     {
-        Size = size, ResizeMode = "shortest_edge", Resampler = "bicubic", Crop = "center",
+        Size = size, ResizeMode = ResizeMode.ShortestEdge, Resampler = "bicubic", Crop = "center",
         Mean = [0.48145466, 0.4578275, 0.40821073], Std = [0.26862954, 0.26130258, 0.27577711],
     };
 
     public static PreprocessContract SigLip(int size) => new()
     {
-        Size = size, ResizeMode = "squash", Resampler = "bicubic", Crop = "none", Mean = [0.5, 0.5, 0.5], Std = [0.5, 0.5, 0.5],
+        Size = size, ResizeMode = ResizeMode.Squash, Resampler = "bicubic", Crop = "none", Mean = [0.5, 0.5, 0.5], Std = [0.5, 0.5, 0.5],
     };
 }

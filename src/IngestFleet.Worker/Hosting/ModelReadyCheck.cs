@@ -7,5 +7,5 @@ namespace IngestFleet.Worker.Hosting;
 internal sealed class ModelReadyCheck(Embedder embedder) : IHealthCheck
 {
     public Task<HealthCheckResult> CheckHealthAsync(HealthCheckContext context, CancellationToken cancellationToken = default) =>
-        Task.FromResult(HealthCheckResult.Healthy($"{embedder.Manifest.Revision} on {embedder.ExecutionProvider}, golden distance {embedder.GoldenWorstDistance:G3}"));
+        Task.FromResult(HealthCheckResult.Healthy($"{embedder.Manifest.Revision} on {embedder.ExecutionProvider.Name()}, golden distance {embedder.GoldenWorstDistance:G3}"));
 }

@@ -21,12 +21,12 @@ internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObje
         {
             logger.LogInformation("tuned profile {Path}: batch {Batch}, intra-op threads {Intra}, inter-op threads {Inter} (tuned {When:u} on {Host}, {Ep})",
                 loaded.Path, p.Batch, p.IntraOpThreads, p.InterOpThreads, p.CreatedAt, p.Machine.Host, p.ExecutionProvider);
-            if (!string.Equals(p.ExecutionProvider, embedder.ExecutionProvider, StringComparison.OrdinalIgnoreCase))
+            if (p.ExecutionProvider != embedder.ExecutionProvider)
                 logger.LogWarning("the profile was tuned on {ProfileEp} but this worker runs {Ep}; re-tune on this EP for trustworthy caps", p.ExecutionProvider, embedder.ExecutionProvider);
         }
         logger.LogInformation(
             "IngestFleet worker: model {Revision} ({Dim}-d) on {Ep}; batch {Batch} (prefetch {Prefetch}), micro-batch {Micro}, intra-op threads {Intra}, inter-op threads {Inter}, decode parallelism {Decode}; queues {Queues}; store {Store}",
-            embedder.Manifest.Revision, embedder.Dimension, embedder.ExecutionProvider, fleet.BatchSize, fleet.BatchSize, fleet.EffectiveMicroBatch,
+            embedder.Manifest.Revision, embedder.Dimension, embedder.ExecutionProvider.Name(), fleet.BatchSize, fleet.BatchSize, fleet.EffectiveMicroBatch,
             embedder.Options.EffectiveIntraOpThreads, embedder.Options.InterOpThreads, fleet.EffectivePreprocessParallelism,
             string.Join(", ", fleet.Priorities.Select(fleet.QueueName)), store.Location);
         return Task.CompletedTask;

@@ -6,6 +6,8 @@ using IngestFleet.Messaging;
 using IngestFleet.Worker.Fetching;
 using IngestFleet.Worker.Telemetry;
 
+using IngestFleet.Embedding.Inference;
+
 namespace IngestFleet.Worker.Processing;
 
 /// <summary>
@@ -37,8 +39,13 @@ public sealed class BatchTelemetry(EmbeddingPipeline pipeline, FleetOptions flee
             activity.SetTag("ingestfleet.batch.limit", fleet.BatchSize);
             activity.SetTag("ingestfleet.threads.intra_op", embedder.Options.EffectiveIntraOpThreads);
             activity.SetTag("ingestfleet.threads.inter_op", embedder.Options.InterOpThreads);
-            activity.SetTag("ingestfleet.execution_provider", embedder.ExecutionProvider);
-            activity.SetTag("ingestfleet.device", embedder.ExecutionProvider == "cpu" ? "cpu" : embedder.ExecutionProvider == "cuda" ? $"cuda:{embedder.Options.CudaDeviceId}" : "apple-ane-gpu-cpu");
+            activity.SetTag("ingestfleet.execution_provider", embedder.ExecutionProvider.Name());
+            activity.SetTag("ingestfleet.device", embedder.ExecutionProvider switch
+            {
+                ExecutionProvider.Cuda => $"cuda:{embedder.Options.CudaDeviceId}",
+                ExecutionProvider.CoreML => "apple-ane-gpu-cpu",
+                _ => "cpu",
+            });
             activity.SetTag("ingestfleet.fallback_nodes", embedder.Placement.FallbackNodes.Count);
             activity.SetTag("ingestfleet.priority", priority);
             activity.SetTag("ingestfleet.os_priority", lowOsPriority ? "low" : "normal");

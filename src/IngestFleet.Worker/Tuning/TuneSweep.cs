@@ -9,11 +9,11 @@ using MathNet.Numerics.Statistics;
 namespace IngestFleet.Worker.Tuning;
 
 /// <summary>What to sweep: every (threads, batch) cell runs the worker's own preprocess + embed pipeline on real images.</summary>
-public sealed record TuneRequest(ModelManifest Manifest, string ExecutionProvider, IReadOnlyList<int> Threads, IReadOnlyList<int> Batches,
+public sealed record TuneRequest(ModelManifest Manifest, ExecutionProvider ExecutionProvider, IReadOnlyList<int> Threads, IReadOnlyList<int> Batches,
     IReadOnlyList<byte[]> Images, double SecondsPerCell, double Tolerance, double? P95BudgetMs, int PerformanceCores);
 
 /// <summary>Every measured cell, the choice by <see cref="TuneSelection"/>, and the profile a worker loads.</summary>
-public sealed record TuneResult(IReadOnlyList<TuneCell> Cells, TuneChoice Choice, TunedProfile Profile, string ExecutionProvider);
+public sealed record TuneResult(IReadOnlyList<TuneCell> Cells, TuneChoice Choice, TunedProfile Profile, ExecutionProvider ExecutionProvider);
 
 /// <summary>
 /// The thread × batch sweep behind <c>ingestfleet tune</c>: for each intra-op thread count one ORT session, for each
@@ -46,7 +46,7 @@ public static class TuneSweep
         var manifest = request.Manifest;
         var preprocessor = new ImagePreprocessor(manifest.Preprocess);
         var cells = new List<TuneCell>();
-        var resolvedEp = "";
+        var resolvedEp = ExecutionProvider.Cpu;
         foreach (var t in request.Threads)
         {
             using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = request.ExecutionProvider, IntraOpThreads = t, InterOpThreads = 1 });

@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
+using IngestFleet.Embedding.Inference;
 using IngestFleet.Messaging;
 
 namespace IngestFleet.Worker.Tuning;
@@ -16,7 +17,7 @@ public sealed record TunedProfile
     [JsonPropertyName("profile_version")] public int ProfileVersion { get; init; } = CurrentVersion;
     [JsonPropertyName("model_revision")] public string ModelRevision { get; init; } = "";
     [JsonPropertyName("model_sha256")] public string ModelSha256 { get; init; } = "";
-    [JsonPropertyName("execution_provider")] public string ExecutionProvider { get; init; } = "";
+    [JsonPropertyName("execution_provider")] public ExecutionProvider ExecutionProvider { get; init; } = ExecutionProvider.Cpu;
     [JsonPropertyName("intra_op_threads")] public int IntraOpThreads { get; init; }
     [JsonPropertyName("inter_op_threads")] public int InterOpThreads { get; init; } = 1;
     [JsonPropertyName("batch")] public int Batch { get; init; }

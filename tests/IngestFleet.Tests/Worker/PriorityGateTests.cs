@@ -1,6 +1,8 @@
 using IngestFleet.Embedding;
 using IngestFleet.Worker.Scheduling;
 
+using IngestFleet.Embedding.Inference;
+
 namespace IngestFleet.Tests.Worker;
 
 public sealed class PriorityGateTests
@@ -130,7 +132,7 @@ public sealed class BackgroundExecutionTests
     [Fact]
     public async Task ASessionCreatedOnBackgroundThreads_GivesTheSameVectors()
     {
-        var options = new IngestFleet.Embedding.Inference.EmbedderOptions { ExecutionProvider = "cpu", IntraOpThreads = 2 };
+        var options = new IngestFleet.Embedding.Inference.EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = 2 };
         using var foreground = IngestFleet.Embedding.Inference.Embedder.Load(TestPaths.Clip, options);
 #pragma warning disable CA2000 // the stages own the executor and dispose it
         using var background = BackgroundStages.Create(new BackgroundExecutor(2, "test-bg-ort"),

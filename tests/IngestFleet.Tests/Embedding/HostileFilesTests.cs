@@ -4,9 +4,11 @@ using IngestFleet.Embedding.Models;
 using IngestFleet.ModelTools;
 using IngestFleet.Embedding.Preprocessing;
 
-namespace IngestFleet.Tests.Preprocessing;
+namespace IngestFleet.Tests.Embedding;
 
 /// <summary>Every file of tests/data/hostile (copied from shared/images/hostile) reaches its documented outcome.</summary>
+/// <summary>Also measures working-set growth per file, so it runs with the other memory tests, alone.</summary>
+[Collection(ProcessMemoryTestGroup.Name)]
 public class HostileFilesTests
 {
     public static Dictionary<string, string?> Expected => HostileExpectations.Expected;

@@ -1,10 +1,8 @@
-using IngestFleet.Tests.Cli;
-using IngestFleet.Worker;
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Messaging.Shedding;
 
-namespace IngestFleet.Tests.Worker;
+namespace IngestFleet.Tests.Messaging;
 
 public sealed class LimitsTests
 {
@@ -59,36 +57,6 @@ public sealed class LimitsTests
         Assert.Contains(PublishedLimits.Validate(Fleet, new LimitsOptions { ShardRanks = { ["a*b"] = 1 } }), e => e.Contains("trailing *", StringComparison.Ordinal));
     }
 
-    [Fact]
-    public void LimitsCommand_PrintsEveryQueue_AndRefusesInconsistentLimitsWithExit6()
-    {
-        var ok = CliRunner.Run("limits", "--json");
-        Assert.Equal(0, ok.ExitCode);
-        Assert.Contains("\"max_depth\": 500000", ok.Stdout);
-        Assert.Contains("never shed", ok.Stdout);
-        var bad = CliRunner.RunWith(new Dictionary<string, string> { ["IngestFleet__Limits__Queues__online__ShedRank"] = "3" }, "limits");
-        Assert.Equal(6, bad.ExitCode);
-        Assert.Contains("would shed online before the less urgent", bad.Stderr);
-    }
-}
-
-public sealed class LimitsStartupTests
-{
-    [Fact]
-    public async Task AWorker_WithInconsistentLimits_RefusesToStart_NamingTheKey()
-    {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder();
-        Microsoft.Extensions.Configuration.MemoryConfigurationBuilderExtensions.AddInMemoryCollection(builder.Configuration, new Dictionary<string, string?>
-        {
-            ["IngestFleet:Limits:Queues:online:ShedRank"] = "5",
-            ["IngestFleet:Embedder:ExecutionProvider"] = "cpu",
-        });
-        IngestFleet.Worker.Hosting.WorkerHosting.AddIngestFleetWorker(builder, IngestFleet.Worker.Hosting.FleetTransport.InMemory, TestPaths.Clip,
-            Directory.CreateTempSubdirectory("ingestfleet-limits-").FullName);
-        using var host = builder.Build();
-        var e = await Assert.ThrowsAsync<Microsoft.Extensions.Options.OptionsValidationException>(() => host.StartAsync());
-        Assert.Contains("IngestFleet:Limits:Queues:online:ShedRank 5 would shed online before the less urgent", e.Message);
-    }
 }
 
 public sealed class WaitEstimateTests

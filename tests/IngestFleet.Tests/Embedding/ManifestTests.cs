@@ -3,7 +3,7 @@ using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
 using IngestFleet.ModelTools;
 
-namespace IngestFleet.Tests.Models;
+namespace IngestFleet.Tests.Embedding;
 
 public class ManifestTests
 {
@@ -11,12 +11,12 @@ public class ManifestTests
     public void BundledManifests_LoadWithTheirContracts()
     {
         var clip = TestPaths.Clip;
-        Assert.Equal("clip", clip.Family);
+        Assert.Equal(ModelFamily.Clip, clip.Family);
         Assert.Equal(512, clip.OutputDimension);
         Assert.Equal("center", clip.Preprocess.Crop);
         var siglip = TestPaths.SigLip;
         Assert.Equal(768, siglip.OutputDimension);
-        Assert.Equal("squash", siglip.Preprocess.ResizeMode);
+        Assert.Equal(ResizeMode.Squash, siglip.Preprocess.ResizeMode);
         Assert.NotEqual(clip.Preprocess.ContractHash(), siglip.Preprocess.ContractHash());
     }
 
@@ -63,7 +63,7 @@ public class ManifestTests
         bytes[^10] ^= 0x01; // one bit in the last initializer
         File.WriteAllBytes(onnx, bytes);
         var manifest = ManifestLoader.Load(dir);
-        var e = Assert.Throws<ModelManifestException>(() => Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = "cpu" }));
+        var e = Assert.Throws<ModelManifestException>(() => Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu }));
         Assert.Contains("'onnx.sha256'", e.Message);
         Assert.Contains(ManifestLoader.Sha256Of(onnx), e.Message);
     }

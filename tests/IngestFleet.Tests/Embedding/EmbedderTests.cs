@@ -4,11 +4,11 @@ using IngestFleet.Worker.Scheduling;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
 
-namespace IngestFleet.Tests.Inference;
+namespace IngestFleet.Tests.Embedding;
 
 public sealed class EmbedderTests : IDisposable
 {
-    private readonly Embedder _embedder = Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = "cpu", IntraOpThreads = 2 });
+    private readonly Embedder _embedder = Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = 2 });
 
     public void Dispose() => _embedder.Dispose();
 
@@ -59,7 +59,7 @@ public sealed class EmbedderTests : IDisposable
     [Fact]
     public void FixedBatchPadding_GivesTheSameVectorsAsDynamicBatches()
     {
-        using var padded = Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = "cpu", FixedBatch = 4, IntraOpThreads = 2 });
+        using var padded = Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, FixedBatch = 4, IntraOpThreads = 2 });
         var t = PhotoTensor("rocket.jpg");
         var a = _embedder.Embed(t, 1)[0].Vector!;
         var b = padded.Embed(t, 1)[0].Vector!;
@@ -70,11 +70,11 @@ public sealed class EmbedderTests : IDisposable
     [NotOnMacFact] // Core ML exists there; this pins the Linux/Windows behaviour
     public void CoreML_OnLinux_IsAClearErrorNamingTheAlternatives()
     {
-        var e = Assert.Throws<ExecutionProviderUnavailableException>(() => Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = "coreml" }));
+        var e = Assert.Throws<ExecutionProviderUnavailableException>(() => Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = ExecutionProvider.CoreML }));
         Assert.Contains("coreml", e.Message);
         Assert.Contains("CPUExecutionProvider", e.Message);
         Assert.Contains("--ep cpu", e.Message);
-        Assert.Equal("cpu", Embedder.ResolveProvider("auto"));
+        Assert.Equal(ExecutionProvider.Cpu, Embedder.ResolveProvider(ExecutionProvider.Auto));
     }
 
     [Fact]

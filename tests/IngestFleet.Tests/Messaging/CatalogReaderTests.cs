@@ -1,7 +1,7 @@
 using IngestFleet.Cli;
 using IngestFleet.Messaging.Catalogs;
 
-namespace IngestFleet.Tests.Cli;
+namespace IngestFleet.Tests.Messaging;
 
 public class CatalogReaderTests
 {

@@ -5,7 +5,7 @@ using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 
-namespace IngestFleet.Tests.Preprocessing;
+namespace IngestFleet.Tests.Embedding;
 
 public class PreprocessingContractTests
 {

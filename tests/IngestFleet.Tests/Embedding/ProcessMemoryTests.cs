@@ -1,0 +1,48 @@
+using IngestFleet.Embedding.Diagnostics;
+
+namespace IngestFleet.Tests.Embedding;
+
+/// <summary>Tests that allocate hundreds of MiB and read the process's RSS: they run alone (<see cref="ProcessMemoryTestGroup"/>),
+/// so no other test's allocations move the figures.</summary>
+[Collection(ProcessMemoryTestGroup.Name)]
+public sealed class ProcessMemoryTests
+{
+    [Fact]
+    public void RssSampler_RegistersAKnownAllocation()
+    {
+        const int size = 256 << 20;
+        using var peak = RssSampler.Track();
+        var before = peak.PeakBytes;
+        var block = GC.AllocateUninitializedArray<byte>(size, pinned: true);
+        for (var i = 0; i < block.Length; i += 4096) block[i] = 1; // touch every page so it is resident
+        peak.Sample();
+        Assert.True(peak.PeakBytes - before >= size * 0.9, $"peak grew by {(peak.PeakBytes - before) >> 20} MiB for a {size >> 20} MiB block");
+        GC.KeepAlive(block);
+        Assert.True(RssSampler.ProcessPeakBytes >= peak.PeakBytes);
+    }
+
+    [Fact]
+    public void RssSampler_SeesAPeakBetweenExplicitSamples()
+    {
+        using var peak = RssSampler.Track();
+        var before = peak.PeakBytes;
+        var t = new Thread(() =>
+        {
+            var block = GC.AllocateUninitializedArray<byte>(192 << 20, pinned: true);
+            for (var i = 0; i < block.Length; i += 4096) block[i] = 1;
+            Thread.Sleep(100); // held long enough for the 5 ms background sampler, released before anyone calls Sample
+            GC.KeepAlive(block);
+        });
+        t.Start();
+        t.Join();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        Assert.True(peak.PeakBytes - before >= (150L << 20), $"background sampler saw only {(peak.PeakBytes - before) >> 20} MiB");
+    }
+
+    [LinuxOnlyFact]
+    public void Swap_IsReadPerProcessOnLinux()
+    {
+        var swap = ProcessMemory.Swap();
+        Assert.Equal(("process", true), (swap.Scope, swap.UsedBytes >= 0));
+    }
+}

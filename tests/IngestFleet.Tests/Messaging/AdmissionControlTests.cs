@@ -1,0 +1,93 @@
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Limits;
+using Microsoft.Extensions.Time.Testing;
+
+namespace IngestFleet.Tests.Messaging;
+
+/// <summary>Admission arithmetic against the published limits, through a fake depth source and a fake clock.</summary>
+public sealed class AdmissionControlTests
+{
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-11-30T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+    private readonly FakeDepthSource _depths;
+    private readonly AdmissionControl _admission;
+
+    public AdmissionControlTests()
+    {
+        _depths = new FakeDepthSource(_time);
+        var limits = new LimitsOptions();
+        limits.Queues["bulk"] = new QueueLimitSettings { MaxDepth = 100, ResumeDepth = 50, WaitSloSeconds = 60 };
+        _admission = new AdmissionControl(_depths, PublishedLimits.Resolve(new FleetOptions(), limits));
+        foreach (var p in new FleetOptions().Priorities) _depths.Set(p, 0);
+    }
+
+    private static Dictionary<string, int> Bulk(int n) => new(StringComparer.Ordinal) { ["bulk"] = n };
+
+    [Fact]
+    public async Task UpToMaxDepth_IsAccepted_OneMoreIsOverTheLimit()
+    {
+        _depths.Set("bulk", ready: 60, unacked: 30);
+        Assert.Equal(AdmissionVerdict.Accept, (await _admission.TryAdmitAsync(Bulk(10), CancellationToken.None)).Verdict);
+        var refused = await _admission.TryAdmitAsync(Bulk(1), CancellationToken.None);
+        Assert.Equal(AdmissionVerdict.OverLimit, refused.Verdict);
+        Assert.Contains("max depth 100", refused.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task JobsAdmittedBetweenSamples_CountTowardTheDepth_UntilANewSampleArrives()
+    {
+        _depths.Set("bulk", ready: 90);
+        Assert.Equal(AdmissionVerdict.Accept, (await _admission.TryAdmitAsync(Bulk(6), CancellationToken.None)).Verdict);
+        Assert.Equal(AdmissionVerdict.Accept, (await _admission.TryAdmitAsync(Bulk(4), CancellationToken.None)).Verdict);
+        Assert.Equal(AdmissionVerdict.OverLimit, (await _admission.TryAdmitAsync(Bulk(1), CancellationToken.None)).Verdict); // 90 + 10 sampled-or-admitted
+        // A new sample (the clock moved) shows the queue drained: the admitted count starts again from it.
+        _time.Advance(TimeSpan.FromSeconds(2));
+        _depths.Set("bulk", ready: 20);
+        Assert.Equal(AdmissionVerdict.Accept, (await _admission.TryAdmitAsync(Bulk(80), CancellationToken.None)).Verdict);
+    }
+
+    [Fact]
+    public async Task Release_GivesBackWhatWasNotPublished()
+    {
+        _depths.Set("bulk", ready: 95);
+        Assert.Equal(AdmissionVerdict.Accept, (await _admission.TryAdmitAsync(Bulk(5), CancellationToken.None)).Verdict);
+        _admission.Release("bulk", 5);
+        Assert.Equal(AdmissionVerdict.Accept, (await _admission.TryAdmitAsync(Bulk(5), CancellationToken.None)).Verdict);
+    }
+
+    [Theory]
+    [InlineData(10.0, 1)]   // 11 over the limit at 10 acks/s: 1.1 s, rounded up to whole seconds (2), clamped ≥ 1
+    [InlineData(0.0, 60)]   // no acks: the queue's wait SLO
+    public async Task RetryAfter_ComesFromTheAckRate_OrTheWaitSlo(double ackRate, int atLeastSeconds)
+    {
+        _depths.Set("bulk", ready: 100, ackRate: ackRate);
+        var refused = await _admission.TryAdmitAsync(Bulk(11), CancellationToken.None);
+        Assert.Equal(AdmissionVerdict.OverLimit, refused.Verdict);
+        Assert.InRange(refused.RetryAfter.TotalSeconds, atLeastSeconds, 300);
+        if (ackRate > 0) Assert.Equal(2, refused.RetryAfter.TotalSeconds);
+    }
+
+    [Fact]
+    public async Task PastTheWaitSlo_IsOverTheLimit_EvenBelowMaxDepth()
+    {
+        _depths.Set("bulk", ready: 10, ackRate: 0.1, estimatedWait: 90);
+        var refused = await _admission.TryAdmitAsync(Bulk(1), CancellationToken.None);
+        Assert.Equal(AdmissionVerdict.OverLimit, refused.Verdict);
+        Assert.Contains("SLO", refused.Detail, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task UnknownWait_NeverRefuses()
+    {
+        _depths.Set("bulk", ready: 10, estimatedWait: -1);
+        Assert.Equal(AdmissionVerdict.Accept, (await _admission.TryAdmitAsync(Bulk(1), CancellationToken.None)).Verdict);
+    }
+
+    [Fact]
+    public async Task BrokerUnreachable_IsBrokerDown_WithARetryAfter()
+    {
+        _depths.BrokerError = "cannot reach RabbitMQ";
+        var d = await _admission.TryAdmitAsync(Bulk(1), CancellationToken.None);
+        Assert.Equal(AdmissionVerdict.BrokerDown, d.Verdict);
+        Assert.True(d.RetryAfter > TimeSpan.Zero);
+    }
+}
