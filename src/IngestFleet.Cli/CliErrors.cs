@@ -1,7 +1,5 @@
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
-using IngestFleet.ModelTools;
-
 using IngestFleet.Messaging.Catalogs;
 
 namespace IngestFleet.Cli;

@@ -4,7 +4,6 @@ using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
 
-using IngestFleet.Storage;
 
 namespace IngestFleet.Storage.S3;
 

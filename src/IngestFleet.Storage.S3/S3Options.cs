@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 
-using IngestFleet.Storage;
 
 namespace IngestFleet.Storage.S3;
 

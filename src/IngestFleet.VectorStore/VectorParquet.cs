@@ -1,6 +1,5 @@
 using Parquet.Serialization;
 
-using IngestFleet.Storage;
 
 namespace IngestFleet.VectorStore;
 

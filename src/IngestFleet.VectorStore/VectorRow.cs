@@ -1,6 +1,5 @@
 using System.Text.Json.Serialization;
 
-using IngestFleet.Storage;
 
 namespace IngestFleet.VectorStore;
 

@@ -1,13 +1,10 @@
 using IngestFleet.Contracts;
 using IngestFleet.Storage;
-using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
 using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
-using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
-using IngestFleet.Messaging.Replay;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;

@@ -1,7 +1,5 @@
 using System.Diagnostics;
 using IngestFleet.Embedding.Inference;
-using IngestFleet.Embedding.Models;
-
 using IngestFleet.ModelTools;
 
 namespace IngestFleet.Benchmarks;

@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using IngestFleet.Embedding.Models;
 using IngestFleet.Embedding.Preprocessing;
 using NetVips;
 

@@ -1,9 +1,6 @@
-using Amazon.S3;
 using DotNet.Testcontainers.Builders;
 using DotNet.Testcontainers.Containers;
-using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
-using IngestFleet.VectorStore;
 using IngestFleet.Worker;
 using IngestFleet.Messaging;
 using RabbitMQ.Client;

@@ -2,13 +2,10 @@ using System.Text;
 using System.Text.Json;
 using IngestFleet.Contracts;
 using IngestFleet.Storage;
-using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
 using IngestFleet.Tests;
 using IngestFleet.Tests.Cli;
-using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
-using IngestFleet.Messaging.Replay;
 using RabbitMQ.Client;
 
 namespace IngestFleet.IntegrationTests;

@@ -1,4 +1,3 @@
-using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
 

@@ -1,10 +1,8 @@
 using IngestFleet.Contracts;
 using IngestFleet.Storage;
-using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
-using IngestFleet.Messaging.Replay;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 

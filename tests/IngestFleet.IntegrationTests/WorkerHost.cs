@@ -1,5 +1,4 @@
 using IngestFleet.Embedding.Models;
-using IngestFleet.ModelTools;
 using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;

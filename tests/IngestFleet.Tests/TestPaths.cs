@@ -1,5 +1,4 @@
 using IngestFleet.Embedding.Models;
-using IngestFleet.ModelTools;
 
 namespace IngestFleet.Tests;
 

@@ -1,12 +1,8 @@
 using System.CommandLine;
-
-using IngestFleet.ServiceDefaults;
 using IngestFleet.Embedding.Models;
-using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging;
-
 using IngestFleet.Embedding.Inference;
 
 namespace IngestFleet.Cli.Commands;

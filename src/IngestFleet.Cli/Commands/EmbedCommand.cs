@@ -2,14 +2,10 @@ using System.CommandLine;
 using System.Text.Json;
 using IngestFleet.Contracts;
 using IngestFleet.Embedding;
-using IngestFleet.Worker.Scheduling;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
 using Spectre.Console;
-
-using IngestFleet.ServiceDefaults;
 using IngestFleet.Embedding.Models;
-using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging;

@@ -1,23 +1,18 @@
 using System.CommandLine;
 using IngestFleet.Messaging.Catalogs;
 using IngestFleet.Embedding.Inference;
-using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
-using IngestFleet.VectorStore;
 using IngestFleet.Worker;
 using IngestFleet.Messaging;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Replay;
-using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using Microsoft.Extensions.Logging;
 using RabbitMQ.Client.Exceptions;
 using Spectre.Console;
-
 using IngestFleet.ServiceDefaults;
 using IngestFleet.Embedding.Models;
 

@@ -1,12 +1,8 @@
 using System.CommandLine;
-using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
-using IngestFleet.VectorStore;
 using IngestFleet.Worker;
 using IngestFleet.Messaging;
 using Microsoft.Extensions.Configuration;
-
-using IngestFleet.ServiceDefaults;
 using IngestFleet.Embedding.Models;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Publishing;

@@ -1,25 +1,19 @@
 using System.CommandLine;
 using IngestFleet.Messaging.Catalogs;
 using IngestFleet.Storage;
-using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
 using IngestFleet.Worker;
 using IngestFleet.Messaging;
-using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
-using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
-using IngestFleet.Messaging.Replay;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Spectre.Console;
-
 using IngestFleet.ServiceDefaults;
 using IngestFleet.Embedding.Models;
-
 using IngestFleet.Embedding.Inference;
 
 namespace IngestFleet.Cli.Commands;

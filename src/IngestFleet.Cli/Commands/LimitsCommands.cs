@@ -1,20 +1,15 @@
 using System.CommandLine;
 using System.Text.Json;
 using IngestFleet.Gateway;
-using IngestFleet.Worker;
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Limits;
-using IngestFleet.Messaging.Shedding;
 using IngestFleet.Messaging.Broker;
-using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Replay;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging.Abstractions;
 using Spectre.Console;
-
-using IngestFleet.ServiceDefaults;
 using IngestFleet.Embedding.Models;
 using IngestFleet.Worker.Hosting;
 

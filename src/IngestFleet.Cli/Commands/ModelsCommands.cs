@@ -3,8 +3,6 @@ using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
 using IngestFleet.ModelTools;
 using Spectre.Console;
-
-using IngestFleet.ServiceDefaults;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Broker;

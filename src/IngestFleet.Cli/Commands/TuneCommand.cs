@@ -1,21 +1,16 @@
 using System.CommandLine;
-using System.Diagnostics;
 using IngestFleet.Embedding;
 using IngestFleet.Worker.Scheduling;
 using IngestFleet.Embedding.Diagnostics;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
-using IngestFleet.ModelTools;
 using IngestFleet.Embedding.Preprocessing;
 using IngestFleet.Worker.Tuning;
-using MathNet.Numerics.Statistics;
 using ScottPlot;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
 using SixLabors.ImageSharp.Processing;
 using Spectre.Console;
-
-using IngestFleet.ServiceDefaults;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Broker;

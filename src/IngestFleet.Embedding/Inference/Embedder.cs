@@ -1,5 +1,4 @@
 using System.Buffers;
-using System.Diagnostics;
 using System.Runtime.InteropServices;
 using IngestFleet.Contracts;
 using IngestFleet.Embedding.Models;

@@ -3,7 +3,6 @@ using System.Runtime.InteropServices;
 using System.Text;
 using System.Text.Json;
 using IngestFleet.Embedding.Inference;
-using Microsoft.ML.OnnxRuntime;
 
 namespace IngestFleet.Embedding.Models;
 

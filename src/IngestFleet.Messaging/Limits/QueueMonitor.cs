@@ -2,7 +2,6 @@ using System.Diagnostics.Metrics;
 using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
-using System.Text.Json.Serialization;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Telemetry;
 using Microsoft.Extensions.Logging;

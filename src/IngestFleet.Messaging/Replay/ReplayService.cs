@@ -1,4 +1,3 @@
-using IngestFleet.Contracts;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Storage;
 

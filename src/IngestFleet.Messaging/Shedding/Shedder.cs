@@ -4,7 +4,6 @@ using IngestFleet.Storage;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Messaging.Telemetry;
-using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;

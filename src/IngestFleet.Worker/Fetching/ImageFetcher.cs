@@ -1,5 +1,4 @@
 using System.Net;
-using System.Net.Sockets;
 using Amazon.S3;
 using IngestFleet.Contracts;
 using Microsoft.Extensions.Logging;

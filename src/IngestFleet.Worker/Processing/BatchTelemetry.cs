@@ -1,11 +1,9 @@
 using System.Diagnostics;
 using IngestFleet.Contracts;
 using IngestFleet.Embedding;
-using IngestFleet.Embedding.Diagnostics;
 using IngestFleet.Messaging;
 using IngestFleet.Worker.Fetching;
 using IngestFleet.Worker.Telemetry;
-
 using IngestFleet.Embedding.Inference;
 
 namespace IngestFleet.Worker.Processing;

@@ -1,6 +1,5 @@
 using System.Runtime.InteropServices;
 using IngestFleet.Embedding.Diagnostics;
-using IngestFleet.Embedding.Inference;
 
 namespace IngestFleet.Worker.Scheduling;
 

@@ -1,6 +1,5 @@
 using IngestFleet.Contracts;
 using IngestFleet.Embedding;
-using IngestFleet.Worker.Scheduling;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
 

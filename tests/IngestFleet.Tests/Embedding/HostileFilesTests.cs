@@ -1,5 +1,4 @@
 using System.Diagnostics;
-using IngestFleet.Contracts;
 using IngestFleet.Embedding.Models;
 using IngestFleet.ModelTools;
 using IngestFleet.Embedding.Preprocessing;

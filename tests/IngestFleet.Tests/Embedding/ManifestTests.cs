@@ -1,7 +1,6 @@
 using System.Text.Json.Nodes;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
-using IngestFleet.ModelTools;
 
 namespace IngestFleet.Tests.Embedding;
 

@@ -1,9 +1,7 @@
 using IngestFleet.Embedding.Models;
-using IngestFleet.ModelTools;
 using IngestFleet.Embedding.Preprocessing;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;
-using SixLabors.ImageSharp.Processing;
 
 namespace IngestFleet.Tests.Embedding;
 

@@ -1,4 +1,3 @@
-using IngestFleet.Cli;
 using IngestFleet.Messaging.Catalogs;
 
 namespace IngestFleet.Tests.Messaging;

@@ -1,6 +1,5 @@
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Limits;
-using IngestFleet.Messaging.Shedding;
 
 namespace IngestFleet.Tests.Messaging;
 

@@ -1,4 +1,3 @@
-using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
 using IngestFleet.ModelTools;
 

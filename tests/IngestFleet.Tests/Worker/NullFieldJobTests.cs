@@ -1,7 +1,6 @@
 using System.Text.Json;
 using IngestFleet.Contracts;
 using IngestFleet.Storage;
-using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
 using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Processing;

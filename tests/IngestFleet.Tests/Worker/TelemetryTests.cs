@@ -1,10 +1,8 @@
 using System.Diagnostics;
 using IngestFleet.Contracts;
-using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Worker.Telemetry;
-using IngestFleet.ServiceDefaults;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
