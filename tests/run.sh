@@ -15,6 +15,8 @@ dotnet build IngestFleet.sln -c Release -nologo -clp:ErrorsOnly -warnaserror || 
 
 results="$root/artifacts/test-results"
 rm -rf "$results"; mkdir -p "$results"
+CHECKS_RESULT="$results/checks.txt" bash .ci/checks.sh
+read -r checks_passed checks_failed <"$results/checks.txt" 2>/dev/null || { checks_passed=0; checks_failed=1; }
 dotnet test IngestFleet.sln -c Release --no-build -nologo --logger "trx" --results-directory "$results" \
   --logger "console;verbosity=normal" >"$results/console.log" 2>&1
 status=$?
@@ -29,6 +31,7 @@ for trx in "$results"/*.trx; do
   passed=$((passed + ${p:-0})); failed=$((failed + ${f:-0})); skipped=$((skipped + ${s:-0}))
 done
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then failed=1; fi
+passed=$((passed + checks_passed)); failed=$((failed + checks_failed))
 if [ "$passed" -eq 0 ] && [ "$failed" -eq 0 ]; then echo "no test ran"; failed=1; fi
 echo "$passed passed, $failed failed, $skipped skipped"
 [ "$failed" -eq 0 ]
