@@ -53,18 +53,11 @@ public static class GatewayApp
     public static IHostApplicationBuilder AddGatewayServices(this IHostApplicationBuilder builder)
     {
         var (services, config) = (builder.Services, builder.Configuration);
-        services.AddValidatedOptions<FleetOptions>(config, FleetOptions.SectionName);
-        services.AddValidatedOptions<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
+        services.AddMessagingOptions(config);
         services.AddValidatedOptions<GatewayOptions>(config, GatewayOptions.SectionName);
-        services.AddValidatedOptions<LimitsOptions>(config, LimitsOptions.SectionName);
-        services.AddSingleton<IValidateOptions<LimitsOptions>, LimitsValidator>();
-        services.AddSingleton(TimeProvider.System);
-        services.AddSingleton(sp => new BrokerLink(sp.GetRequiredService<RabbitMqOptions>(), "ingestfleet-gateway"));
-        services.AddSingleton<QueueMonitor>();
-        services.AddSingleton<IDepthSource>(sp => sp.GetRequiredService<QueueMonitor>());
+        services.AddBrokerServices("ingestfleet-gateway");
         services.AddSingleton(sp => new AdmissionControl(sp.GetRequiredService<IDepthSource>(),
             PublishedLimits.Resolve(sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>())));
-        services.AddSingleton<IJobPublisher, JobPublisher>();
         services.AddSingleton<JobsEndpoint>();
         services.AddHostedService<TopologyOnStart>();
         services.AddHealthChecks().AddCheck<BrokerReadyCheck>("broker", tags: [HealthEndpoints.ReadyTag]);

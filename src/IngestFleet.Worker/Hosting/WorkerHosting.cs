@@ -75,17 +75,13 @@ public static class WorkerHosting
     private static void AddWorkerOptions(this IHostApplicationBuilder builder, FleetTransport transport)
     {
         var (services, config) = (builder.Services, builder.Configuration);
-        services.AddValidatedOptions<FleetOptions>(config, FleetOptions.SectionName);
-        services.AddValidatedOptions<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
+        services.AddMessagingOptions(config);
         services.AddValidatedOptions<S3Options>(config, S3Options.SectionName);
         services.AddValidatedOptions<FetchOptions>(config, FetchOptions.SectionName)
             .PostConfigure(o => o.AllowFileScheme = transport == FleetTransport.InMemory);
         services.AddValidatedOptions<EmbedderOptions>(config, EmbedderOptions.SectionName);
         services.AddValidatedOptions<ImageLimits>(config, ImageLimits.SectionName);
         services.AddValidatedOptions<HealthOptions>(config, HealthOptions.SectionName);
-        services.AddValidatedOptions<LimitsOptions>(config, LimitsOptions.SectionName);
-        services.AddSingleton<IValidateOptions<LimitsOptions>, LimitsValidator>();
-        services.AddSingleton(TimeProvider.System);
     }
 
     /// <summary>The model, loaded and golden-checked once and shared; with priority scheduling, the low-priority
@@ -138,11 +134,7 @@ public static class WorkerHosting
     /// monitor and the shedder (one per fleet, elected through a lock queue).</summary>
     private static void AddFleetMessaging(this IServiceCollection services, string revision)
     {
-        services.AddSingleton(sp => new BrokerLink(sp.GetRequiredService<RabbitMqOptions>(), $"ingestfleet-worker-{Environment.MachineName}"));
-        services.AddSingleton<JobPublisher>();
-        services.AddSingleton<IJobPublisher>(sp => sp.GetRequiredService<JobPublisher>());
-        services.AddSingleton<QueueMonitor>();
-        services.AddSingleton<IDepthSource>(sp => sp.GetRequiredService<QueueMonitor>());
+        services.AddBrokerServices($"ingestfleet-worker-{Environment.MachineName}");
         services.AddSingleton(sp => new Shedder(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<IDepthSource>(), sp.GetRequiredService<IObjectStore>(),
             sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>(), revision, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Shedder>>()));
