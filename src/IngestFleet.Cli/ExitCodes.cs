@@ -18,4 +18,6 @@ public static class ExitCodes
     public const int BadInput = 6;
     /// <summary>The broker or object store could not be reached, or jobs were not confirmed.</summary>
     public const int Infrastructure = 7;
+    /// <summary><c>node doctor</c>: the node is not fit to take traffic (the failed checks are listed).</summary>
+    public const int NodeNotFit = 8;
 }

@@ -11,4 +11,5 @@ root.Subcommands.Add(LimitsCommands.Limits());
 root.Subcommands.Add(LimitsCommands.Gateway());
 root.Subcommands.Add(TuneCommand.Build());
 root.Subcommands.Add(ModelsCommands.Build());
+root.Subcommands.Add(NodeCommands.Build());
 return await root.Parse(args).InvokeAsync();

@@ -1,6 +1,8 @@
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Serilog;
 using Microsoft.Extensions.Options;
 
 namespace IngestFleet.ServiceDefaults;
@@ -14,7 +16,23 @@ public static class ServiceDefaultsExtensions
         builder.Configuration.AddEnvironmentVariables();
         builder.Services.AddIngestFleetTelemetry(serviceName);
         builder.Services.AddDefaultHealthChecks();
+        builder.Services.AddValidatedOptions<FileLoggingOptions>(builder.Configuration, FileLoggingOptions.SectionName);
+        builder.AddFileLogging();
         return builder;
+    }
+
+    /// <summary>With <c>IngestFleet:Logging:File</c> set, also writes the log to that file, rolled over by size
+    /// (Serilog's file sink), so a node without a log collector never fills its disk.</summary>
+    public static void AddFileLogging(this IHostApplicationBuilder builder)
+    {
+        var options = builder.Configuration.GetSection(FileLoggingOptions.SectionName).Get<FileLoggingOptions>() ?? new FileLoggingOptions();
+        if (string.IsNullOrWhiteSpace(options.File)) return;
+        var logger = new Serilog.LoggerConfiguration()
+            .MinimumLevel.Verbose() // levels are filtered by Microsoft.Extensions.Logging's own configuration
+            .WriteTo.File(options.File, rollOnFileSizeLimit: true, fileSizeLimitBytes: options.FileSizeLimitMb * 1024L * 1024,
+                retainedFileCountLimit: options.RetainedFiles, shared: false, flushToDiskInterval: TimeSpan.FromSeconds(1))
+            .CreateLogger();
+        builder.Logging.AddSerilog(logger, dispose: true);
     }
 
     /// <summary>Binds an options class once from its section, validates its DataAnnotations (and any registered

@@ -45,4 +45,12 @@ public sealed class EmbedderOptions
         copy.VerifyGoldenPack = false;
         return copy;
     }
+
+    /// <summary>A copy with another intra-op thread cap (a tuned profile's).</summary>
+    public EmbedderOptions WithIntraOpThreads(int threads)
+    {
+        var copy = (EmbedderOptions)MemberwiseClone();
+        copy.IntraOpThreads = threads;
+        return copy;
+    }
 }
