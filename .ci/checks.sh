@@ -27,8 +27,69 @@ check_gateway_packages() {
   else fail "gateway packages" "pulls in $heavy"; fi
 }
 
+# The release script builds the osx-arm64 worker bundle: checksums verify, the executable and ONNX Runtime's native
+# library are Mach-O arm64, that library carries the Core ML EP, and the launchd files travel with it.
+check_osx_bundle() {
+  local out="$work/release" bundle dir
+  if ! bash .ci/release.sh --out "$out" worker:osx-arm64 >"$work/release.log" 2>&1; then
+    fail "osx-arm64 worker bundle" "release.sh failed: $(tail -5 "$work/release.log")"; return
+  fi
+  (cd "$out" && sha256sum -c --quiet SHA256SUMS) || { fail "osx-arm64 worker bundle" "SHA256SUMS does not verify"; return; }
+  bundle=$(ls "$out"/ingestfleet-worker-*-osx-arm64.tar.gz)
+  tar -C "$work" -xzf "$bundle"
+  dir="$work/$(basename "$bundle" .tar.gz)"
+  local problems=""
+  file "$dir/ingestfleet-worker" | grep -q "Mach-O 64-bit arm64 executable" || problems+="ingestfleet-worker is not a Mach-O arm64 executable; "
+  file "$dir/libonnxruntime.dylib" | grep -q "Mach-O 64-bit arm64" || problems+="libonnxruntime.dylib is not Mach-O arm64; "
+  grep -qa "CoreMLExecutionProvider" "$dir/libonnxruntime.dylib" || problems+="libonnxruntime.dylib has no Core ML EP; "
+  for f in VERSION run-worker.sh macos/com.ingestfleet.worker.plist macos/install.sh macos/uninstall.sh macos/worker.env.example \
+           macos/newsyslog-ingestfleet.conf models/clip-tiny-r1/manifest.json; do
+    [ -e "$dir/$f" ] || problems+="missing $f; "
+  done
+  [ -x "$dir/run-worker.sh" ] || problems+="run-worker.sh is not executable; "
+  if [ -z "$problems" ]; then ok "osx-arm64 worker bundle: $(basename "$bundle"), $(du -h "$bundle" | cut -f1), Mach-O arm64 with the Core ML EP, launchd files, SHA256SUMS verified"
+  else fail "osx-arm64 worker bundle" "$problems"; fi
+}
+
+check_launchd_plist() {
+  local problems
+  if problems=$(python3 .ci/lib/check_deploy.py plist src/IngestFleet.WorkerHost/macos/com.ingestfleet.worker.plist 60); then
+    ok "launchd plist parses (plistlib) with KeepAlive, ExitTimeOut > 60 s drain, log paths, env file, non-root user"
+  else fail "launchd plist" "$problems"; fi
+  for script in src/IngestFleet.WorkerHost/macos/*.sh; do
+    bash -n "$script" || { fail "launchd scripts" "$script has a syntax error"; return; }
+  done
+  ok "launchd install/uninstall/run scripts parse (bash -n)"
+}
+
+# Each Dockerfile: multi-stage, no SDK in the final image, non-root, health check; and what its final stage copies is
+# built here by running its own `dotnet publish` line (into a scratch folder), and its entrypoint binary is there.
+check_dockerfiles() {
+  local dockerfile report publish binary dir
+  for dockerfile in src/IngestFleet.WorkerHost/Dockerfile src/IngestFleet.WorkerHost/Dockerfile.cuda src/IngestFleet.GatewayHost/Dockerfile; do
+    if ! report=$(python3 .ci/lib/check_deploy.py dockerfile "$dockerfile"); then fail "$dockerfile" "$report"; continue; fi
+    publish=$(sed -n 's/^PUBLISH //p' <<<"$report"); binary=$(sed -n 's/^BINARY //p' <<<"$report")
+    dir="$work/docker-$(echo "$dockerfile" | tr '/.' '__')"
+    if ! ${publish/-o \/app/-o $dir} --artifacts-path "$dir.build" -nologo -v quiet >"$dir.log" 2>&1; then
+      fail "$dockerfile" "its dotnet publish failed: $(tail -5 "$dir.log")"; continue
+    fi
+    if [ ! -f "$dir/${binary#/app/}" ]; then fail "$dockerfile" "its entrypoint ${binary} is not in the publish output"; continue; fi
+    local extra=""
+    if [[ "$dockerfile" == *cuda* ]]; then
+      [ -f "$dir/libonnxruntime_providers_cuda.so" ] || { fail "$dockerfile" "no libonnxruntime_providers_cuda.so in the CUDA publish"; continue; }
+      extra=" with the CUDA EP"
+    fi
+    ok "$dockerfile: multi-stage, non-root, health check; its publish builds ${binary}${extra}"
+  done
+}
+
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 check_nuget_sources
 check_gateway_packages
+check_launchd_plist
+check_osx_bundle
+check_dockerfiles
 echo "checks: $passed passed, $failed failed"
 [ -n "${CHECKS_RESULT:-}" ] && echo "$passed $failed" >"$CHECKS_RESULT"
 [ "$failed" -eq 0 ]

@@ -1,0 +1,92 @@
+#!/usr/bin/env python3
+"""Static checks of the deploy files that cannot run on this machine (no Docker engine, no Mac).
+
+  check_deploy.py plist PATH DRAIN_SECONDS      launchd property list: parses (plistlib) and has the keys a node needs
+  check_deploy.py dockerfile PATH               multi-stage, no SDK in the final stage, non-root USER, HEALTHCHECK;
+                                                prints the `dotnet publish` command of the build stage and the binary
+                                                the final stage runs, for the caller to build and look for
+Exit status 0 when the file passes; otherwise the problems are printed one per line.
+"""
+import plistlib
+import re
+import shlex
+import sys
+
+
+def check_plist(path, drain):
+    problems = []
+    with open(path, "rb") as f:
+        d = plistlib.load(f)
+    for key in ["Label", "ProgramArguments", "KeepAlive", "ExitTimeOut", "StandardOutPath", "StandardErrorPath", "UserName", "RunAtLoad"]:
+        if key not in d:
+            problems.append(f"missing key {key}")
+    if d.get("KeepAlive") not in (True,) and not isinstance(d.get("KeepAlive"), dict):
+        problems.append("KeepAlive must be true (or a dictionary of conditions)")
+    if not isinstance(d.get("ExitTimeOut"), int) or d["ExitTimeOut"] <= drain:
+        problems.append(f"ExitTimeOut {d.get('ExitTimeOut')} must exceed the worker's drain budget of {drain} s")
+    args = d.get("ProgramArguments", [])
+    if not any(a.endswith(".env") for a in args):
+        problems.append("ProgramArguments must pass the environment file")
+    if d.get("UserName") in (None, "root"):
+        problems.append("the worker must not run as root")
+    return problems
+
+
+def check_dockerfile(path):
+    problems = []
+    lines = []
+    with open(path) as f:
+        text = f.read().replace("\\\n", " ")
+    for raw in text.splitlines():
+        s = raw.strip()
+        if s and not s.startswith("#"):
+            lines.append(s)
+    stages = [i for i, l in enumerate(lines) if l.upper().startswith("FROM ")]
+    if len(stages) < 2:
+        problems.append("not multi-stage (one FROM)")
+        return problems, None, None
+    final = lines[stages[-1]:]
+    build = lines[stages[0]:stages[-1]]
+    base = final[0].split()[1]
+    if "/sdk" in base:
+        problems.append(f"the final stage is built on the SDK image {base}")
+    users = [l.split()[1] for l in final if l.upper().startswith("USER ")]
+    if not users or users[-1] in ("root", "0"):
+        problems.append("the final stage must switch to a non-root USER")
+    if not any(l.upper().startswith("HEALTHCHECK ") for l in final):
+        problems.append("no HEALTHCHECK in the final stage")
+    if not any(l.upper().startswith("COPY --FROM=") for l in final):
+        problems.append("the final stage does not copy the build stage's output")
+    publish = [l[4:].strip() for l in build if l.upper().startswith("RUN ") and "dotnet publish" in l]
+    if len(publish) != 1:
+        problems.append("the build stage must run exactly one dotnet publish")
+        return problems, None, None
+    entry = [l for l in final if l.upper().startswith("ENTRYPOINT ")]
+    binary = None
+    if entry:
+        m = re.search(r'\["([^"]+)"', entry[-1])
+        binary = m.group(1) if m else None
+    if not binary:
+        problems.append("no ENTRYPOINT in exec form")
+    return problems, publish[0], binary
+
+
+if __name__ == "__main__":
+    kind, path = sys.argv[1], sys.argv[2]
+    if kind == "plist":
+        found = check_plist(path, int(sys.argv[3]))
+        for p in found:
+            print(p)
+        sys.exit(1 if found else 0)
+    if kind == "dockerfile":
+        found, publish, binary = check_dockerfile(path)
+        for p in found:
+            print(p)
+        if found:
+            sys.exit(1)
+        # For the caller: the publish command (its -o DIR replaced by the caller) and the entrypoint.
+        print("PUBLISH " + publish)
+        print("BINARY " + binary)
+        sys.exit(0)
+    print(__doc__)
+    sys.exit(2)

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Release bundles: self-contained `dotnet publish` output of each deployable per runtime, as versioned tarballs with
+# one SHA256SUMS file.
+#   bash .ci/release.sh [--version V] [--out DIR] [TARGET...]
+# TARGET is DEPLOYABLE:RID; the default is every one we ship:
+#   worker:osx-arm64 worker:linux-x64 worker:linux-arm64 gateway:linux-x64 gateway:linux-arm64
+#   cli:osx-arm64 cli:linux-x64 cli:linux-arm64
+# Output: DIR/ingestfleet-DEPLOYABLE-VERSION-RID.tar.gz (one top folder of the same name) and DIR/SHA256SUMS.
+# The worker bundles carry the bundled models, a VERSION file, and for macOS the launchd files (macos/, run-worker.sh).
+# Version: --version, else the <Version> of Directory.Build.props plus the short commit.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+out=artifacts/release
+version=""
+targets=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --version) version="$2"; shift 2 ;;
+    --out) out="$2"; shift 2 ;;
+    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    *) targets+=("$1"); shift ;;
+  esac
+done
+if [ -z "$version" ]; then
+  base=$(sed -n 's:.*<Version>\(.*\)</Version>.*:\1:p' Directory.Build.props | head -1)
+  version="${base:-0.0.0}+$(git rev-parse --short HEAD 2>/dev/null || echo local)"
+fi
+[ ${#targets[@]} -gt 0 ] || targets=(worker:osx-arm64 worker:linux-x64 worker:linux-arm64 gateway:linux-x64 gateway:linux-arm64 cli:osx-arm64 cli:linux-x64 cli:linux-arm64)
+mkdir -p "$out"
+out=$(cd "$out" && pwd)
+stage=$(mktemp -d)
+trap 'rm -rf "$stage"' EXIT
+
+for target in "${targets[@]}"; do
+  deployable=${target%%:*}; rid=${target#*:}
+  case "$deployable" in
+    worker) project=src/IngestFleet.WorkerHost/IngestFleet.WorkerHost.csproj ;;
+    gateway) project=src/IngestFleet.GatewayHost/IngestFleet.GatewayHost.csproj ;;
+    cli) project=src/IngestFleet.Cli/IngestFleet.Cli.csproj ;;
+    *) echo "release: unknown deployable '$deployable' (worker, gateway, cli)"; exit 1 ;;
+  esac
+  name="ingestfleet-$deployable-${version//+/_}-$rid"
+  echo "release: $name"
+  dotnet publish "$project" -c Release -r "$rid" --self-contained true -p:Version="${version%%+*}" \
+    -p:InformationalVersion="$version" --artifacts-path "$stage/build" -o "$stage/$name" -nologo -v quiet
+  echo "$version" >"$stage/$name/VERSION"
+  if [ "$deployable" = worker ] && [[ "$rid" == osx-* ]]; then
+    cp -R src/IngestFleet.WorkerHost/macos "$stage/$name/macos"
+    cp src/IngestFleet.WorkerHost/macos/run-worker.sh "$stage/$name/run-worker.sh"
+    chmod +x "$stage/$name/run-worker.sh" "$stage/$name/macos/"*.sh
+  fi
+  tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
+  rm -rf "${stage:?}/$name"
+done
+(cd "$out" && sha256sum ingestfleet-*.tar.gz >SHA256SUMS)
+echo "release: $(ls "$out"/*.tar.gz | wc -l) bundles and SHA256SUMS in $out"
