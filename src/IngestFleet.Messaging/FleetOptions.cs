@@ -11,6 +11,11 @@ public sealed class FleetOptions
     /// <value>Default online, high, normal, bulk.</value>
     [MinLength(1)] public string[] Priorities { get; set; } = ["online", "high", "normal", "bulk"];
 
+    /// <summary>The classes this worker consumes (empty: every class). A Kubernetes pool consumes one class, so KEDA
+    /// scales each class on its own queue; a Mac node usually consumes all and schedules them by priority itself.</summary>
+    /// <value>Default empty (all).</value>
+    public string[] Consume { get; set; } = [];
+
     /// <value>Default "ingestfleet-".</value>
     public string QueuePrefix { get; set; } = "ingestfleet-";
 
@@ -54,6 +59,9 @@ public sealed class FleetOptions
 
     public string QueueName(string priority) => QueuePrefix + priority;
     public IEnumerable<string> QueueNames() => Priorities.Select(QueueName);
+
+    /// <summary>The queues this worker consumes: <see cref="Consume"/>'s classes, or every class.</summary>
+    public IEnumerable<string> ConsumedQueueNames() => (Consume.Length > 0 ? Priorities.Where(Consume.Contains) : Priorities).Select(QueueName);
     public int EffectivePreprocessParallelism => PreprocessParallelism > 0 ? PreprocessParallelism : Environment.ProcessorCount;
     public int EffectiveMicroBatch => MicroBatch > 0 ? MicroBatch : Math.Max(1, (BatchSize + 1) / 2);
 }

@@ -34,6 +34,8 @@ public static class PublishedLimits
     public static IReadOnlyList<string> Validate(FleetOptions fleet, LimitsOptions options)
     {
         var errors = new List<string>();
+        foreach (var c in fleet.Consume.Where(c => !fleet.Priorities.Contains(c)))
+            errors.Add($"{FleetOptions.SectionName}:Consume: {c} is not a priority class (classes are {string.Join(", ", fleet.Priorities)})");
         foreach (var key in options.Queues.Keys.Where(k => !fleet.Priorities.Contains(k)))
             errors.Add($"{LimitsOptions.SectionName}:Queues:{key}: no such priority class (classes are {string.Join(", ", fleet.Priorities)})");
         var limits = Resolve(fleet, options);

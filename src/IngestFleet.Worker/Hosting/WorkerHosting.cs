@@ -162,7 +162,7 @@ public static class WorkerHosting
                     var rabbit = context.GetRequiredService<RabbitMqOptions>();
                     cfg.Host(new Uri(rabbit.Uri), h => h.PublisherConfirmation = true);
                     cfg.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
-                    foreach (var queue in context.GetRequiredService<FleetOptions>().QueueNames())
+                    foreach (var queue in context.GetRequiredService<FleetOptions>().ConsumedQueueNames())
                         cfg.ReceiveEndpoint(queue, e => e.ConfigureConsumer<EmbedBatchConsumer>(context));
                 });
             }
@@ -173,7 +173,7 @@ public static class WorkerHosting
                 x.UsingInMemory((context, cfg) =>
                 {
                     cfg.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
-                    foreach (var queue in context.GetRequiredService<FleetOptions>().QueueNames())
+                    foreach (var queue in context.GetRequiredService<FleetOptions>().ConsumedQueueNames())
                         cfg.ReceiveEndpoint(queue, e => e.ConfigureConsumer<EmbedBatchConsumer>(context));
                 });
             }

@@ -1,0 +1,122 @@
+using k8s;
+using k8s.Models;
+using IngestFleet.Worker.Hosting;
+using YamlDotNet.Serialization;
+
+namespace IngestFleet.Tests.Deploy;
+
+/// <summary>The chart in charts/ingestfleet, linted and rendered by Helm with two values sets; the rendered objects are
+/// read back with the KubernetesClient models (KEDA's ScaledObject, a custom resource, as plain YAML).</summary>
+public sealed class HelmChartTests
+{
+    private const string Chart = "charts/ingestfleet";
+    private const string CudaValues = "charts/ingestfleet/ci/cuda-values.yaml";
+    private static readonly string[] Classes = ["online", "high", "normal", "bulk"];
+
+    private sealed record Rendered(List<V1Deployment> Deployments, List<V1Service> Services, List<V1PodDisruptionBudget> Budgets,
+        List<Dictionary<object, object>> ScaledObjects, List<V1ConfigMap> ConfigMaps);
+
+    private static Rendered Render(params string[] extra)
+    {
+        var (code, output) = Helm.Run(["template", "fleet", Chart, .. extra]);
+        Assert.True(code == 0, output);
+        var rendered = new Rendered([], [], [], [], []);
+        var yaml = new DeserializerBuilder().Build();
+        foreach (var doc in output.Split("\n---", StringSplitOptions.RemoveEmptyEntries))
+        {
+            var kind = doc.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("kind: ", StringComparison.Ordinal))?[6..];
+            switch (kind)
+            {
+                case "Deployment": rendered.Deployments.Add(KubernetesYaml.Deserialize<V1Deployment>(doc)); break;
+                case "Service": rendered.Services.Add(KubernetesYaml.Deserialize<V1Service>(doc)); break;
+                case "PodDisruptionBudget": rendered.Budgets.Add(KubernetesYaml.Deserialize<V1PodDisruptionBudget>(doc)); break;
+                case "ConfigMap": rendered.ConfigMaps.Add(KubernetesYaml.Deserialize<V1ConfigMap>(doc)); break;
+                case "ScaledObject": rendered.ScaledObjects.Add(yaml.Deserialize<Dictionary<object, object>>(doc)); break;
+            }
+        }
+        return rendered;
+    }
+
+    private static object At(Dictionary<object, object> node, params object[] path)
+    {
+        object current = node;
+        foreach (var key in path)
+            current = key is int i ? ((List<object>)current)[i] : ((Dictionary<object, object>)current)[key];
+        return current;
+    }
+
+    [HelmFact]
+    public void TheChartLints_WithBothValuesSets()
+    {
+        var plain = Helm.Run("lint", Chart);
+        Assert.True(plain.ExitCode == 0, plain.Output);
+        var cuda = Helm.Run("lint", Chart, "-f", CudaValues);
+        Assert.True(cuda.ExitCode == 0, cuda.Output);
+    }
+
+    [HelmFact]
+    public void Defaults_OneCpuPoolPerClass_WithProbesGraceAndAScaledObjectEach()
+    {
+        var r = Render();
+        var workers = r.Deployments.Where(d => d.Metadata.Labels["app.kubernetes.io/component"] == "worker").ToList();
+        Assert.Equal(Classes.Select(c => $"fleet-worker-{c}"), workers.Select(d => d.Metadata.Name));
+        foreach (var (d, cls) in workers.Zip(Classes))
+        {
+            var pod = d.Spec.Template.Spec;
+            Assert.True(pod.TerminationGracePeriodSeconds > (long)WorkerHosting.DrainBudget.TotalSeconds, $"{d.Metadata.Name}: grace {pod.TerminationGracePeriodSeconds}");
+            var c = Assert.Single(pod.Containers);
+            Assert.Equal("/healthz/live", c.LivenessProbe.HttpGet.Path);
+            Assert.Equal("/healthz/ready", c.ReadinessProbe.HttpGet.Path);
+            Assert.EndsWith("ingestfleet-worker:0.1.0", c.Image, StringComparison.Ordinal);
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Fleet__Consume__0" && e.Value == cls);
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Embedder__ExecutionProvider" && e.Value == "cpu");
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__RabbitMq__Uri" && e.ValueFrom.SecretKeyRef.Name == "ingestfleet-broker");
+            Assert.Equal("2", c.Resources.Requests["cpu"].ToString());          // the profile's intra-op threads
+            Assert.Equal("2000Mi", c.Resources.Requests["memory"].ToString());   // peak RSS 1600 MiB × 1.25
+            Assert.False(c.Resources.Limits.ContainsKey("nvidia.com/gpu"));
+        }
+        Assert.Equal(5, r.Budgets.Count); // four pools and the gateway
+
+        Assert.Equal(4, r.ScaledObjects.Count);
+        foreach (var (so, cls) in r.ScaledObjects.Zip(Classes))
+        {
+            Assert.Equal($"fleet-worker-{cls}", At(so, "spec", "scaleTargetRef", "name"));
+            Assert.Equal("rabbitmq", At(so, "spec", "triggers", 0, "type"));
+            Assert.Equal("QueueLength", At(so, "spec", "triggers", 0, "metadata", "mode"));
+            Assert.Equal("http", At(so, "spec", "triggers", 0, "metadata", "protocol"));
+            Assert.Equal($"ingestfleet-{cls}", At(so, "spec", "triggers", 0, "metadata", "queueName"));
+            Assert.Equal("32", At(so, "spec", "triggers", 0, "metadata", "value")); // batch 16 × 2
+            var min = int.Parse((string)At(so, "spec", "minReplicaCount"), System.Globalization.CultureInfo.InvariantCulture);
+            if (cls == "online") Assert.True(min >= 1, "online must never scale to zero by default");
+            else Assert.Equal(0, min);
+        }
+
+        var gateway = Assert.Single(r.Deployments, d => d.Metadata.Name == "fleet-gateway");
+        Assert.Equal("/healthz/ready", gateway.Spec.Template.Spec.Containers[0].ReadinessProbe.HttpGet.Path);
+        Assert.Equal("fleet-gateway", Assert.Single(r.Services).Metadata.Name);
+        var settings = Assert.Single(r.ConfigMaps).Data;
+        Assert.Equal("16", settings["IngestFleet__Fleet__BatchSize"]);
+        Assert.Equal("2", settings["IngestFleet__Limits__Queues__bulk__ShedRank"]);
+    }
+
+    [HelmFact]
+    public void CudaValues_GpuImageAndLimits_OnlyTheEnabledPools_QueueLengthFromTheBatch()
+    {
+        var r = Render("-f", CudaValues);
+        var workers = r.Deployments.Where(d => d.Metadata.Labels["app.kubernetes.io/component"] == "worker").ToList();
+        Assert.Equal(["fleet-worker-online", "fleet-worker-bulk"], workers.Select(d => d.Metadata.Name));
+        foreach (var d in workers)
+        {
+            var c = d.Spec.Template.Spec.Containers[0];
+            Assert.EndsWith("ingestfleet-worker-cuda:0.1.0", c.Image, StringComparison.Ordinal);
+            Assert.Equal("1", c.Resources.Limits["nvidia.com/gpu"].ToString());
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Embedder__ExecutionProvider" && e.Value == "cuda");
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__S3__AccessKey" && e.ValueFrom.SecretKeyRef.Name == "ingestfleet-s3");
+            Assert.Equal("true", d.Spec.Template.Spec.NodeSelector["nvidia.com/gpu.present"]);
+        }
+        Assert.Equal(["64", "64"], r.ScaledObjects.Select(so => (string)At(so, "spec", "triggers", 0, "metadata", "value"))); // batch 32 × 2
+        Assert.Equal("2", At(r.ScaledObjects[0], "spec", "minReplicaCount"));
+        Assert.Equal(3, Assert.Single(r.Deployments, d => d.Metadata.Name == "fleet-gateway").Spec.Replicas);
+        Assert.Equal("http://otel-collector.observability:4318", Assert.Single(r.ConfigMaps).Data["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+    }
+}
