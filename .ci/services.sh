@@ -100,3 +100,14 @@ if [ -z "${INGESTFLEET_HELM:-}" ]; then
   fi
   export INGESTFLEET_HELM="$helm_bin"
 fi
+
+# Debian's docker-compose (1.29) to validate compose/docker-compose.yml (`docker-compose config`); no engine needed.
+if [ -z "${INGESTFLEET_DOCKER_COMPOSE:-}" ]; then
+  if ! command -v docker-compose >/dev/null 2>&1; then
+    echo "services: installing docker-compose (Debian package, for config validation only)"
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1 \
+      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; } \
+      || echo "services: docker-compose install failed (the compose test will be skipped)"
+  fi
+  command -v docker-compose >/dev/null 2>&1 && export INGESTFLEET_DOCKER_COMPOSE="$(command -v docker-compose)"
+fi

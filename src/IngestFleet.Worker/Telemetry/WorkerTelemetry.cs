@@ -14,8 +14,19 @@ public static class WorkerTelemetry
     public static readonly ActivitySource Source = new(Name, typeof(WorkerTelemetry).Assembly.GetName().Version?.ToString());
     public static readonly Meter Meter = new(Name, typeof(WorkerTelemetry).Assembly.GetName().Version?.ToString());
 
+    private static readonly System.Collections.Concurrent.ConcurrentDictionary<(string Model, string Ep), int> UnexplainedFallbacks = new();
+
+    /// <summary>Records the serving model's nodes that did not land on the requested EP (every fallback counts as
+    /// unexplained until a manifest can list expected ones), for the <c>ingestfleet.model.unexplained_fallback_nodes</c> gauge.</summary>
+    public static void ReportModel(string revision, string executionProvider, int unexplainedFallbackNodes) =>
+        UnexplainedFallbacks[(revision, executionProvider)] = unexplainedFallbackNodes;
+
     static WorkerTelemetry()
     {
+        Meter.CreateObservableGauge("ingestfleet.model.unexplained_fallback_nodes",
+            () => UnexplainedFallbacks.Select(kv => new Measurement<int>(kv.Value,
+                new KeyValuePair<string, object?>("gen_ai.request.model", kv.Key.Model), new KeyValuePair<string, object?>("ingestfleet.execution_provider", kv.Key.Ep))),
+            "{node}", "Model nodes placed on the CPU EP instead of the requested one, per model and EP");
         Meter.CreateObservableGauge("ingestfleet.process.peak_rss", () => Embedding.Diagnostics.RssSampler.ProcessPeakBytes, "By",
             "Peak resident set size of this process since start");
         Meter.CreateObservableGauge("ingestfleet.process.swap", () => Embedding.Diagnostics.ProcessMemory.Swap().UsedBytes, "By",

@@ -1,0 +1,115 @@
+using System.Diagnostics;
+using System.Diagnostics.Metrics;
+using System.Text.Json;
+using System.Text.RegularExpressions;
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Limits;
+using Microsoft.Extensions.Logging.Abstractions;
+using YamlDotNet.Serialization;
+
+namespace IngestFleet.Tests.Deploy;
+
+/// <summary>A fact that needs docker-compose (only its config validation, no engine): INGESTFLEET_DOCKER_COMPOSE, which
+/// tests/run.sh sets, or docker-compose on PATH; skipped with the reason without it.</summary>
+public sealed class ComposeFactAttribute : FactAttribute
+{
+    public ComposeFactAttribute()
+    {
+        if (ComposeTests.DockerCompose is null) Skip = "docker-compose not found (tests/run.sh installs Debian's docker-compose)";
+    }
+}
+
+/// <summary>The laptop stack in compose/: valid for docker-compose, every service health-checked, the fleet built from
+/// the Dockerfiles, and a dashboard that only charts metrics the code emits.</summary>
+public sealed partial class ComposeTests
+{
+    private static readonly string[] Services = ["rabbitmq", "minio", "minio-buckets", "gateway", "worker-1", "worker-2", "otel-collector", "jaeger", "prometheus", "grafana"];
+
+    internal static string? DockerCompose { get; } =
+        Environment.GetEnvironmentVariable("INGESTFLEET_DOCKER_COMPOSE") is { Length: > 0 } set && File.Exists(set) ? set
+        : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, "docker-compose")).FirstOrDefault(File.Exists);
+
+    private static string ComposeDir => Path.Combine(TestPaths.RepositoryRoot, "compose");
+
+    [ComposeFact]
+    public void TheStack_IsValid_EveryServiceHasAHealthCheck_AndTheFleetIsBuiltFromTheDockerfiles()
+    {
+        var psi = new ProcessStartInfo(DockerCompose!) { WorkingDirectory = ComposeDir, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "-f", "docker-compose.yml", "config" }) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        Assert.True(p.ExitCode == 0, stderr);
+        var config = new DeserializerBuilder().Build().Deserialize<Dictionary<string, object>>(stdout.Result);
+        var services = (Dictionary<object, object>)config["services"];
+        Assert.Equal(Services.Order(StringComparer.Ordinal), services.Keys.Cast<string>().Order(StringComparer.Ordinal));
+        foreach (var (name, value) in services)
+            Assert.True(((Dictionary<object, object>)value).ContainsKey("healthcheck"), $"{name} has no health check");
+        string Dockerfile(string service) => (string)((Dictionary<object, object>)((Dictionary<object, object>)services[service])["build"])["dockerfile"];
+        Assert.Equal("src/IngestFleet.GatewayHost/Dockerfile", Dockerfile("gateway"));
+        foreach (var worker in new[] { "worker-1", "worker-2" })
+        {
+            Assert.Equal("src/IngestFleet.WorkerHost/Dockerfile", Dockerfile(worker));
+            var w = (Dictionary<object, object>)services[worker];
+            var env = (Dictionary<object, object>)w["environment"];
+            Assert.StartsWith("http://", (string)env["IngestFleet__RabbitMq__ManagementUri"], StringComparison.Ordinal);
+            Assert.Equal("http://otel-collector:4318", env["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+            var grace = (string)w["stop_grace_period"];
+            Assert.True(int.Parse(grace.TrimEnd('s'), System.Globalization.CultureInfo.InvariantCulture) > IngestFleet.Worker.Hosting.WorkerHosting.DrainBudget.TotalSeconds, grace);
+        }
+        Assert.StartsWith("rabbitmq:4.", (string)((Dictionary<object, object>)services["rabbitmq"])["image"], StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheDashboard_ChartsOnlyMetricsTheCodeEmits_AndEveryOneTheOperatorNeeds()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(Path.Combine(ComposeDir, "grafana", "dashboards", "ingestfleet.json")));
+        var expressions = doc.RootElement.GetProperty("panels").EnumerateArray()
+            .SelectMany(p => p.GetProperty("targets").EnumerateArray().Select(t => t.GetProperty("expr").GetString()!)).ToList();
+        var used = expressions.Select(e => Grouping().Replace(e, "")).SelectMany(e => MetricName().Matches(e).Select(m => m.Value)).ToHashSet(StringComparer.Ordinal);
+        var emitted = EmittedPrometheusNames();
+        var unknown = used.Where(u => !emitted.Contains(u)).ToList();
+        Assert.True(unknown.Count == 0, $"the dashboard charts metrics the code does not emit: {string.Join(", ", unknown)}");
+        foreach (var needed in new[]
+                 {
+                     "ingestfleet_images_embedded_total", "ingestfleet_queue_depth", "ingestfleet_queue_estimated_wait_seconds", "ingestfleet_shed_items_total",
+                     "ingestfleet_images_dead_lettered_total", "gen_ai_client_operation_duration_seconds_bucket", "ingestfleet_process_peak_rss_bytes",
+                     "ingestfleet_model_unexplained_fallback_nodes",
+                 })
+            Assert.Contains(needed, used);
+    }
+
+    /// <summary>Every instrument on the fleet's meter, under the names the collector's Prometheus exporter gives them
+    /// (dots to underscores, unit suffix for s and By, _total on counters, _bucket/_sum/_count on histograms).</summary>
+    private static HashSet<string> EmittedPrometheusNames()
+    {
+        foreach (var t in new[] { typeof(IngestFleet.Worker.Telemetry.WorkerTelemetry), typeof(IngestFleet.Gateway.GatewayMetrics), typeof(IngestFleet.Messaging.Telemetry.MessagingMetrics) })
+            System.Runtime.CompilerServices.RuntimeHelpers.RunClassConstructor(t.TypeHandle);
+        var rabbit = new RabbitMqOptions();
+        var link = new BrokerLink(rabbit, "test");
+        using var monitor = new QueueMonitor(link, rabbit, new FleetOptions(), new LimitsOptions(), TimeProvider.System, NullLogger<QueueMonitor>.Instance);
+        var names = new HashSet<string>(StringComparer.Ordinal);
+        using var listener = new MeterListener();
+        listener.InstrumentPublished = (instrument, _) =>
+        {
+            if (instrument.Meter.Name != "IngestFleet") return;
+            var name = instrument.Name.Replace('.', '_') + instrument.Unit switch { "s" => "_seconds", "By" => "_bytes", _ => "" };
+            var kind = instrument.GetType().Name;
+            if (kind.StartsWith("Counter", StringComparison.Ordinal)) names.Add(name + "_total");
+            else if (kind.StartsWith("Histogram", StringComparison.Ordinal)) names.UnionWith([name + "_bucket", name + "_sum", name + "_count"]);
+            else names.Add(name);
+        };
+        listener.Start();
+        link.DisposeAsync().AsTask().GetAwaiter().GetResult();
+        return names;
+    }
+
+    [GeneratedRegex(@"\b(?:ingestfleet|gen_ai)_[a-z0-9_]+")]
+    private static partial Regex MetricName();
+
+    /// <summary>PromQL grouping clauses, whose label names look like metric names.</summary>
+    [GeneratedRegex(@"\b(?:by|without)\s*\([^)]*\)")]
+    private static partial Regex Grouping();
+}
