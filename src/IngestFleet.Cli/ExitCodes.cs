@@ -20,4 +20,8 @@ public static class ExitCodes
     public const int Infrastructure = 7;
     /// <summary><c>node doctor</c>: the node is not fit to take traffic (the failed checks are listed).</summary>
     public const int NodeNotFit = 8;
+    /// <summary><c>accept</c>: at least one gate failed (each failed gate is named with what to do).</summary>
+    public const int NotAccepted = 9;
+    /// <summary>Stopped by Ctrl-C / SIGTERM after writing what it had (the soak's partial report).</summary>
+    public const int Interrupted = 130;
 }

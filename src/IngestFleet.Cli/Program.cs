@@ -1,3 +1,4 @@
+using IngestFleet.Worker.Hosting;
 using System.CommandLine;
 using IngestFleet.Cli.Commands;
 
@@ -12,4 +13,9 @@ root.Subcommands.Add(LimitsCommands.Gateway());
 root.Subcommands.Add(TuneCommand.Build());
 root.Subcommands.Add(ModelsCommands.Build());
 root.Subcommands.Add(NodeCommands.Build());
-return await root.Parse(args).InvokeAsync();
+root.Subcommands.Add(SreCommands.Soak());
+root.Subcommands.Add(SreCommands.Accept());
+root.Subcommands.Add(SreCommands.Plan());
+// Ctrl-C / SIGTERM cancel the command; the process is not killed until the command had time to finish its work
+// (a worker drains its in-flight batches for up to 60 s; a soak writes its partial report).
+return await root.Parse(args).InvokeAsync(new InvocationConfiguration { ProcessTerminationTimeout = WorkerHosting.DrainBudget + TimeSpan.FromSeconds(15) });

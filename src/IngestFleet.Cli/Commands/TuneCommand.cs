@@ -105,7 +105,7 @@ internal static class TuneCommand
         return ExitCodes.Ok;
     }
 
-    private static string? FindSamplePhotos()
+    internal static string? FindSamplePhotos()
     {
         for (var d = new DirectoryInfo(Directory.GetCurrentDirectory()); d is not null; d = d.Parent)
         {

@@ -15,6 +15,7 @@ using IngestFleet.VectorStore;
 using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Embedded;
 using IngestFleet.Worker.Fetching;
+using IngestFleet.Worker.Node;
 using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Scheduling;
 using IngestFleet.Worker.Tuning;
@@ -102,6 +103,8 @@ public static class WorkerHosting
         });
         services.AddSingleton(sp => new ImagePreprocessor(manifest.Preprocess, sp.GetRequiredService<ImageLimits>()));
         services.AddSingleton<EmbeddingPipeline>();
+        // Before the bus: loading the model (checksum, golden pack on the EP) happens before any consuming starts.
+        services.AddHostedService<NodeLifecycle>();
     }
 
     private static void AddStore(this IServiceCollection services, FleetTransport transport, string? localStoreDirectory)

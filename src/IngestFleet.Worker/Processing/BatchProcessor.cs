@@ -40,9 +40,11 @@ public sealed class BatchProcessor(
         var stages = fleet.PriorityScheduling ? gate.For(level) : null;
         using var fetchGate = new SemaphoreSlim(fleet.FetchConcurrency);
         var sources = jobs.Select((job, i) => FetchSource(job, refused[i], fetchGate, stages)).ToArray();
+        var pipelineStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, stages,
             level > 0 ? background.Stages : null);
 
+        var pipelineWall = System.Diagnostics.Stopwatch.GetElapsedTime(pipelineStarted);
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, stages, cancellationToken);
         var report = new BatchReport(embedded, present, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
@@ -50,7 +52,9 @@ public sealed class BatchProcessor(
 
         var done = time.GetUtcNow();
         var latencies = jobs.Where(j => j.EnqueuedAt is not null).Select(j => (done - j.EnqueuedAt!.Value).TotalSeconds).ToArray();
-        ledger.Record(new BatchCompletedEventArgs(priority, report, latencies));
+        var reasons = outcomes.Where(o => o.Rejection is not null).GroupBy(o => o.Rejection!.Value.Code)
+            .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
+        ledger.Record(new BatchCompletedEventArgs(priority, jobs.Count, report, latencies, reasons, pipelineWall));
         return report;
     }
 
