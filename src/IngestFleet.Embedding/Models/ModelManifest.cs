@@ -48,6 +48,12 @@ public enum ResizeMode
     [JsonStringEnumMemberName("squash")] Squash,
 }
 
+public static class ResizeModes
+{
+    /// <summary>The manifest's spelling: <c>shortest_edge</c> or <c>squash</c>.</summary>
+    public static string Name(this ResizeMode mode) => mode == ResizeMode.Squash ? "squash" : "shortest_edge";
+}
+
 public sealed record OnnxFileSpec
 {
     public string File { get; init; } = "";

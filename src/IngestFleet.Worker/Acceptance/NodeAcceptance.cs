@@ -22,7 +22,9 @@ public static class NodeAcceptance
         var gates = new List<AcceptanceGate>();
         var inv = CultureInfo.InvariantCulture;
 
-        var swap = soak.SwapVerdict;
+        // Recomputed from the samples themselves (the report's own verdict is only a summary).
+        var swap = SoakReportBuilder.Sustained(soak.Swap, soak.SwapVerdict.ThresholdBytes > 0 ? soak.SwapVerdict.ThresholdBytes : SoakReportBuilder.SwapThresholdBytes,
+            soak.SwapVerdict.MinSeconds > 0 ? soak.SwapVerdict.MinSeconds : 60);
         gates.Add(new AcceptanceGate("swap never sustained",
             soak.Swap.Count == 0 ? "no swap samples" : $"longest run above {swap.ThresholdBytes >> 20} MiB: {swap.LongestSeconds:0} s (max {swap.MaxBytes >> 20} MiB, {soak.Swap.Count} samples)",
             $"< {swap.MinSeconds:0} s above {swap.ThresholdBytes >> 20} MiB", soak.Swap.Count > 0 && !swap.Sustained,
@@ -52,7 +54,7 @@ public static class NodeAcceptance
 
         var c2 = soak.Contract;
         var pre = local.Preprocess;
-        var same = c2.ShortEdge == pre.Size && c2.Crop == pre.Crop && c2.ResizeMode == pre.ResizeMode.ToString() && c2.OutputDimension == local.OutputDimension
+        var same = c2.ShortEdge == pre.Size && c2.Crop == pre.Crop && c2.ResizeMode == pre.ResizeMode.Name() && c2.OutputDimension == local.OutputDimension
                    && c2.TokenCap is null && soak.Serving.ModelRevision == local.Revision && c2.ContractHash == pre.ContractHash()
                    && (baseline.ModelSha256.Length == 0 || baseline.ModelSha256 == local.Onnx.Sha256);
         gates.Add(new AcceptanceGate("contract parity",

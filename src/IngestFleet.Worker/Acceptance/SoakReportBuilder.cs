@@ -1,3 +1,4 @@
+using IngestFleet.Embedding.Models;
 using IngestFleet.Embedding.Inference;
 using MathNet.Numerics.Statistics;
 
@@ -31,7 +32,7 @@ public static class SoakReportBuilder
             },
             Contract = new SoakContract
             {
-                ShortEdge = m.Preprocess.Size, Crop = m.Preprocess.Crop, ResizeMode = m.Preprocess.ResizeMode.ToString(), TokenCap = null,
+                ShortEdge = m.Preprocess.Size, Crop = m.Preprocess.Crop, ResizeMode = m.Preprocess.ResizeMode.Name(), TokenCap = null,
                 OutputDimension = m.OutputDimension, ContractHash = m.Preprocess.ContractHash(), GoldenWorstDistance = i.Embedder.GoldenWorstDistance,
                 GoldenEpsilon = m.Golden.Epsilon,
             },
