@@ -48,6 +48,8 @@ public sealed class Embedder : IDisposable
     public ExecutionProvider ExecutionProvider { get; }
     public EmbedderOptions Options { get; }
     public PlacementReport Placement { get; }
+    /// <summary>Fallback nodes the manifest does not explain (<see cref="ModelManifest.ExpectedFallbacks"/>).</summary>
+    public IReadOnlyList<string> UnexplainedFallbacks => Placement.Unexplained(Manifest.ExpectedFallbacks);
     public int FixedBatch { get; }
     public int Dimension => Manifest.OutputDimension;
     public int ImageLength => _imageLength;

@@ -1,5 +1,6 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using IngestFleet.Embedding.Models;
 using Microsoft.ML.OnnxRuntime;
 
 namespace IngestFleet.Embedding.Inference;
@@ -13,8 +14,20 @@ public sealed partial record PlacementReport(
     ExecutionProvider Ep, IReadOnlyDictionary<string, int> NodesPerProvider, IReadOnlyDictionary<string, IReadOnlyList<string>> NodeNames,
     int? CoreMLPartitions, int? CoreMLNodes, IReadOnlyList<string> Warnings)
 {
+    /// <summary>Op type per placed node, aligned with <see cref="NodeNames"/> (empty where ORT logged none).</summary>
+    public IReadOnlyDictionary<string, IReadOnlyList<string>> NodeOps { get; init; } = new Dictionary<string, IReadOnlyList<string>>();
+
+    /// <summary>Every node that did not land on the requested EP (it runs on the CPU EP instead).</summary>
     public IReadOnlyList<string> FallbackNodes =>
         Ep == ExecutionProvider.Cpu ? [] : NodeNames.TryGetValue("CPUExecutionProvider", out var n) ? n : [];
+
+    /// <summary>The fallback nodes the manifest does not explain (by node name pattern or op type, with a reason).</summary>
+    public IReadOnlyList<string> Unexplained(IReadOnlyList<ExpectedFallback> expected)
+    {
+        if (Ep == ExecutionProvider.Cpu || !NodeNames.TryGetValue("CPUExecutionProvider", out var names)) return [];
+        var ops = NodeOps.TryGetValue("CPUExecutionProvider", out var o) ? o : [];
+        return names.Where((name, i) => !expected.Any(e => e.Explains(name, i < ops.Count ? ops[i] : ""))).ToList();
+    }
 
     public int TotalNodes => NodesPerProvider.Values.Sum();
 
@@ -22,6 +35,7 @@ public sealed partial record PlacementReport(
     {
         var counts = new Dictionary<string, int>();
         var names = new Dictionary<string, List<string>>();
+        var ops = new Dictionary<string, List<string>>();
         int? partitions = null, coremlNodes = null;
         var warnings = new List<string>();
         string? current = null;
@@ -34,12 +48,13 @@ public sealed partial record PlacementReport(
                 {
                     current = m.Groups["ep"].Value;
                     counts[current] = counts.GetValueOrDefault(current) + int.Parse(m.Groups["n"].Value, System.Globalization.CultureInfo.InvariantCulture);
-                    if (!names.ContainsKey(current)) names[current] = [];
+                    if (!names.ContainsKey(current)) { names[current] = []; ops[current] = []; }
                     continue;
                 }
                 if (current is not null && NodeLine().Match(text) is { Success: true } node)
                 {
                     names[current].Add(node.Groups["name"].Value.Length > 0 ? node.Groups["name"].Value : node.Groups["op"].Value);
+                    ops[current].Add(node.Groups["op"].Value);
                     continue;
                 }
                 current = null;
@@ -52,7 +67,10 @@ public sealed partial record PlacementReport(
                     warnings.Add(text);
             }
         }
-        return new PlacementReport(ep, counts, names.ToDictionary(k => k.Key, v => (IReadOnlyList<string>)v.Value), partitions, coremlNodes, warnings);
+        return new PlacementReport(ep, counts, names.ToDictionary(k => k.Key, v => (IReadOnlyList<string>)v.Value), partitions, coremlNodes, warnings)
+        {
+            NodeOps = ops.ToDictionary(k => k.Key, v => (IReadOnlyList<string>)v.Value),
+        };
     }
 
     public string Format()

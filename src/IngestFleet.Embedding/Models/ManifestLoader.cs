@@ -78,6 +78,12 @@ public static class ManifestLoader
         if (string.IsNullOrWhiteSpace(m.Golden.File)) Fail("golden.file", "is required: every revision ships a golden pack.");
         if (!File.Exists(m.GoldenPath)) Fail("golden.file", $"points at {m.GoldenPath}, which does not exist.");
         if (m.Golden.Epsilon is <= 0 or > 0.5) Fail("golden.epsilon", "must be a cosine distance in (0, 0.5].");
+        for (var i = 0; i < m.ExpectedFallbacks.Count; i++)
+        {
+            var e = m.ExpectedFallbacks[i];
+            if (string.IsNullOrWhiteSpace(e.Node) && string.IsNullOrWhiteSpace(e.OpType)) Fail($"expected_fallbacks[{i}]", "needs a node (name or pattern with *) or an op_type.");
+            if (string.IsNullOrWhiteSpace(e.Reason)) Fail($"expected_fallbacks[{i}].reason", "is required: say why the fallback is acceptable.");
+        }
     }
 
     /// <summary>Refuses an ONNX file whose bytes are not the ones the manifest names.</summary>

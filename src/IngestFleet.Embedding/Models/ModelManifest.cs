@@ -23,6 +23,9 @@ public sealed record ModelManifest
     public bool L2Normalize { get; init; } = true;
     public Provenance Provenance { get; init; } = new();
     public GoldenSpec Golden { get; init; } = new();
+    /// <summary>Nodes known to fall back to the CPU EP on some EP, each with the reason; any other fallback is
+    /// "unexplained" (reported in the batch span, the worker's health, the node doctor and the soak report).</summary>
+    public IReadOnlyList<ExpectedFallback> ExpectedFallbacks { get; init; } = [];
 
     /// <summary>Directory the manifest was loaded from; relative file names resolve against it.</summary>
     [JsonIgnore] public string Directory { get; init; } = "";

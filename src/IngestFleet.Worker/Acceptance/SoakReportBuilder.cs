@@ -14,7 +14,7 @@ public static class SoakReportBuilder
     {
         var ran = (i.EndedAt - i.StartedAt).TotalSeconds;
         var m = i.Embedder.Manifest;
-        var unexplained = i.Embedder.Placement.FallbackNodes;
+        var unexplained = i.Embedder.UnexplainedFallbacks;
         return new SoakReport
         {
             Mode = i.Mode, Curve = i.Curve, StartedAt = i.StartedAt, EndedAt = i.EndedAt, PlannedSeconds = i.PlannedSeconds, RanSeconds = ran,

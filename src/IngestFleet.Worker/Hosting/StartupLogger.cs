@@ -15,7 +15,7 @@ internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObje
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        WorkerTelemetry.ReportModel(embedder.Manifest.Revision, embedder.ExecutionProvider.Name(), embedder.Placement.FallbackNodes.Count);
+        WorkerTelemetry.ReportModel(embedder.Manifest.Revision, embedder.ExecutionProvider.Name(), embedder.UnexplainedFallbacks.Count);
         if (background.Stages is { } bg)
             logger.LogInformation("priority scheduling: {Classes} run their CPU stages on {Threads} low-OS-priority threads ({Lowered} lowered) with a second ORT session; {First} keeps normal priority",
                 string.Join(", ", fleet.Priorities.Skip(1)), bg.Executor.Threads, bg.Executor.LoweredThreads, fleet.Priorities[0]);

@@ -92,6 +92,11 @@ public static class NodeDoctor
         {
             using var embedder = Embedder.Load(manifest, options);
             var fallback = embedder.Placement.FallbackNodes;
+            var unexplained = embedder.UnexplainedFallbacks;
+            if (unexplained.Count > 0)
+                return new DoctorCheck("model bundle", false,
+                    $"{manifest.Revision} on {embedder.ExecutionProvider.Name()}: {unexplained.Count} unexplained fallback node(s) ({string.Join(", ", unexplained.Take(5))}): " +
+                    "reopen the conversion, or list them with a reason under the manifest's expected_fallbacks");
             return new DoctorCheck("model bundle", true,
                 $"{manifest.Revision}: SHA-256 verified, golden pack worst cosine distance {embedder.GoldenWorstDistance:G3} ≤ {manifest.Golden.Epsilon:G3} on {embedder.ExecutionProvider.Name()}; " +
                 $"{fallback.Count} node(s) fell back to the CPU EP{(fallback.Count > 0 ? $" ({string.Join(", ", fallback.Take(5))}{(fallback.Count > 5 ? ", …" : "")})" : "")}");

@@ -45,6 +45,7 @@ public sealed class BatchTelemetry(EmbeddingPipeline pipeline, FleetOptions flee
                 _ => "cpu",
             });
             activity.SetTag("ingestfleet.fallback_nodes", embedder.Placement.FallbackNodes.Count);
+            activity.SetTag("ingestfleet.unexplained_fallback_nodes", embedder.UnexplainedFallbacks.Count);
             activity.SetTag("ingestfleet.priority", priority);
             activity.SetTag("ingestfleet.os_priority", lowOsPriority ? "low" : "normal");
             if (waits.Length > 0)

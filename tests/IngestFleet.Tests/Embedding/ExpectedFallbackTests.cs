@@ -1,0 +1,46 @@
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Embedding.Models;
+using Microsoft.ML.OnnxRuntime;
+
+namespace IngestFleet.Tests.Embedding;
+
+/// <summary>Fallbacks explained by the manifest versus unexplained ones, from recorded ORT placement log lines in the
+/// format ORT 1.31 writes for a Core ML session (Core ML itself cannot run here: no Mac).</summary>
+public sealed class ExpectedFallbackTests
+{
+    private static readonly OrtLogLine[] CoreMLSession =
+    [
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING, "s", "CoreMLExecutionProvider::GetCapability, number of partitions supported by CoreML: 2 number of nodes supported by CoreML: 40"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", " Node(s) placed on [CoreMLExecutionProvider]. Number of nodes: 40"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", " Node(s) placed on [CPUExecutionProvider]. Number of nodes: 3\n  Erf (/blocks.0/mlp/Erf)\n  Erf (/blocks.1/mlp/Erf)\n  Gather (/pool/Gather)"),
+    ];
+
+    [Fact]
+    public void FallbacksTheManifestLists_AreExplained_ByOpTypeOrNodePattern()
+    {
+        var placement = PlacementReport.Parse(ExecutionProvider.CoreML, CoreMLSession);
+        Assert.Equal(["/blocks.0/mlp/Erf", "/blocks.1/mlp/Erf", "/pool/Gather"], placement.FallbackNodes);
+        Assert.Equal(3, placement.Unexplained([]).Count);
+        Assert.Equal(["/pool/Gather"], placement.Unexplained([new ExpectedFallback { OpType = "Erf", Reason = "Core ML has no Erf" }]));
+        Assert.Empty(placement.Unexplained([
+            new ExpectedFallback { Node = "/blocks.*/mlp/Erf", Reason = "GELU stays on CPU" },
+            new ExpectedFallback { Node = "/pool/Gather", Reason = "class-token gather" },
+        ]));
+        Assert.Equal(2, placement.CoreMLPartitions);
+    }
+
+    [Fact]
+    public void OnTheCpuEp_NothingFallsBack() =>
+        Assert.Empty(PlacementReport.Parse(ExecutionProvider.Cpu, CoreMLSession).Unexplained([]));
+
+    [Fact]
+    public void AnExpectedFallbackWithoutAReason_IsRefusedByTheManifestLoader()
+    {
+        var dir = TestPaths.CopyModel("clip-tiny-r1");
+        var path = Path.Combine(dir, "manifest.json");
+        var json = File.ReadAllText(path).TrimEnd().TrimEnd('}') + ", \"expected_fallbacks\": [ { \"op_type\": \"Erf\" } ] }";
+        File.WriteAllText(path, json);
+        var e = Assert.Throws<ModelManifestException>(() => ManifestLoader.Load(path));
+        Assert.Contains("expected_fallbacks[0].reason", e.Message, StringComparison.Ordinal);
+    }
+}
