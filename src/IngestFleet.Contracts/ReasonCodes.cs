@@ -35,6 +35,8 @@ public static class ReasonCodes
     public const string InvalidJob = "invalid_job";
     public const string ModelRevisionMismatch = "model_revision_mismatch";
     public const string DeadlinePassed = "deadline_passed";
+    /// <summary>The worker serves a tenant-bound model bundle and the job's tenant has none for this revision.</summary>
+    public const string ModelBundleMissing = "model_bundle_missing";
 
     // Load shedding: not a failure of the item; its queue passed its published max depth and the job was parked.
     public const string Shed = "shed";
@@ -43,6 +45,6 @@ public static class ReasonCodes
     [
         Empty, TooManyBytes, NotAnImage, UnsupportedFormat, TooManyPixels, TooSmall, BadAspect, Truncated, Corrupt,
         AllocationLimit, NonFiniteOutput, ZeroNormOutput, InferenceFailed, SourceNotFound, SourceForbidden,
-        FetchFailed, InvalidJob, ModelRevisionMismatch, DeadlinePassed, Shed,
+        FetchFailed, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, Shed,
     ];
 }

@@ -1,5 +1,6 @@
 using IngestFleet.Embedding.Models;
 using IngestFleet.ServiceDefaults;
+using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Worker.Node;
 using Microsoft.Extensions.DependencyInjection;
@@ -17,7 +18,7 @@ if (args is ["--doctor", ..])
     return NodeDoctor.IsFit(checks) ? 0 : 8;
 }
 builder.AddServiceDefaults("ingestfleet-worker");
-builder.AddIngestFleetWorker(FleetTransport.RabbitMq, ModelLocator.Load(builder.Configuration["IngestFleet:Model"]));
+builder.AddIngestFleetWorker(FleetTransport.RabbitMq, await WorkerModels.LoadAsync(builder.Configuration["IngestFleet:Model"], builder.Configuration, CancellationToken.None));
 builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = WorkerHosting.DrainBudget + TimeSpan.FromSeconds(5));
 using var host = builder.Build();
 await host.RunWorkerAsync();

@@ -19,13 +19,19 @@ public sealed class WorkerHost : IAsyncDisposable
     public FleetLedger Ledger => _host.Services.GetRequiredService<FleetLedger>();
     public IServiceProvider Services => _host.Services;
 
-    public static async Task<WorkerHost> StartAsync(FleetWorld world, int batch = 16, Dictionary<string, string?>? extra = null)
+    /// <param name="world">The test's broker queues and bucket.</param>
+    /// <param name="batch">Batch size.</param>
+    /// <param name="extra">More configuration.</param>
+    /// <param name="model">A model argument as the worker takes it (a bundle's s3:// address); default the bundled clip-tiny-r1.</param>
+    public static async Task<WorkerHost> StartAsync(FleetWorld world, int batch = 16, Dictionary<string, string?>? extra = null, string? model = null)
     {
         var builder = Host.CreateApplicationBuilder();
         builder.Logging.SetMinimumLevel(LogLevel.Warning);
         builder.Configuration.AddInMemoryCollection(world.Settings(batch).ToDictionary(kv => kv.Key.Replace("__", ":", StringComparison.Ordinal), kv => (string?)kv.Value));
         if (extra is not null) builder.Configuration.AddInMemoryCollection(extra);
-        var manifest = ManifestLoader.Load(Path.Combine(AppContext.BaseDirectory, "models", "clip-tiny-r1"));
+        var manifest = model is null
+            ? ManifestLoader.Load(Path.Combine(AppContext.BaseDirectory, "models", "clip-tiny-r1"))
+            : await IngestFleet.Worker.Bundles.WorkerModels.LoadAsync(model, builder.Configuration, CancellationToken.None);
         builder.AddIngestFleetWorker(FleetTransport.RabbitMq, manifest);
         var host = builder.Build();
         await host.StartAsync();

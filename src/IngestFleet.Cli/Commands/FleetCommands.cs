@@ -4,6 +4,7 @@ using IngestFleet.Embedding.Inference;
 using IngestFleet.Storage.S3;
 using IngestFleet.Worker;
 using IngestFleet.Messaging;
+using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
@@ -121,7 +122,11 @@ internal static class FleetCommands
             builder.Configuration.AddInMemoryCollection(overrides);
             try
             {
-                builder.AddIngestFleetWorker(FleetTransport.RabbitMq, ModelLocator.Load(p.GetValue(model)));
+                builder.AddIngestFleetWorker(FleetTransport.RabbitMq, await WorkerModels.LoadAsync(p.GetValue(model), builder.Configuration, ct));
+            }
+            catch (ModelBundleException e)
+            {
+                throw new CliInputException(e.Message, ExitCodes.BadModel);
             }
             catch (IngestFleet.Worker.Tuning.ProfileException e)
             {

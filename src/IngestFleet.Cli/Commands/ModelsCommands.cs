@@ -14,10 +14,12 @@ internal static class ModelsCommands
 {
     public static Command Build()
     {
-        var models = new Command("models", "Forge, inspect and verify model revisions");
+        var models = new Command("models", "Forge, inspect, verify, push and list model revisions");
         models.Subcommands.Add(Forge());
         models.Subcommands.Add(Inspect());
         models.Subcommands.Add(Verify());
+        models.Subcommands.Add(BundleCommands.Push());
+        models.Subcommands.Add(BundleCommands.List());
         return models;
     }
 

@@ -14,6 +14,7 @@ using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
 using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Embedded;
+using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Fetching;
 using IngestFleet.Worker.Node;
 using IngestFleet.Worker.Processing;
@@ -130,6 +131,19 @@ public static class WorkerHosting
         // One CPU scheduler per process: capacity = cores; levels = priority classes (online first).
         services.AddSingleton(sp => new PriorityGate(Environment.ProcessorCount, sp.GetRequiredService<FleetOptions>().Priorities.Length));
         services.AddSingleton<BatchTelemetry>();
+        services.AddSingleton(sp =>
+        {
+            var config = sp.GetRequiredService<IConfiguration>();
+            if (!string.Equals(config[WorkerModels.EnforceKey], "true", StringComparison.OrdinalIgnoreCase) || config[WorkerModels.BucketKey] is not { Length: > 0 } bucket)
+                return TenantBundlePolicy.AllowAll(sp.GetRequiredService<TimeProvider>());
+            var s3 = sp.GetRequiredService<S3Options>();
+            var options = new S3Options
+            {
+                ServiceUrl = s3.ServiceUrl, Region = s3.Region, Bucket = bucket, AccessKey = s3.AccessKey, SecretKey = s3.SecretKey,
+                ForcePathStyle = s3.ForcePathStyle, ChecksumMode = s3.ChecksumMode, UseChunkEncoding = s3.UseChunkEncoding,
+            };
+            return new TenantBundlePolicy(new S3ObjectStore(options), enforced: true, sp.GetRequiredService<TimeProvider>());
+        });
         services.AddSingleton<BatchProcessor>();
     }
 

@@ -2,6 +2,7 @@ using IngestFleet.Contracts;
 using IngestFleet.Embedding;
 using IngestFleet.Messaging;
 using IngestFleet.VectorStore;
+using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Fetching;
 using IngestFleet.Worker.Scheduling;
 using Microsoft.Extensions.Logging;
@@ -15,7 +16,8 @@ namespace IngestFleet.Worker.Processing;
 /// </summary>
 public sealed class BatchProcessor(
     EmbeddingPipeline pipeline, ImageFetcher fetcher, ResultWriter writer, FleetOptions fleet, FetchOptions fetchOptions,
-    FleetLedger ledger, PriorityGate gate, BackgroundStagesHolder background, BatchTelemetry telemetry, TimeProvider time, ILogger<BatchProcessor> logger)
+    FleetLedger ledger, PriorityGate gate, BackgroundStagesHolder background, BatchTelemetry telemetry, TenantBundlePolicy bundles, TimeProvider time,
+    ILogger<BatchProcessor> logger)
 {
     private const int WriteConcurrency = 16;
 
@@ -32,7 +34,8 @@ public sealed class BatchProcessor(
         if (level < 0) level = fleet.Priorities.Length - 1;
         var lowPriority = level > 0 && background.Stages is not null;
         using var span = telemetry.Start(jobs, priority, lowPriority);
-        var refused = Refuse(jobs, schemaProblems);
+        var unbundled = await TenantsWithoutBundleAsync(jobs, cancellationToken);
+        var refused = Refuse(jobs, schemaProblems, unbundled);
 
         // Priority scheduling: this batch holds less urgent batches' CPU stages and I/O back until it is done, and waits
         // itself while a more urgent batch is in progress.
@@ -59,7 +62,17 @@ public sealed class BatchProcessor(
     }
 
     /// <summary>Jobs refused before any fetch, with their reason: the schema, the validator's rules, the model revision, the deadline.</summary>
-    private Rejection?[] Refuse(IReadOnlyList<EmbedCatalogImage> jobs, IReadOnlyList<IReadOnlyList<string>>? schemaProblems)
+    /// <summary>With a tenant-bound model bundle: the batch's tenants that have no bundle for this revision.</summary>
+    private async Task<HashSet<string>> TenantsWithoutBundleAsync(IReadOnlyList<EmbedCatalogImage> jobs, CancellationToken cancellationToken)
+    {
+        var missing = new HashSet<string>(StringComparer.Ordinal);
+        if (!bundles.Enforced) return missing;
+        foreach (var tenant in jobs.Select(j => j.Tenant).Where(JobValidator.IsSafeSegment).Distinct(StringComparer.Ordinal))
+            if (!await bundles.HasBundleAsync(tenant, Revision, cancellationToken)) missing.Add(tenant);
+        return missing;
+    }
+
+    private Rejection?[] Refuse(IReadOnlyList<EmbedCatalogImage> jobs, IReadOnlyList<IReadOnlyList<string>>? schemaProblems, HashSet<string> unbundled)
     {
         var now = time.GetUtcNow();
         var refused = new Rejection?[jobs.Count];
@@ -70,6 +83,9 @@ public sealed class BatchProcessor(
             if (problems.Count > 0) refused[i] = new Rejection(ReasonCodes.InvalidJob, string.Join("; ", problems));
             else if (job.ModelRevision.Length > 0 && job.ModelRevision != Revision)
                 refused[i] = new Rejection(ReasonCodes.ModelRevisionMismatch, $"job asks for {job.ModelRevision}; this worker serves {Revision}");
+            else if (unbundled.Contains(job.Tenant))
+                refused[i] = new Rejection(ReasonCodes.ModelBundleMissing,
+                    $"tenant {job.Tenant} has no bundle for model {Revision} (models/{job.Tenant}/{Revision}/): push one with `ingestfleet models push MANIFEST --tenant {job.Tenant}`");
             else if (job.Deadline is { } deadline && deadline < now)
                 refused[i] = new Rejection(ReasonCodes.DeadlinePassed, $"deadline {deadline:O} passed before the job started");
         }

@@ -1,0 +1,131 @@
+using System.Security.Cryptography;
+using System.Text;
+using IngestFleet.Contracts;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Storage;
+
+namespace IngestFleet.Worker.Bundles;
+
+/// <summary>A bundle that cannot be archived or used; the message names the key or file and what to do.</summary>
+public sealed class ModelBundleException(string message) : Exception(message);
+
+/// <summary>One archived revision of a tenant: its key prefix and what its SHA256SUMS lists.</summary>
+public sealed record ArchivedBundle(string Tenant, string Revision, string Prefix, IReadOnlyDictionary<string, string> Sums);
+
+/// <summary>
+/// Model bundles per tenant in the object store, the exact artifacts a node serves:
+/// <c>models/{tenant}/{revision}/</c> holds <c>manifest.json</c>, the ONNX file, the golden pack, any execution-provider
+/// cache the runtime produced (the Core ML compiled-model cache under <c>coreml-cache/</c>), and a <c>SHA256SUMS</c>
+/// over all of them, written last, so a bundle without it is not archived. A different bundle is never written over
+/// an archived revision; workers download a bundle into a local cache and verify every checksum before loading it.
+/// </summary>
+public static class ModelBundles
+{
+    public const string SumsFile = "SHA256SUMS";
+
+    public static string Prefix(string tenant, string revision) => $"models/{tenant}/{revision}/";
+
+    /// <summary>The files of a local bundle (relative path → full path): manifest, ONNX, golden pack, EP cache.</summary>
+    public static SortedDictionary<string, string> LocalFiles(ModelManifest manifest, string? coreMLCacheDirectory)
+    {
+        var files = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["manifest.json"] = manifest.ManifestPath,
+            [manifest.Onnx.File] = manifest.OnnxPath,
+            [manifest.Golden.File] = manifest.GoldenPath,
+        };
+        var cache = coreMLCacheDirectory ?? Path.Combine(Path.GetTempPath(), "ingestfleet-coreml", manifest.Revision);
+        if (Directory.Exists(cache))
+            foreach (var f in Directory.EnumerateFiles(cache, "*", SearchOption.AllDirectories))
+                files["coreml-cache/" + Path.GetRelativePath(cache, f).Replace('\\', '/')] = f;
+        return files;
+    }
+
+    public static string Sums(IEnumerable<KeyValuePair<string, string>> relativeToSha) =>
+        string.Concat(relativeToSha.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Value}  {kv.Key}\n"));
+
+    public static Dictionary<string, string> ParseSums(string text) =>
+        text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split("  ", 2)).Where(p => p.Length == 2)
+            .ToDictionary(p => p[1].Trim(), p => p[0].Trim(), StringComparer.Ordinal);
+
+    /// <summary>Uploads a bundle; returns false when the identical bundle was already archived. Throws when a
+    /// different bundle is archived under the same revision.</summary>
+    public static async Task<bool> PushAsync(IObjectStore store, ModelManifest manifest, string tenant, string? coreMLCacheDirectory, CancellationToken ct)
+    {
+        if (!JobValidator.IsSafeSegment(tenant)) throw new ModelBundleException($"tenant '{tenant}' must be 1–128 letters, digits, '-', '_' or '.'");
+        ManifestLoader.VerifyChecksum(manifest);
+        var files = LocalFiles(manifest, coreMLCacheDirectory);
+        var sums = files.ToDictionary(kv => kv.Key, kv => Sha256(kv.Value), StringComparer.Ordinal);
+        var text = Sums(sums);
+        var prefix = Prefix(tenant, manifest.Revision);
+        if (await store.GetAsync(prefix + SumsFile, ct) is { } existing)
+        {
+            if (Encoding.UTF8.GetString(existing) == text) return false;
+            throw new ModelBundleException($"{prefix}{SumsFile} already archives a different bundle for {manifest.Revision}: a revision names exact " +
+                                           "weights, so give this export a new revision in its manifest");
+        }
+        foreach (var (relative, path) in files)
+            await store.PutAsync(prefix + relative, await File.ReadAllBytesAsync(path, ct), "application/octet-stream", ct);
+        await store.PutAsync(prefix + SumsFile, Encoding.UTF8.GetBytes(text), "text/plain", ct); // last: the bundle is complete
+        return true;
+    }
+
+    /// <summary>The archived revisions of a tenant (those with a SHA256SUMS).</summary>
+    public static async Task<IReadOnlyList<ArchivedBundle>> ListAsync(IObjectStore store, string tenant, CancellationToken ct)
+    {
+        var bundles = new List<ArchivedBundle>();
+        await foreach (var key in store.ListAsync($"models/{tenant}/", ct))
+        {
+            if (!key.EndsWith("/" + SumsFile, StringComparison.Ordinal)) continue;
+            var revision = key[$"models/{tenant}/".Length..^(SumsFile.Length + 1)];
+            if (revision.Contains('/', StringComparison.Ordinal)) continue;
+            var sums = ParseSums(Encoding.UTF8.GetString(await store.GetAsync(key, ct) ?? []));
+            bundles.Add(new ArchivedBundle(tenant, revision, Prefix(tenant, revision), sums));
+        }
+        return bundles.OrderBy(b => b.Revision, StringComparer.Ordinal).ToList();
+    }
+
+    /// <summary>Downloads an archived bundle into <paramref name="cacheDirectory"/>/{tenant}/{revision}, verifying every
+    /// file against SHA256SUMS (files already cached with the right checksum are kept); returns the manifest path.</summary>
+    public static async Task<string> DownloadAsync(IObjectStore store, string tenant, string revision, string cacheDirectory, CancellationToken ct)
+    {
+        var prefix = Prefix(tenant, revision);
+        var sumsBytes = await store.GetAsync(prefix + SumsFile, ct)
+            ?? throw new ModelBundleException($"no bundle archived at {prefix} ({SumsFile} missing): push one with `ingestfleet models push MANIFEST --tenant {tenant}`");
+        var sums = ParseSums(Encoding.UTF8.GetString(sumsBytes));
+        if (!sums.ContainsKey("manifest.json")) throw new ModelBundleException($"{prefix}{SumsFile} lists no manifest.json");
+        var local = Path.Combine(cacheDirectory, tenant, revision);
+        Directory.CreateDirectory(local);
+        foreach (var (relative, sha) in sums)
+        {
+            if (relative.Contains("..", StringComparison.Ordinal) || Path.IsPathRooted(relative))
+                throw new ModelBundleException($"{prefix}{SumsFile} names an unsafe path: {relative}");
+            var target = Path.Combine(local, relative);
+            if (File.Exists(target) && Sha256(target) == sha) continue;
+            var bytes = await store.GetAsync(prefix + relative, ct) ?? throw new ModelBundleException($"{prefix}{relative} is listed in {SumsFile} but missing");
+            var actual = Convert.ToHexStringLower(SHA256.HashData(bytes));
+            if (actual != sha)
+                throw new ModelBundleException($"{prefix}{relative}: SHA-256 {actual} does not match {SumsFile} ({sha}); the bundle was altered after it was archived");
+            Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+            await File.WriteAllBytesAsync(target, bytes, ct);
+        }
+        return Path.Combine(local, "manifest.json");
+    }
+
+    /// <summary>Splits <c>s3://bucket/models/{tenant}/{revision}</c>.</summary>
+    public static bool TryParseUri(string? value, out string bucket, out string tenant, out string revision)
+    {
+        bucket = tenant = revision = "";
+        if (value is null || !Uri.TryCreate(value, UriKind.Absolute, out var uri) || uri.Scheme != "s3") return false;
+        var parts = uri.AbsolutePath.Trim('/').Split('/');
+        if (parts is not ["models", var t, var r]) return false;
+        (bucket, tenant, revision) = (uri.Host, t, r);
+        return bucket.Length > 0 && JobValidator.IsSafeSegment(tenant) && JobValidator.IsSafeSegment(revision);
+    }
+
+    private static string Sha256(string path)
+    {
+        using var stream = File.OpenRead(path);
+        return Convert.ToHexStringLower(SHA256.HashData(stream));
+    }
+}
