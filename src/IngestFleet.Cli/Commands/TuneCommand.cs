@@ -32,7 +32,19 @@ internal static class TuneCommand
         var threads = new Option<string?>("--threads") { Description = "Intra-op thread counts to sweep, e.g. 4,2,1 (default: performance cores, halving down to 1)" };
         var batches = new Option<string>("--batches") { Description = "Batch sizes to sweep", DefaultValueFactory = _ => "1,8,16,32" };
         var images = new Option<string?>("--images") { Description = "Folder of real images to run (default: the repository's tests/data/photos when run inside it)" };
-        var seconds = new Option<double>("--seconds") { Description = "Measured seconds per cell (at least 3 batches run)", DefaultValueFactory = _ => 5 };
+        var seconds = new Option<double>("--seconds")
+        {
+            Description = "Measured time per cell, as seconds or a duration (5, 5s, 2m; at least 3 batches run)",
+            DefaultValueFactory = _ => 5,
+            CustomParser = r =>
+            {
+                var text = r.Tokens.Count > 0 ? r.Tokens[0].Value : "5";
+                if (double.TryParse(text, System.Globalization.NumberStyles.Float, System.Globalization.CultureInfo.InvariantCulture, out var s)) return s;
+                if (IngestFleet.ServiceDefaults.Durations.TryParse(text, out var d)) return d.TotalSeconds;
+                r.AddError($"--seconds {text}: use a number of seconds or a duration such as 5s or 2m");
+                return 0;
+            },
+        };
         var outDir = new Option<string>("--out") { Description = "Folder for profile.json and chart.png", DefaultValueFactory = _ => "tune-out" };
         var tolerance = new Option<double>("--tolerance") { Description = "Throughput a thread step down may lose and still be taken", DefaultValueFactory = _ => 0.05 };
         var budget = new Option<double?>("--p95-budget-ms") { Description = "Latency budget: only batches whose p95 meets it are candidates" };
