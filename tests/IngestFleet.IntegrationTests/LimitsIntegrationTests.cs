@@ -189,7 +189,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         var rabbit = new RabbitMqOptions { Uri = fixture.RabbitUri, ManagementUri = fixture.ManagementUri };
         await using var broker = new BrokerLink(rabbit, "test-shedder");
         using var monitor = new QueueMonitor(broker, rabbit, fleet, limits, TimeProvider.System, NullLogger<QueueMonitor>.Instance);
-        var shedder = new Shedder(broker, monitor, world.Store, fleet, limits, "clip-tiny-r1", TimeProvider.System, NullLogger<Shedder>.Instance);
+        await using var shedder = new Shedder(broker, monitor, world.Store, fleet, limits, "clip-tiny-r1", TimeProvider.System, NullLogger<Shedder>.Instance);
 
         var shedPerShard = new System.Collections.Concurrent.ConcurrentDictionary<string, long>();
         IReadOnlyList<ShedPass> passes;
@@ -291,8 +291,8 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         }
         var firstLink = new BrokerLink(rabbit, "shedder-1");
         await using var secondLink = new BrokerLink(rabbit, "shedder-2");
-        var first = NewShedder(firstLink);
-        var second = NewShedder(secondLink);
+        await using var first = NewShedder(firstLink);
+        await using var second = NewShedder(secondLink);
         Assert.True(await first.HoldsLeadershipAsync(CancellationToken.None));
         Assert.False(await second.HoldsLeadershipAsync(CancellationToken.None));
         await firstLink.DisposeAsync(); // the holder's connection goes (worker stopped or died)

@@ -23,7 +23,7 @@ namespace IngestFleet.Messaging.Shedding;
 /// </summary>
 public sealed class Shedder(
     BrokerLink broker, IDepthSource monitor, IObjectStore store, FleetOptions fleet, LimitsOptions options, string defaultRevision,
-    TimeProvider time, ILogger<Shedder> logger)
+    TimeProvider time, ILogger<Shedder> logger) : IAsyncDisposable
 {
     /// <summary>At most this many messages are held unacked by one pass (bounds the shedder's memory).</summary>
     public int Window { get; init; } = 10_000;
@@ -166,6 +166,16 @@ public sealed class Shedder(
         catch (JsonException)
         {
             return null;
+        }
+    }
+
+    /// <summary>Closes the leadership channel, which hands the shedder lock to another worker at once.</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (_leaderChannel is { } channel)
+        {
+            _leaderChannel = null;
+            await channel.DisposeAsync();
         }
     }
 }
