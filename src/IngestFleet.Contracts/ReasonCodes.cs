@@ -41,10 +41,14 @@ public static class ReasonCodes
     // Load shedding: not a failure of the item; its queue passed its published max depth and the job was parked.
     public const string Shed = "shed";
 
+    // Delivery failures the broker reported: past the delivery limit (a worker crashed on the message each time), or
+    // left in a MassTransit _error / _skipped queue. The record carries the delivery count and the fault.
+    public const string Poison = "poison";
+
     public static readonly IReadOnlyList<string> All =
     [
         Empty, TooManyBytes, NotAnImage, UnsupportedFormat, TooManyPixels, TooSmall, BadAspect, Truncated, Corrupt,
         AllocationLimit, NonFiniteOutput, ZeroNormOutput, InferenceFailed, SourceNotFound, SourceForbidden,
-        FetchFailed, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, Shed,
+        FetchFailed, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, Shed, Poison,
     ];
 }

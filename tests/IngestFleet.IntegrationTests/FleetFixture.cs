@@ -125,10 +125,10 @@ public sealed class FleetWorld(FleetFixture fixture, string queuePrefix, string 
                 var factory = new ConnectionFactory { Uri = new Uri(Fixture.RabbitUri) };
                 await using var connection = await factory.CreateConnectionAsync();
                 await using var channel = await connection.CreateChannelAsync();
-                foreach (var priority in new FleetOptions().Priorities)
+                foreach (var name in new FleetOptions().Priorities.Select(p => QueuePrefix + p).Append(QueuePrefix + "poison"))
                 {
-                    await channel.QueueDeleteAsync(QueuePrefix + priority, ifUnused: false, ifEmpty: false);
-                    await channel.ExchangeDeleteAsync(QueuePrefix + priority, ifUnused: false);
+                    await channel.QueueDeleteAsync(name, ifUnused: false, ifEmpty: false);
+                    await channel.ExchangeDeleteAsync(name, ifUnused: false);
                 }
             }
 #pragma warning disable CA1031 // clean-up is best effort whatever failed

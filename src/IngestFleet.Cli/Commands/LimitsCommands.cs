@@ -51,6 +51,7 @@ internal static class LimitsCommands
                 Console.WriteLine(JsonSerializer.Serialize(new
                 {
                     queues = limits.Select(l => new { limit = l, current = snapshot?.Queues.GetValueOrDefault(l.Priority) }),
+                    parked = snapshot?.Parked,
                     shard_ranks = options.ShardRanks,
                 }, Indented));
                 return ExitCodes.Ok;
@@ -64,6 +65,9 @@ internal static class LimitsCommands
                 table.AddRow(row.Select(Markup.Escape).ToArray());
             }
             AnsiConsole.Write(table);
+            if (snapshot is not null)
+                Console.WriteLine(snapshot.Parked.Count == 0 ? "parked: none (no poison, _error or _skipped messages)"
+                    : "parked (the poison drain turns these into dead-letter records): " + string.Join(", ", snapshot.Parked.Select(kv => $"{kv.Key}={kv.Value}")));
             Console.WriteLine("Past max depth the gateway answers 429; a queue with a shed rank is shed (highest rank first, highest-ranked shards first)");
             Console.WriteLine("into S3 shed/{tenant}/{model-revision}/... until its depth is at or below resume depth. Replay with: ingestfleet replay shed/");
             if (options.ShardRanks.Count > 0)

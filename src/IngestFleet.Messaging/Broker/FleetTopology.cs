@@ -6,7 +6,10 @@ namespace IngestFleet.Messaging.Broker;
 /// The queues the fleet owns, with their arguments in one place. Workers declare them through MassTransit's receive
 /// endpoints and producers through <see cref="DeclareAsync"/> (so a publish before any worker started is not lost);
 /// both use these exact arguments, so the broker sees one definition.
-/// Queue {prefix}{priority}: durable quorum queue; exchange of the same name (fanout, durable) bound to it.
+/// Queue {prefix}{priority}: durable quorum queue; exchange of the same name (fanout, durable) bound to it. A message
+/// redelivered past the delivery limit (workers crashing on it) is not deleted by the broker: it is dead-lettered,
+/// at least once, through the exchange {prefix}poison into the queue {prefix}poison, which workers turn into
+/// dead-letter records in S3 (<see cref="Poison.PoisonDrain"/>).
 /// </summary>
 public static class FleetTopology
 {
@@ -16,13 +19,30 @@ public static class FleetTopology
         ["x-delivery-limit"] = o.DeliveryLimit,
         ["x-max-length"] = o.MaxQueueLength,
         ["x-overflow"] = "reject-publish",
+        ["x-dead-letter-exchange"] = PoisonName(o),
+        ["x-dead-letter-strategy"] = "at-least-once",
     };
+
+    /// <summary>The dead-letter exchange and queue of the fleet's work queues.</summary>
+    public static string PoisonName(FleetOptions o) => o.QueuePrefix + "poison";
+
+    /// <summary>Declares the poison exchange and queue (idempotent); before any work queue, so nothing is dead-lettered
+    /// into an exchange that does not exist yet.</summary>
+    public static async Task DeclarePoisonAsync(IChannel channel, FleetOptions fleet, CancellationToken cancellationToken)
+    {
+        var name = PoisonName(fleet);
+        await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" }, cancellationToken: cancellationToken);
+        await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
+    }
 
     public static async Task DeclareAsync(RabbitMqOptions rabbit, FleetOptions fleet, CancellationToken cancellationToken)
     {
         var factory = new ConnectionFactory { Uri = new Uri(rabbit.Uri), ClientProvidedName = "ingestfleet-topology", RequestedConnectionTimeout = TimeSpan.FromSeconds(5) };
         await using var connection = await factory.CreateConnectionAsync(cancellationToken);
         await using var channel = await connection.CreateChannelAsync(cancellationToken: cancellationToken);
+        await DeclarePoisonAsync(channel, fleet, cancellationToken);
         foreach (var priority in fleet.Priorities)
         {
             var name = fleet.QueueName(priority);

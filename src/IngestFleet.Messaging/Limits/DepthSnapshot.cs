@@ -4,4 +4,8 @@ namespace IngestFleet.Messaging.Limits;
 public sealed record DepthSnapshot(IReadOnlyDictionary<string, QueueSample> Queues, string? BrokerError, DateTimeOffset At)
 {
     public bool BrokerReachable => BrokerError is null;
+
+    /// <summary>Messages waiting in the poison queue and in MassTransit's <c>_error</c> / <c>_skipped</c> queues that
+    /// exist, by queue name (the poison drain turns them into dead-letter records).</summary>
+    public IReadOnlyDictionary<string, long> Parked { get; init; } = new Dictionary<string, long>(StringComparer.Ordinal);
 }

@@ -56,6 +56,9 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
             "Ready plus unacknowledged messages per priority queue (last sample)");
         _meter.CreateObservableGauge("ingestfleet.queue.consumers", () => Observe(s => s.Consumers), "{consumer}",
             "Consumers per priority queue (last sample)");
+        _meter.CreateObservableGauge("ingestfleet.queue.parked",
+            () => Last is { } s ? s.Parked.Select(kv => new Measurement<long>(kv.Value, new KeyValuePair<string, object?>("messaging.destination.name", kv.Key))) : [],
+            "{message}", "Messages in the poison queue and MassTransit _error/_skipped queues, waiting for the poison drain");
         _meter.CreateObservableGauge("ingestfleet.queue.estimated_wait", () => Observe(s => s.EstimatedWaitSeconds), "s",
             "Estimated age of the oldest message per priority queue (last sample)");
     }
@@ -115,12 +118,25 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
                     var backlogAge = _backlogSince.TryGetValue(queue, out var since) ? now - since : TimeSpan.Zero;
                     samples[priority] = new QueueSample(queue, ready, unacked, consumers, rate, EstimateWait(ready, depth, rate, known, backlogAge), now);
                 }
+                var parked = new Dictionary<string, long>(StringComparer.Ordinal);
+                foreach (var queue in _fleet.QueueNames().SelectMany(q => new[] { q + "_error", q + "_skipped" }).Prepend(FleetTopology.PoisonName(_fleet)))
+                {
+                    try
+                    {
+                        parked[queue] = (await channel.QueueDeclarePassiveAsync(queue, cancellationToken)).MessageCount;
+                    }
+                    catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
+                    {
+                        await channel.DisposeAsync(); // the queue does not exist: nothing is parked there
+                        channel = await _broker.OpenChannelAsync(confirms: false, cancellationToken);
+                    }
+                }
+                return new DepthSnapshot(samples, null, now) { Parked = parked };
             }
             finally
             {
                 await channel.DisposeAsync();
             }
-            return new DepthSnapshot(samples, null, now);
         }
         catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or AlreadyClosedException
                                       or System.Net.Sockets.SocketException or IOException or TimeoutException)

@@ -151,7 +151,7 @@ public sealed class Shedder(
     }
 
     /// <summary>The job in a message: plain JSON, the one wire format.</summary>
-    internal static EmbedCatalogImage? ParseJob(ReadOnlyMemory<byte> body)
+    public static EmbedCatalogImage? ParseJob(ReadOnlyMemory<byte> body)
     {
         try
         {

@@ -6,6 +6,7 @@ using IngestFleet.Embedding.Preprocessing;
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Limits;
+using IngestFleet.Messaging.Poison;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Shedding;
 using IngestFleet.ServiceDefaults;
@@ -156,6 +157,8 @@ public static class WorkerHosting
             sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>(), revision, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Shedder>>()));
         services.AddHostedService<ShedLoop>();
+        services.AddHostedService(sp => new PoisonDrain(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<IObjectStore>(),
+            sp.GetRequiredService<FleetOptions>(), revision, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PoisonDrain>>()));
     }
 
     /// <summary>MassTransit: one receive endpoint per priority queue, all configured by <see cref="EmbedBatchConsumerDefinition"/>;

@@ -1,0 +1,143 @@
+using System.Text;
+using IngestFleet.Contracts;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Shedding;
+using IngestFleet.Storage;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Exceptions;
+
+namespace IngestFleet.Messaging.Poison;
+
+/// <summary>
+/// Turns what the broker gave up on into dead-letter records an operator can see and replay: messages dead-lettered
+/// past the quorum queues' delivery limit (the queue <c>{prefix}poison</c>), and anything MassTransit left in a
+/// <c>{queue}_error</c> or <c>{queue}_skipped</c> queue. Each becomes <c>dead-letter/{tenant}/{revision}/{shard}/{item}.json</c>
+/// with reason <c>poison</c>, the delivery count and the fault headers, and is acked only after the record is stored (a
+/// store outage leaves it in its queue, nothing is lost). An item that already has a vector keeps it: the poison copy
+/// is acked without a second outcome. A body that is not a job is recorded under <c>dead-letter/_invalid/…/_poison/</c>.
+/// Every worker runs one; they compete for the messages.
+/// </summary>
+public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOptions fleet, string defaultRevision, TimeProvider time, ILogger<PoisonDrain> logger)
+    : BackgroundService
+{
+    private const int MaxDetailBody = 4096;
+
+    /// <summary>How often the queues are looked at.</summary>
+    public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
+
+    public IEnumerable<string> Queues =>
+        [FleetTopology.PoisonName(fleet), .. fleet.QueueNames().SelectMany(q => new[] { q + "_error", q + "_skipped" })];
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        using var timer = new PeriodicTimer(Interval, time);
+        do
+        {
+            try
+            {
+                await DrainOnceAsync(stoppingToken);
+            }
+            catch (Exception e) when (e is not OperationCanceledException)
+            {
+                logger.LogWarning("poison drain: {Error}; retrying in {Seconds} s", e.Message, Interval.TotalSeconds);
+            }
+        }
+        while (await timer.WaitForNextTickAsync(stoppingToken));
+    }
+
+    /// <summary>One pass over every queue; returns how many messages became records.</summary>
+    public async Task<int> DrainOnceAsync(CancellationToken cancellationToken)
+    {
+        var recorded = 0;
+        var channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
+        try
+        {
+            await FleetTopology.DeclarePoisonAsync(channel, fleet, cancellationToken);
+            foreach (var queue in Queues)
+            {
+                try
+                {
+                    await channel.QueueDeclarePassiveAsync(queue, cancellationToken);
+                }
+                catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
+                {
+                    await channel.DisposeAsync(); // the 404 closed it; the queue does not exist, so nothing waits there
+                    channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
+                    continue;
+                }
+                while (await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is { } message)
+                {
+                    try
+                    {
+                        await RecordAsync(queue, message, cancellationToken);
+                    }
+                    catch (Exception e) when (e is not OperationCanceledException)
+                    {
+                        await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, cancellationToken);
+                        logger.LogWarning("poison drain: could not record a message from {Queue} ({Error}); it stays there", queue, e.Message);
+                        break;
+                    }
+                    await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
+                    recorded++;
+                }
+            }
+        }
+        finally
+        {
+            await channel.DisposeAsync();
+        }
+        return recorded;
+    }
+
+    private async Task RecordAsync(string queue, BasicGetResult message, CancellationToken cancellationToken)
+    {
+        var headers = message.BasicProperties.Headers ?? new Dictionary<string, object?>();
+        var job = Shedder.ParseJob(message.Body);
+        var deliveries = DeliveryCount(headers);
+        var fault = Header(headers, "MT-Fault-Message") ?? Header(headers, "MT-Reason");
+        var detail = new StringBuilder($"from {queue}: ");
+        detail.Append(queue.EndsWith("_error", StringComparison.Ordinal) ? "MassTransit moved it to its error queue"
+            : queue.EndsWith("_skipped", StringComparison.Ordinal) ? "MassTransit skipped it (no consumer took it)"
+            : $"redelivered past the delivery limit ({fleet.DeliveryLimit}): a worker stopped or crashed on it every time");
+        if (deliveries > 0) detail.Append($"; delivered {deliveries} times");
+        if (fault is not null) detail.Append($"; fault: {fault}");
+        if (Header(headers, "MT-Fault-ExceptionType") is { } type) detail.Append($" ({type})");
+        var revision = job?.ModelRevision is { Length: > 0 } r ? r : defaultRevision;
+        if (job is null)
+        {
+            var raw = Encoding.UTF8.GetString(message.Body.Span[..Math.Min(message.Body.Length, MaxDetailBody)]);
+            detail.Append($"; body (not a job): {raw}");
+            job = new EmbedCatalogImage
+            {
+                Tenant = "_invalid", Shard = "_poison", ItemId = message.BasicProperties.MessageId ?? $"delivery-{Guid.NewGuid():N}", Image = "", Priority = "",
+            };
+        }
+        else if (await store.ExistsAsync(StorageKeys.Vector(job, revision), cancellationToken))
+        {
+            logger.LogInformation("poison drain: {Key} already has a vector; its copy from {Queue} is dropped", job.Key, queue);
+            return;
+        }
+        var now = time.GetUtcNow();
+        var record = new DeadLetterRecord
+        {
+            Job = job, Reason = ReasonCodes.Poison, Detail = detail.ToString(), Attempts = (int)Math.Clamp(deliveries, 1, int.MaxValue), WorkerHost = Environment.MachineName,
+            ModelRevision = revision, FirstFailedAt = now, LastFailedAt = now,
+        };
+        await store.PutAsync(StorageKeys.DeadLetter(job, revision), record.ToJson(), DeadLetterRecord.ContentType, cancellationToken);
+        logger.LogWarning("poison drain: {Key} recorded as a dead letter ({Detail})", job.Key, record.Detail);
+    }
+
+    /// <summary>The broker's count: <c>x-death[0].count</c> after dead-lettering, else <c>x-delivery-count</c>.</summary>
+    private static long DeliveryCount(IDictionary<string, object?> headers)
+    {
+        if (headers.TryGetValue("x-death", out var death) && death is IList<object> deaths && deaths.Count > 0
+            && deaths[0] is IDictionary<string, object?> first && first.TryGetValue("count", out var count) && count is long n)
+            return n;
+        return headers.TryGetValue("x-delivery-count", out var d) && d is long dc ? dc : 0;
+    }
+
+    private static string? Header(IDictionary<string, object?> headers, string name) =>
+        headers.TryGetValue(name, out var v) ? v switch { byte[] b => Encoding.UTF8.GetString(b), null => null, _ => v.ToString() } : null;
+}
