@@ -29,9 +29,16 @@ public sealed class PoisonIntegrationTests(FleetFixture fixture)
         await using var channel = await connection.CreateChannelAsync();
         var bulk = fleet.QueueName("bulk");
         await channel.BasicPublishAsync("", bulk, mandatory: true, new BasicProperties { Persistent = true, ContentType = JobJson.ContentType }, JobJson.Serialize(job));
-        // A worker that dies holding the message, again and again: the broker counts each return as a delivery.
-        for (var i = 0; i < 10 && await channel.BasicGetAsync(bulk, autoAck: false) is { } got; i++)
-            await channel.BasicNackAsync(got.DeliveryTag, multiple: false, requeue: true);
+        // A worker that dies holding the message, again and again: the broker counts each return as a delivery, and past
+        // the limit dead-letters it (asynchronously: a quorum queue returns and dead-letters through its log).
+        var poisonQueue = FleetTopology.PoisonName(fleet);
+        var until = DateTime.UtcNow.AddSeconds(20);
+        while ((await channel.QueueDeclarePassiveAsync(poisonQueue)).MessageCount == 0 && DateTime.UtcNow < until)
+        {
+            if (await channel.BasicGetAsync(bulk, autoAck: false) is { } got) await channel.BasicNackAsync(got.DeliveryTag, multiple: false, requeue: true);
+            else await Task.Delay(100);
+        }
+        Assert.Equal(1u, (await channel.QueueDeclarePassiveAsync(poisonQueue)).MessageCount);
         Assert.Equal(0u, (await channel.QueueDeclarePassiveAsync(bulk)).MessageCount);
 
         // Something MassTransit left in an error queue, not even a job.
@@ -61,7 +68,7 @@ public sealed class PoisonIntegrationTests(FleetFixture fixture)
         Assert.Contains("fault: boom (System.InvalidOperationException)", fault.Detail, StringComparison.Ordinal);
         Assert.Contains("{not json", fault.Detail, StringComparison.Ordinal);
 
-        Assert.Equal(0u, (await channel.QueueDeclarePassiveAsync(FleetTopology.PoisonName(fleet))).MessageCount);
+        Assert.Equal(0u, (await channel.QueueDeclarePassiveAsync(poisonQueue)).MessageCount);
         Assert.Equal(0u, (await channel.QueueDeclarePassiveAsync(error)).MessageCount);
         await channel.QueueDeleteAsync(error);
     }
