@@ -21,6 +21,11 @@ public sealed class FetchOptions
     /// <summary>file:// sources: only the embedded single-process mode turns this on.</summary>
     public bool AllowFileScheme { get; set; }
 
+    /// <summary>Connections open at once to one host, so one slow host cannot take every fetch slot.</summary>
+    /// <value>Default 8.</value>
+    [Range(1, 256)]
+    public int MaxConnectionsPerHost { get; set; } = 8;
+
     /// <value>Default 3 redirects, each re-checked by the SSRF guard.</value>
     [Range(0, 20)]
     public int MaxRedirects { get; set; } = 3;

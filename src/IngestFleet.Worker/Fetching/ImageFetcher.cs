@@ -22,7 +22,7 @@ public sealed class ImageFetcher : IDisposable
         _s3 = s3;
         _logger = logger;
 #pragma warning disable CA2000 // the client owns the handler (disposeHandler: true) and is disposed with the fetcher
-        _http = new HttpClient(SsrfGuard.CreateHandler(), disposeHandler: true)
+        _http = new HttpClient(SsrfGuard.CreateHandler(options.MaxConnectionsPerHost), disposeHandler: true)
         {
             Timeout = TimeSpan.FromSeconds(options.TimeoutSeconds),
             MaxResponseContentBufferSize = options.MaxBytes,
@@ -89,8 +89,12 @@ public sealed class ImageFetcher : IDisposable
         }
     }
 
-    private async Task<FetchResult> FromHttps(Uri uri, CancellationToken cancellationToken)
+    private async Task<FetchResult> FromHttps(Uri uri, CancellationToken outer)
     {
+        // One deadline for the whole fetch, redirects and body included: HttpClient.Timeout stops at the headers.
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(outer);
+        deadline.CancelAfter(TimeSpan.FromSeconds(_options.TimeoutSeconds));
+        var cancellationToken = deadline.Token;
         for (var hop = 0; hop <= _options.MaxRedirects; hop++)
         {
             if (uri.Scheme != "https")
@@ -111,7 +115,7 @@ public sealed class ImageFetcher : IDisposable
                     return FetchResult.Fail(ReasonCodes.FetchFailed, $"{uri.Host} answered {(int)response.StatusCode}");
                 if (response.Content.Headers.ContentLength > _options.MaxBytes)
                     return FetchResult.Fail(ReasonCodes.TooManyBytes, $"{response.Content.Headers.ContentLength} bytes exceeds the {_options.MaxBytes}-byte limit");
-                return new FetchResult(await response.Content.ReadAsByteArrayAsync(cancellationToken), null, TimeSpan.Zero);
+                return await ReadCappedAsync(response, cancellationToken);
             }
             catch (HttpRequestException e) when (e.InnerException is SsrfRefusedException refused)
             {
@@ -128,6 +132,22 @@ public sealed class ImageFetcher : IDisposable
             }
         }
         return FetchResult.Fail(ReasonCodes.FetchFailed, $"more than {_options.MaxRedirects} redirects");
+    }
+
+    /// <summary>Reads the body with the byte cap applied as it streams (a missing or false Content-Length cannot pass it).</summary>
+    private async Task<FetchResult> ReadCappedAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+        using var buffer = new MemoryStream();
+        var chunk = new byte[81_920];
+        int read;
+        while ((read = await body.ReadAsync(chunk, cancellationToken)) > 0)
+        {
+            if (buffer.Length + read > _options.MaxBytes)
+                return FetchResult.Fail(ReasonCodes.TooManyBytes, $"the body passed the {_options.MaxBytes}-byte limit while streaming");
+            await buffer.WriteAsync(chunk.AsMemory(0, read), cancellationToken);
+        }
+        return new FetchResult(buffer.ToArray(), null, TimeSpan.Zero);
     }
 
     public void Dispose() => _http.Dispose();

@@ -5,14 +5,18 @@ namespace IngestFleet.Worker.Fetching;
 
 /// <summary>
 /// Resolves the host once, refuses loopback, private, link-local (cloud metadata), CGNAT, multicast, unspecified,
-/// IPv6 ULA/link-local and IPv4-mapped private addresses, then connects to the address it checked (no second lookup
-/// that DNS rebinding could answer differently).
+/// documentation and benchmarking ranges, IPv6 ULA/link-local, and IPv4 addresses embedded in IPv6 (IPv4-mapped,
+/// NAT64 <c>64:ff9b::/96</c>, 6to4 <c>2002::/16</c>) when the embedded address is not public, then connects to the
+/// address it checked (no second lookup that DNS rebinding could answer differently). It never uses a proxy
+/// (<c>HTTPS_PROXY</c> is ignored): through a proxy, the proxy would choose the address, unchecked.
 /// </summary>
 public static class SsrfGuard
 {
-    public static SocketsHttpHandler CreateHandler() => new()
+    public static SocketsHttpHandler CreateHandler(int maxConnectionsPerHost = 8) => new()
     {
         AllowAutoRedirect = false,
+        UseProxy = false,
+        MaxConnectionsPerServer = maxConnectionsPerHost,
         AutomaticDecompression = DecompressionMethods.None,
         ConnectTimeout = TimeSpan.FromSeconds(5),
         ConnectCallback = async (context, cancellationToken) =>
@@ -47,16 +51,27 @@ public static class SsrfGuard
                 || (b[0] == 192 && b[1] == 168)
                 || (b[0] == 169 && b[1] == 254)
                 || (b[0] == 100 && b[1] is >= 64 and <= 127)
-                || (b[0] == 192 && b[1] == 0 && b[2] == 0)
-                || (b[0] == 198 && b[1] is 18 or 19)
+                || (b[0] == 192 && b[1] == 0 && b[2] is 0 or 2)     // IETF protocol assignments, TEST-NET-1
+                || (b[0] == 198 && b[1] == 51 && b[2] == 100)       // TEST-NET-2
+                || (b[0] == 203 && b[1] == 0 && b[2] == 113)        // TEST-NET-3
+                || (b[0] == 198 && b[1] is 18 or 19)                // benchmarking
                 || b[0] >= 224);
         }
         if (address.AddressFamily == AddressFamily.InterNetworkV6)
         {
             var b = address.GetAddressBytes();
+            // NAT64 (64:ff9b::/96) and 6to4 (2002::/16) carry an IPv4 address: judge that one.
+            if (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b && b.AsSpan(4, 8).IndexOfAnyExcept((byte)0) < 0)
+                return IsPublic(new IPAddress(b.AsSpan(12, 4)));
+            if (b[0] == 0x20 && b[1] == 0x02)
+                return IsPublic(new IPAddress(b.AsSpan(2, 4)));
             return !(address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6Multicast
                 || (b[0] & 0xFE) == 0xFC // fc00::/7 unique local
-                || address.IsIPv6Teredo);
+                || address.IsIPv6Teredo
+                || (b[0] == 0x00 && b[1] == 0x64 && b[2] == 0xff && b[3] == 0x9b)  // local-use NAT64 64:ff9b:1::/48 and the rest
+                || (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x0d && b[3] == 0xb8) // documentation 2001:db8::/32
+                || (b[0] == 0x20 && b[1] == 0x01 && b[2] == 0x00 && b[3] == 0x02 && b[4] == 0 && b[5] == 0) // benchmarking 2001:2::/48
+                || (b[0] == 0x01 && b[1] == 0x00 && b.AsSpan(2, 6).IndexOfAnyExcept((byte)0) < 0)); // discard-only 100::/64
         }
         return false;
     }
