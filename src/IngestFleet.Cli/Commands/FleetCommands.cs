@@ -1,6 +1,7 @@
 using System.CommandLine;
 using IngestFleet.Messaging.Catalogs;
 using IngestFleet.Embedding.Inference;
+using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
 using IngestFleet.Worker;
 using IngestFleet.Messaging;
@@ -12,7 +13,6 @@ using IngestFleet.Messaging.Replay;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
-using RabbitMQ.Client.Exceptions;
 using Spectre.Console;
 using IngestFleet.ServiceDefaults;
 using IngestFleet.Embedding.Models;
@@ -164,26 +164,25 @@ internal static class FleetCommands
 
     private static async Task DeclareTopology(IConfiguration config, FleetOptions fleet, CancellationToken ct)
     {
-        var rabbit = FleetConnection.Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
         try
         {
-            await FleetTopology.DeclareAsync(rabbit, fleet, ct);
+            await WorkerStartup.DeclareTopologyAsync(FleetConnection.Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName), fleet, ct);
         }
-        catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or System.Net.Sockets.SocketException or IOException)
+        catch (FleetUnreachableException e)
         {
-            throw new CliInputException($"cannot reach RabbitMQ at {BrokerLink.Redacted(rabbit.Uri)}: {e.Message}. Start the broker or pass --broker / set IngestFleet__RabbitMq__Uri.", ExitCodes.Infrastructure);
+            throw new CliInputException(e.Message, ExitCodes.Infrastructure);
         }
     }
 
-    private static async Task Probe(S3ObjectStore store, CancellationToken ct)
+    private static async Task Probe(IObjectStore store, CancellationToken ct)
     {
         try
         {
-            await store.ProbeAsync(ct);
+            await WorkerStartup.ProbeStoreAsync(store, ct);
         }
-        catch (Exception e) when (e is Amazon.Runtime.AmazonServiceException or HttpRequestException or Amazon.Runtime.AmazonClientException)
+        catch (FleetUnreachableException e)
         {
-            throw new CliInputException($"cannot use the object store {store.Location}: {e.Message}. Check --s3-endpoint/--bucket (IngestFleet__S3__*) and credentials.", ExitCodes.Infrastructure);
+            throw new CliInputException(e.Message, ExitCodes.Infrastructure);
         }
     }
 

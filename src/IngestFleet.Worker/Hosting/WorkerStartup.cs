@@ -14,16 +14,27 @@ public static class WorkerStartup
 {
     public static async Task PrepareAsync(IServiceProvider services, CancellationToken cancellationToken)
     {
-        var rabbit = services.GetRequiredService<RabbitMqOptions>();
+        await DeclareTopologyAsync(services.GetRequiredService<RabbitMqOptions>(), services.GetRequiredService<FleetOptions>(), cancellationToken);
+        await ProbeStoreAsync(services.GetRequiredService<IObjectStore>(), cancellationToken);
+    }
+
+    /// <summary>Declares the fleet's queues (the one topology); a broker that cannot be reached is a
+    /// <see cref="FleetUnreachableException"/> naming it and the fix.</summary>
+    public static async Task DeclareTopologyAsync(RabbitMqOptions rabbit, FleetOptions fleet, CancellationToken cancellationToken)
+    {
         try
         {
-            await FleetTopology.DeclareAsync(rabbit, services.GetRequiredService<FleetOptions>(), cancellationToken);
+            await FleetTopology.DeclareAsync(rabbit, fleet, cancellationToken);
         }
         catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or System.Net.Sockets.SocketException or IOException)
         {
             throw new FleetUnreachableException($"cannot reach RabbitMQ at {BrokerLink.Redacted(rabbit.Uri)}: {e.Message}. Start the broker or set IngestFleet__RabbitMq__Uri (--broker).", e);
         }
-        var store = services.GetRequiredService<IObjectStore>();
+    }
+
+    /// <summary>Checks that the object store answers; one that does not is a <see cref="FleetUnreachableException"/>.</summary>
+    public static async Task ProbeStoreAsync(IObjectStore store, CancellationToken cancellationToken)
+    {
         try
         {
             await store.ProbeAsync(cancellationToken);
