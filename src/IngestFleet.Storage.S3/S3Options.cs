@@ -37,4 +37,14 @@ public sealed class S3Options
 
     /// <summary>Create the bucket on start-up when it is missing (tests, laptops).</summary>
     public bool CreateBucket { get; set; }
+
+    /// <summary>The same endpoint and credentials for another bucket, one this process reads but never creates (a
+    /// tenant's model bundles).</summary>
+    public S3Options ForBucket(string bucket)
+    {
+        var copy = (S3Options)MemberwiseClone();
+        copy.Bucket = bucket;
+        copy.CreateBucket = false;
+        return copy;
+    }
 }

@@ -42,10 +42,5 @@ internal sealed class FleetConnection
         .AddInMemoryCollection(overrides)
         .Build();
 
-    public static T Bind<T>(IConfiguration config, string section) where T : new()
-    {
-        var o = new T();
-        config.GetSection(section).Bind(o);
-        return o;
-    }
+    public static T Bind<T>(IConfiguration config, string section) where T : new() => config.GetSection(section).Get<T>() ?? new T();
 }

@@ -27,10 +27,7 @@ public static class WorkerModels
                 throw new ModelBundleException($"{model}: a bundle is named s3://BUCKET/models/TENANT/REVISION");
             return ModelLocator.Load(model);
         }
-        var s3 = new S3Options();
-        configuration.GetSection(S3Options.SectionName).Bind(s3);
-        s3.Bucket = bucket;
-        using var store = new S3ObjectStore(s3);
+        using var store = new S3ObjectStore((configuration.GetSection(S3Options.SectionName).Get<S3Options>() ?? new S3Options()).ForBucket(bucket));
         var cache = configuration["IngestFleet:ModelBundle:CacheDirectory"] is { Length: > 0 } c ? c : DefaultCacheDirectory;
         var manifestPath = await ModelBundles.DownloadAsync(store, tenant, revision, cache, ct);
         configuration[BucketKey] = bucket;

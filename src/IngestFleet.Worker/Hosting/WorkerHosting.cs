@@ -137,13 +137,8 @@ public static class WorkerHosting
             var config = sp.GetRequiredService<IConfiguration>();
             if (!string.Equals(config[WorkerModels.EnforceKey], "true", StringComparison.OrdinalIgnoreCase) || config[WorkerModels.BucketKey] is not { Length: > 0 } bucket)
                 return TenantBundlePolicy.AllowAll(sp.GetRequiredService<TimeProvider>());
-            var s3 = sp.GetRequiredService<S3Options>();
-            var options = new S3Options
-            {
-                ServiceUrl = s3.ServiceUrl, Region = s3.Region, Bucket = bucket, AccessKey = s3.AccessKey, SecretKey = s3.SecretKey,
-                ForcePathStyle = s3.ForcePathStyle, ChecksumMode = s3.ChecksumMode, UseChunkEncoding = s3.UseChunkEncoding,
-            };
-            return new TenantBundlePolicy(new S3ObjectStore(options), enforced: true, sp.GetRequiredService<TimeProvider>());
+            return new TenantBundlePolicy(new S3ObjectStore(sp.GetRequiredService<S3Options>().ForBucket(bucket)), enforced: true,
+                sp.GetRequiredService<TimeProvider>());
         });
         services.AddSingleton<BatchProcessor>();
     }

@@ -180,10 +180,5 @@ public static class NodeDoctor
         }
     }
 
-    private static T Bind<T>(IConfiguration config, string section) where T : new()
-    {
-        var o = new T();
-        config.GetSection(section).Bind(o);
-        return o;
-    }
+    private static T Bind<T>(IConfiguration config, string section) where T : new() => config.GetSection(section).Get<T>() ?? new T();
 }
