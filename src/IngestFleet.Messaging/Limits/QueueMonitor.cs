@@ -31,6 +31,10 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
     private readonly Meter _meter;
     private readonly bool _ownsMeter;
     private DepthSnapshot? _last;
+    private DateTimeOffset _parkedAt = DateTimeOffset.MinValue;
+
+    /// <summary>How old the parked-queue counts may get before they are read again.</summary>
+    private static readonly TimeSpan ParkedInterval = TimeSpan.FromSeconds(10);
 
     public QueueMonitor(BrokerLink broker, RabbitMqOptions rabbit, FleetOptions fleet, LimitsOptions limits, TimeProvider time, ILogger<QueueMonitor> logger,
         IMeterFactory? meters = null)
@@ -118,7 +122,12 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
                     var backlogAge = _backlogSince.TryGetValue(queue, out var since) ? now - since : TimeSpan.Zero;
                     samples[priority] = new QueueSample(queue, ready, unacked, consumers, rate, EstimateWait(ready, depth, rate, known, backlogAge), now);
                 }
+                // Parked counts are for operators (gauge, limits --live), not admission: read them at most every
+                // ParkedInterval, so the gateway's per-second sample does not pay nine more declares each time.
+                if (_last is { } previous && now - _parkedAt < ParkedInterval)
+                    return new DepthSnapshot(samples, null, now) { Parked = previous.Parked };
                 var parked = new Dictionary<string, long>(StringComparer.Ordinal);
+                _parkedAt = now;
                 foreach (var queue in _fleet.QueueNames().SelectMany(q => new[] { q + "_error", q + "_skipped" }).Prepend(FleetTopology.PoisonName(_fleet)))
                 {
                     try
