@@ -26,6 +26,11 @@ public static class FleetTopology
     /// <summary>The dead-letter exchange and queue of the fleet's work queues.</summary>
     public static string PoisonName(FleetOptions o) => o.QueuePrefix + "poison";
 
+    /// <summary>Where messages the fleet did not finish wait: the poison queue, and MassTransit's <c>_error</c> and
+    /// <c>_skipped</c> queues of each work queue (these exist only once MassTransit has used them).</summary>
+    public static IEnumerable<string> ParkedQueueNames(FleetOptions o) =>
+        o.QueueNames().SelectMany(q => new[] { q + "_error", q + "_skipped" }).Prepend(PoisonName(o));
+
     /// <summary>Declares the poison exchange and queue (idempotent); before any work queue, so nothing is dead-lettered
     /// into an exchange that does not exist yet.</summary>
     public static async Task DeclarePoisonAsync(IChannel channel, FleetOptions fleet, CancellationToken cancellationToken)

@@ -128,7 +128,7 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
                     return new DepthSnapshot(samples, null, now) { Parked = previous.Parked };
                 var parked = new Dictionary<string, long>(StringComparer.Ordinal);
                 _parkedAt = now;
-                foreach (var queue in _fleet.QueueNames().SelectMany(q => new[] { q + "_error", q + "_skipped" }).Prepend(FleetTopology.PoisonName(_fleet)))
+                foreach (var queue in FleetTopology.ParkedQueueNames(_fleet))
                 {
                     try
                     {

@@ -27,8 +27,7 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
     /// <summary>How often the queues are looked at.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
 
-    public IEnumerable<string> Queues =>
-        [FleetTopology.PoisonName(fleet), .. fleet.QueueNames().SelectMany(q => new[] { q + "_error", q + "_skipped" })];
+    public IEnumerable<string> Queues => FleetTopology.ParkedQueueNames(fleet);
 
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
