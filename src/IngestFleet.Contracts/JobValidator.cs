@@ -3,7 +3,11 @@ namespace IngestFleet.Contracts;
 /// <summary>Checks a job before it is published or processed; each problem names the field.</summary>
 public static class JobValidator
 {
+    /// <summary>item_id: at most 256 Unicode code points (what JSON Schema's maxLength counts), so at most 1,024 UTF-8
+    /// bytes. Ids whose escaped form is long get a hashed storage key (see <c>StorageKeys.EscapeItem</c>); tenant, shard
+    /// and model revision are ASCII segments of at most 128 bytes. Together every key fits S3's 1,024 bytes.</summary>
     public const int MaxIdLength = 256;
+    public const int MaxIdUtf8Bytes = 1024;
     public const int MaxImageLength = 2048;
 
     public static IReadOnlyList<string> Validate(EmbedCatalogImage job, IReadOnlyCollection<string> priorities, bool allowFileScheme)
@@ -14,7 +18,8 @@ public static class JobValidator
         CheckId(problems, "tenant", job.Tenant);
         CheckId(problems, "shard", job.Shard);
         if (string.IsNullOrWhiteSpace(job.ItemId)) problems.Add("item_id is required");
-        else if (job.ItemId.Length > MaxIdLength) problems.Add($"item_id is longer than {MaxIdLength} characters");
+        else if (job.ItemId.EnumerateRunes().Count() > MaxIdLength) problems.Add($"item_id is longer than {MaxIdLength} characters");
+        else if (System.Text.Encoding.UTF8.GetByteCount(job.ItemId) > MaxIdUtf8Bytes) problems.Add($"item_id is longer than {MaxIdUtf8Bytes} UTF-8 bytes");
         else if (job.ItemId.Any(char.IsControl)) problems.Add("item_id contains control characters");
         if (!priorities.Contains(job.Priority))
             problems.Add($"priority '{job.Priority}' is not one of {string.Join(", ", priorities)}");

@@ -31,7 +31,13 @@ public static class ReasonCodes
     // Fetching (fleet pipeline)
     public const string SourceNotFound = "source_not_found";
     public const string SourceForbidden = "source_forbidden";
+    /// <summary>A permanent fetch failure that has no narrower code (a 4xx other than 403/404/410, a malformed redirect).</summary>
     public const string FetchFailed = "fetch_failed";
+    /// <summary>
+    /// An infrastructure fault (5xx, 429, a timeout, a refused or reset connection) that persisted through the whole
+    /// retry budget; the record's detail names the attempts and the last error. Replay it once the source is healthy.
+    /// </summary>
+    public const string TransientExhausted = "transient_exhausted";
     public const string InvalidJob = "invalid_job";
     public const string ModelRevisionMismatch = "model_revision_mismatch";
     public const string DeadlinePassed = "deadline_passed";
@@ -49,6 +55,6 @@ public static class ReasonCodes
     [
         Empty, TooManyBytes, NotAnImage, UnsupportedFormat, TooManyPixels, TooSmall, BadAspect, Truncated, Corrupt,
         AllocationLimit, NonFiniteOutput, ZeroNormOutput, InferenceFailed, SourceNotFound, SourceForbidden,
-        FetchFailed, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, Shed, Poison,
+        FetchFailed, TransientExhausted, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, Shed, Poison,
     ];
 }

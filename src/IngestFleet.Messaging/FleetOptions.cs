@@ -27,10 +27,19 @@ public sealed class FleetOptions
     /// <value>Default 100 ms.</value>
     [Range(1, 60_000)] public int BatchTimeLimitMs { get; set; } = 100;
 
-    /// <summary>Quorum-queue delivery limit: a message redelivered this often (worker crashes) is dropped by the broker.
+    /// <summary>Quorum-queue delivery limit: a message returned this often (a worker crashed or was killed holding it) is
+    /// dead-lettered by the broker into the poison queue, which the poison drain turns into dead-letter records.
     /// Consumer-side faults never get there: items are dead-lettered to S3 instead.</summary>
     /// <value>Default 10.</value>
     [Range(1, 1000)] public int DeliveryLimit { get; set; } = 10;
+
+    /// <summary>
+    /// How often a job parked in an <c>_error</c> queue by an infrastructure fault (the store stayed down past its retry
+    /// budget) is put back on its work queue by the poison drain once the store answers again. Past it, the job becomes
+    /// a dead letter with reason <c>transient_exhausted</c>.
+    /// </summary>
+    /// <value>Default 5.</value>
+    [Range(0, 1000)] public int ParkedRequeueLimit { get; set; } = 5;
 
     /// <summary>Broker-side backstop (<c>x-max-length</c>, ready messages) with <c>x-overflow=reject-publish</c>.</summary>
     /// <value>Default 1,000,000.</value>

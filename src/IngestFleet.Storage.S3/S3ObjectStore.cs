@@ -3,11 +3,16 @@ using System.Runtime.CompilerServices;
 using Amazon.Runtime;
 using Amazon.S3;
 using Amazon.S3.Model;
+using IngestFleet.Storage.Resilience;
 
 
 namespace IngestFleet.Storage.S3;
 
-/// <summary>S3 and S3-compatible servers through AWSSDK.S3 v4, with the compatibility settings of <see cref="S3Options"/>.</summary>
+/// <summary>
+/// S3 and S3-compatible servers through AWSSDK.S3 v4, with the compatibility settings of <see cref="S3Options"/>.
+/// Server faults (5xx, 429/SlowDown) and unreachable endpoints surface as <see cref="StoreUnavailableException"/>
+/// (transient, retried by <see cref="ResilientObjectStore"/>); other refusals keep the SDK's exception.
+/// </summary>
 public sealed class S3ObjectStore : IObjectStore, IDisposable
 {
     private readonly AmazonS3Client _s3;
@@ -45,18 +50,18 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async Task PutAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken)
     {
         using var body = new MemoryStream(content.ToArray(), writable: false);
-        await _s3.PutObjectAsync(new PutObjectRequest
+        await Translate(() => _s3.PutObjectAsync(new PutObjectRequest
         {
             BucketName = _options.Bucket, Key = key, InputStream = body, ContentType = contentType,
             UseChunkEncoding = _options.UseChunkEncoding, AutoCloseStream = false,
-        }, cancellationToken);
+        }, cancellationToken));
     }
 
     public async Task<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
     {
         try
         {
-            using var response = await _s3.GetObjectAsync(_options.Bucket, key, cancellationToken);
+            using var response = await Translate(() => _s3.GetObjectAsync(_options.Bucket, key, cancellationToken));
             using var ms = new MemoryStream();
             await response.ResponseStream.CopyToAsync(ms, cancellationToken);
             return ms.ToArray();
@@ -71,7 +76,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     {
         try
         {
-            await _s3.GetObjectMetadataAsync(_options.Bucket, key, cancellationToken);
+            await Translate(() => _s3.GetObjectMetadataAsync(_options.Bucket, key, cancellationToken));
             return true;
         }
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
@@ -85,7 +90,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         var request = new ListObjectsV2Request { BucketName = _options.Bucket, Prefix = prefix };
         do
         {
-            var page = await _s3.ListObjectsV2Async(request, cancellationToken);
+            var page = await Translate(() => _s3.ListObjectsV2Async(request, cancellationToken));
             foreach (var o in page.S3Objects ?? [])
                 yield return o.Key;
             request.ContinuationToken = page.IsTruncated == true ? page.NextContinuationToken : null;
@@ -93,7 +98,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         while (request.ContinuationToken is not null);
     }
 
-    public Task DeleteAsync(string key, CancellationToken cancellationToken) => _s3.DeleteObjectAsync(_options.Bucket, key, cancellationToken);
+    public Task DeleteAsync(string key, CancellationToken cancellationToken) => Translate(() => _s3.DeleteObjectAsync(_options.Bucket, key, cancellationToken));
 
     public async Task ProbeAsync(CancellationToken cancellationToken)
     {
@@ -109,4 +114,28 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     }
 
     public void Dispose() => _s3.Dispose();
+
+    /// <summary>Whether an S3 SDK exception is a transient infrastructure fault rather than a refusal.</summary>
+    public static bool IsTransient(Exception e) => e switch
+    {
+        AmazonServiceException { StatusCode: >= HttpStatusCode.InternalServerError or HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout } => true,
+        AmazonServiceException { ErrorCode: "SlowDown" or "RequestTimeout" or "RequestTimeTooSkewed" } => true,
+        AmazonServiceException { StatusCode: 0, InnerException: not null } => true, // no answer at all
+        AmazonClientException => true,            // the SDK could not reach the endpoint
+        HttpRequestException or IOException or System.Net.Sockets.SocketException or TimeoutException => true,
+        TaskCanceledException { InnerException: TimeoutException } => true,
+        _ => false,
+    };
+
+    private static async Task<T> Translate<T>(Func<Task<T>> call)
+    {
+        try
+        {
+            return await call();
+        }
+        catch (Exception e) when (e is not AmazonS3Exception { StatusCode: HttpStatusCode.NotFound } && IsTransient(e))
+        {
+            throw new StoreUnavailableException(e.Message, e);
+        }
+    }
 }

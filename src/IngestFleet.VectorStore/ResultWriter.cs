@@ -11,6 +11,9 @@ namespace IngestFleet.VectorStore;
 /// </summary>
 public sealed class ResultWriter(IObjectStore store, TimeProvider time)
 {
+    public Task<bool> HasVectorAsync(EmbedCatalogImage job, string revision, CancellationToken cancellationToken) =>
+        store.ExistsAsync(StorageKeys.Vector(job, revision), cancellationToken);
+
     /// <returns>true when written, false when the vector was already there.</returns>
     public async Task<bool> WriteVectorAsync(EmbedCatalogImage job, string revision, float[] embedding, string contractHash, CancellationToken cancellationToken)
     {

@@ -11,18 +11,29 @@ using RabbitMQ.Client.Exceptions;
 namespace IngestFleet.Messaging.Poison;
 
 /// <summary>
-/// Turns what the broker gave up on into dead-letter records an operator can see and replay: messages dead-lettered
-/// past the quorum queues' delivery limit (the queue <c>{prefix}poison</c>), and anything MassTransit left in a
-/// <c>{queue}_error</c> or <c>{queue}_skipped</c> queue. Each becomes <c>dead-letter/{tenant}/{revision}/{shard}/{item}.json</c>
-/// with reason <c>poison</c>, the delivery count and the fault headers, and is acked only after the record is stored (a
-/// store outage leaves it in its queue, nothing is lost). An item that already has a vector keeps it: the poison copy
-/// is acked without a second outcome. A body that is not a job is recorded under <c>dead-letter/_invalid/…/_poison/</c>.
-/// Every worker runs one; they compete for the messages.
+/// Empties the queues where the fleet parks what it did not finish, so nothing stays there unseen:
+/// <list type="bullet">
+/// <item>A job in <c>{queue}_error</c> whose fault was the store being down (a <see cref="Storage.Resilience.StoreUnavailableException"/>
+/// outlasted its retry budget) is put back on <c>{queue}</c> once the store answers again, at most
+/// <see cref="FleetOptions.ParkedRequeueLimit"/> times (header <c>x-ingestfleet-parked</c>); past that it becomes a
+/// dead letter <c>transient_exhausted</c>. Transient faults are retried, not dead-lettered.</item>
+/// <item>Anything else: a message dead-lettered past the quorum queues' delivery limit (the queue <c>{prefix}poison</c>),
+/// or left in <c>{queue}_error</c> / <c>{queue}_skipped</c> by another fault, becomes
+/// <c>dead-letter/{tenant}/{revision}/{shard}/{item}.json</c> with reason <c>poison</c>, the delivery count and the fault
+/// headers, so <c>replay</c> reaches it.</item>
+/// </list>
+/// A message is acked only after its record is stored or its requeue is confirmed (an outage leaves it in its queue;
+/// nothing is lost); while the store does not answer, the pass is skipped. An item that already has a vector keeps it:
+/// the parked copy is acked without a second outcome. A body that is not a job is recorded under
+/// <c>dead-letter/_invalid/…/_poison/</c>. Every worker runs one; they compete for the messages.
 /// </summary>
 public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOptions fleet, string defaultRevision, TimeProvider time, ILogger<PoisonDrain> logger)
     : BackgroundService
 {
     private const int MaxDetailBody = 4096;
+
+    /// <summary>How many times the drain has put a job back on its work queue after a store outage.</summary>
+    public const string ParkedHeader = "x-ingestfleet-parked";
 
     /// <summary>How often the queues are looked at.</summary>
     public TimeSpan Interval { get; init; } = TimeSpan.FromSeconds(2);
@@ -50,7 +61,17 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
     public async Task<int> DrainOnceAsync(CancellationToken cancellationToken)
     {
         var recorded = 0;
+        try
+        {
+            await store.ProbeAsync(cancellationToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogDebug("poison drain: the store does not answer ({Error}); parked messages wait", e.Message);
+            return 0;
+        }
         var channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
+        await using var requeue = await broker.OpenChannelAsync(confirms: true, cancellationToken);
         try
         {
             await FleetTopology.DeclarePoisonAsync(channel, fleet, cancellationToken);
@@ -70,7 +91,7 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
                 {
                     try
                     {
-                        await RecordAsync(queue, message, cancellationToken);
+                        await RecordOrRequeueAsync(requeue, queue, message, cancellationToken);
                     }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
@@ -90,13 +111,44 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
         return recorded;
     }
 
-    private async Task RecordAsync(string queue, BasicGetResult message, CancellationToken cancellationToken)
+    /// <summary>Whether an <c>_error</c> message failed because the store was down (not because of the job).</summary>
+    public static bool IsStoreOutage(IDictionary<string, object?> headers) =>
+        Header(headers, "MT-Fault-ExceptionType") is { } type && type.EndsWith(".StoreUnavailableException", StringComparison.Ordinal);
+
+    private async Task RecordOrRequeueAsync(IChannel requeue, string queue, BasicGetResult message, CancellationToken cancellationToken)
     {
         var headers = message.BasicProperties.Headers ?? new Dictionary<string, object?>();
+        if (queue.EndsWith("_error", StringComparison.Ordinal) && IsStoreOutage(headers))
+        {
+            var parked = headers.TryGetValue(ParkedHeader, out var p) && p is int or long ? Convert.ToInt32(p, System.Globalization.CultureInfo.InvariantCulture) : 0;
+            if (parked < fleet.ParkedRequeueLimit)
+            {
+                var target = queue[..^"_error".Length];
+                var properties = new BasicProperties
+                {
+                    Persistent = true, ContentType = message.BasicProperties.ContentType, MessageId = message.BasicProperties.MessageId,
+                    Headers = new Dictionary<string, object?> { [ParkedHeader] = parked + 1 },
+                };
+                // Confirmed before the parked copy is acked: a crash in between leaves a duplicate, never a loss.
+                await requeue.BasicPublishAsync("", target, mandatory: true, properties, message.Body, cancellationToken);
+                logger.LogInformation("poison drain: a job parked in {Queue} by a store outage went back to {Target} (time {Count})", queue, target, parked + 1);
+                return;
+            }
+            await RecordAsync(queue, message, headers, ReasonCodes.TransientExhausted,
+                $"the store was still failing after {parked} requeues", cancellationToken);
+            return;
+        }
+        await RecordAsync(queue, message, headers, ReasonCodes.Poison, null, cancellationToken);
+    }
+
+    private async Task RecordAsync(string queue, BasicGetResult message, IDictionary<string, object?> headers, string reason, string? why,
+        CancellationToken cancellationToken)
+    {
         var job = Shedder.ParseJob(message.Body);
         var deliveries = DeliveryCount(headers);
         var fault = Header(headers, "MT-Fault-Message") ?? Header(headers, "MT-Reason");
         var detail = new StringBuilder($"from {queue}: ");
+        if (why is not null) detail.Append(why).Append("; ");
         detail.Append(queue.EndsWith("_error", StringComparison.Ordinal) ? "MassTransit moved it to its error queue"
             : queue.EndsWith("_skipped", StringComparison.Ordinal) ? "MassTransit skipped it (no consumer took it)"
             : $"redelivered past the delivery limit ({fleet.DeliveryLimit}): a worker stopped or crashed on it every time");
@@ -121,7 +173,7 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
         var now = time.GetUtcNow();
         var record = new DeadLetterRecord
         {
-            Job = job, Reason = ReasonCodes.Poison, Detail = detail.ToString(), Attempts = (int)Math.Clamp(deliveries, 1, int.MaxValue), WorkerHost = Environment.MachineName,
+            Job = job, Reason = reason, Detail = detail.ToString(), Attempts = (int)Math.Clamp(deliveries, 1, int.MaxValue), WorkerHost = Environment.MachineName,
             ModelRevision = revision, FirstFailedAt = now, LastFailedAt = now,
         };
         await store.PutAsync(StorageKeys.DeadLetter(job, revision), record.ToJson(), DeadLetterRecord.ContentType, cancellationToken);

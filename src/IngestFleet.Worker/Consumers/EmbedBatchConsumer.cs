@@ -1,5 +1,6 @@
 using IngestFleet.Contracts;
 using IngestFleet.Messaging;
+using IngestFleet.Messaging.Poison;
 using IngestFleet.Worker.Processing;
 using MassTransit;
 
@@ -20,7 +21,10 @@ public sealed class EmbedBatchConsumer(BatchProcessor processor, FleetOptions fl
     {
         var jobs = context.Message.Select(m => m.Message).ToArray();
         var schema = context.Message.Select(m => JobSchema.Evaluate(m.ReceiveContext.Body.GetBytes())).ToArray();
-        await processor.ProcessAsync(jobs, PriorityOf(context.ReceiveContext.InputAddress), CancellationToken.None, schema);
+        // A redelivered job, or one the poison drain put back after a store outage, may already have its vector: the
+        // processor looks before fetching, so finished items are not fetched and embedded again.
+        var mayBeDone = context.Message.Select(m => m.ReceiveContext.Redelivered || m.Headers.TryGetHeader(PoisonDrain.ParkedHeader, out _)).ToArray();
+        await processor.ProcessAsync(jobs, PriorityOf(context.ReceiveContext.InputAddress), CancellationToken.None, schema, mayBeDone);
     }
 
     /// <summary>The batch's class is the queue it came from (not the jobs' own field, which a producer could get wrong).</summary>

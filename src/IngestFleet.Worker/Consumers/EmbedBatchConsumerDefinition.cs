@@ -26,8 +26,14 @@ public sealed class EmbedBatchConsumerDefinition : ConsumerDefinition<EmbedBatch
         endpointConfigurator.PrefetchCount = _fleet.BatchSize;
         endpointConfigurator.ClearSerialization();
         endpointConfigurator.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
-        // Storage faults throw out of a batch (items already written are skipped on the retry: writes are idempotent).
-        endpointConfigurator.UseMessageRetry(r => r.Intervals(500, 2000, 5000));
+        // Store calls already ride out outages inside the batch (ResilientObjectStore). Past that budget the batch goes
+        // straight to the _error queue, where the poison drain puts it back once the store answers: retrying at once
+        // would only fetch and embed it again against a store that is still down. Anything else gets three quick retries.
+        endpointConfigurator.UseMessageRetry(r =>
+        {
+            r.Ignore<IngestFleet.Storage.Resilience.StoreUnavailableException>();
+            r.Intervals(500, 2000, 5000);
+        });
         consumerConfigurator.Options<BatchOptions>(o => o
             .SetMessageLimit(_fleet.BatchSize)
             .SetTimeLimit(ms: _fleet.BatchTimeLimitMs)

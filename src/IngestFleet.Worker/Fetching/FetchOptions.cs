@@ -29,4 +29,25 @@ public sealed class FetchOptions
     /// <value>Default 3 redirects, each re-checked by the SSRF guard.</value>
     [Range(0, 20)]
     public int MaxRedirects { get; set; } = 3;
+
+    /// <summary>
+    /// Retries of one image after a transient fault (5xx, 429, 408, a timeout, a refused or reset connection, an S3
+    /// SlowDown), with exponential backoff and jitter from <see cref="RetryDelayMs"/>. Past them the item is
+    /// dead-lettered <c>transient_exhausted</c> with the last error. Permanent faults (404, 403, an undecodable image)
+    /// are never retried. Worst case per item: (retries + 1) × <see cref="TimeoutSeconds"/> plus the backoff.
+    /// </summary>
+    /// <value>Default 3.</value>
+    [Range(0, 20)]
+    public int TransientRetries { get; set; } = 3;
+
+    /// <value>Default 500 ms before the first retry, doubled per retry, with jitter.</value>
+    [Range(1, 60_000)]
+    public int RetryDelayMs { get; set; } = 500;
+
+    /// <summary>
+    /// Test-only: admits https:// to 127.0.0.1 / ::1 (nothing else private) and trusts a loopback server's certificate,
+    /// so the fault suite can run a hostile HTTPS server on this machine. Never set it on a node: the worker logs a
+    /// warning at start-up and <c>node doctor</c> reports the node unfit while it is on.
+    /// </summary>
+    public bool TestOnlyAllowLoopback { get; set; }
 }

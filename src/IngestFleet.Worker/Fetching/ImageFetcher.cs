@@ -1,13 +1,20 @@
 using System.Net;
+using Amazon.Runtime;
 using Amazon.S3;
 using IngestFleet.Contracts;
 using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.Retry;
 
 namespace IngestFleet.Worker.Fetching;
 
 /// <summary>
-/// Fetches s3:// (GetObject through the configured S3 client), https:// (SSRF-guarded, byte- and time-capped) and,
-/// in embedded mode only, file:// images.
+/// Fetches s3:// (GetObject through the configured S3 client), https:// (SSRF-guarded; byte cap and one deadline that
+/// hold while the body streams) and, in embedded mode only, file:// images. Each attempt ends as bytes, a permanent
+/// refusal (404, 403, too many bytes, a forbidden source) or a transient fault (5xx, 429, 408, a timeout, a refused or
+/// reset connection, S3 SlowDown). Transient faults are retried with exponential backoff and jitter (Polly) up to
+/// <see cref="FetchOptions.TransientRetries"/>; past that the item becomes <c>transient_exhausted</c> with the last error.
+/// One item's fetch never throws into its batch.
 /// </summary>
 public sealed class ImageFetcher : IDisposable
 {
@@ -15,45 +22,76 @@ public sealed class ImageFetcher : IDisposable
     private readonly IAmazonS3? _s3;
     private readonly HttpClient _http;
     private readonly ILogger<ImageFetcher> _logger;
+    private readonly ResiliencePipeline<FetchResult> _retry;
 
-    public ImageFetcher(FetchOptions options, IAmazonS3? s3, ILogger<ImageFetcher> logger)
+    public ImageFetcher(FetchOptions options, IAmazonS3? s3, ILogger<ImageFetcher> logger, TimeProvider? time = null)
     {
         _options = options;
         _s3 = s3;
         _logger = logger;
 #pragma warning disable CA2000 // the client owns the handler (disposeHandler: true) and is disposed with the fetcher
-        _http = new HttpClient(SsrfGuard.CreateHandler(options.MaxConnectionsPerHost), disposeHandler: true)
+        _http = new HttpClient(SsrfGuard.CreateHandler(options.MaxConnectionsPerHost, options.TestOnlyAllowLoopback), disposeHandler: true)
         {
-            Timeout = TimeSpan.FromSeconds(options.TimeoutSeconds),
+            Timeout = Timeout.InfiniteTimeSpan, // the per-attempt deadline below covers headers and body
             MaxResponseContentBufferSize = options.MaxBytes,
         };
 #pragma warning restore CA2000
+        var builder = new ResiliencePipelineBuilder<FetchResult> { TimeProvider = time ?? TimeProvider.System };
+        if (options.TransientRetries > 0)
+            builder.AddRetry(new RetryStrategyOptions<FetchResult>
+            {
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result.Transient),
+                MaxRetryAttempts = options.TransientRetries,
+                BackoffType = DelayBackoffType.Exponential,
+                UseJitter = true,
+                Delay = TimeSpan.FromMilliseconds(options.RetryDelayMs),
+                OnRetry = args =>
+                {
+                    _logger.LogDebug("fetch: transient fault ({Detail}); retry {Attempt} in {Delay} ms", args.Outcome.Result.Rejection?.Detail,
+                        args.AttemptNumber + 1, (int)args.RetryDelay.TotalMilliseconds);
+                    return ValueTask.CompletedTask;
+                },
+            });
+        _retry = builder.Build();
     }
 
     public async Task<FetchResult> FetchAsync(string source, CancellationToken cancellationToken)
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var result = await FetchCore(source, cancellationToken);
-        return result with { Elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started) };
+        var attempts = 0;
+        var result = await _retry.ExecuteAsync(async ct =>
+        {
+            attempts++;
+            return await FetchOnceAsync(source, ct);
+        }, cancellationToken);
+        if (result.Transient)
+            result = result with
+            {
+                Rejection = new Rejection(ReasonCodes.TransientExhausted, $"{attempts} attempt(s), all failed transiently; last: {result.Rejection?.Detail}"),
+            };
+        return result with { Elapsed = System.Diagnostics.Stopwatch.GetElapsedTime(started), Attempts = attempts };
     }
 
-    private async Task<FetchResult> FetchCore(string source, CancellationToken cancellationToken)
+    private async Task<FetchResult> FetchOnceAsync(string source, CancellationToken cancellationToken)
     {
         if (!Uri.TryCreate(source, UriKind.Absolute, out var uri))
             return FetchResult.Fail(ReasonCodes.InvalidJob, $"'{source}' is not an absolute URI");
+        // One deadline per attempt for the whole fetch (connect, redirects, headers and body).
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(TimeSpan.FromSeconds(_options.TimeoutSeconds));
         try
         {
             return uri.Scheme switch
             {
-                "s3" => await FromS3(uri, cancellationToken),
-                "https" => await FromHttps(uri, cancellationToken),
-                "file" when _options.AllowFileScheme => await FromFile(uri, cancellationToken),
+                "s3" => await FromS3(uri, deadline.Token),
+                "https" => await FromHttps(uri, deadline.Token),
+                "file" when _options.AllowFileScheme => await FromFile(uri, deadline.Token),
                 _ => FetchResult.Fail(ReasonCodes.SourceForbidden, $"scheme '{uri.Scheme}' is not allowed here"),
             };
         }
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
-            return FetchResult.Fail(ReasonCodes.FetchFailed, $"timed out after {_options.TimeoutSeconds} s");
+            return FetchResult.Retry($"timed out after {_options.TimeoutSeconds} s");
         }
     }
 
@@ -75,9 +113,7 @@ public sealed class ImageFetcher : IDisposable
             using var response = await _s3.GetObjectAsync(uri.Host, key, cancellationToken);
             if (response.ContentLength > _options.MaxBytes)
                 return FetchResult.Fail(ReasonCodes.TooManyBytes, $"{response.ContentLength} bytes exceeds the {_options.MaxBytes}-byte limit");
-            using var ms = new MemoryStream((int)Math.Max(0, response.ContentLength));
-            await response.ResponseStream.CopyToAsync(ms, cancellationToken);
-            return new FetchResult(ms.ToArray(), null, TimeSpan.Zero);
+            return await ReadCappedAsync(response.ResponseStream, cancellationToken);
         }
         catch (AmazonS3Exception e) when (e.StatusCode is HttpStatusCode.NotFound)
         {
@@ -87,14 +123,18 @@ public sealed class ImageFetcher : IDisposable
         {
             return FetchResult.Fail(ReasonCodes.SourceForbidden, $"s3://{uri.Host}/{key}: access denied");
         }
+        catch (Exception e) when (e is not OperationCanceledException && Storage.S3.S3ObjectStore.IsTransient(e))
+        {
+            return FetchResult.Retry($"s3://{uri.Host}/{key}: {e.Message}");
+        }
+        catch (AmazonServiceException e)
+        {
+            return FetchResult.Fail(ReasonCodes.FetchFailed, $"s3://{uri.Host}/{key}: {(int)e.StatusCode} {e.ErrorCode}");
+        }
     }
 
-    private async Task<FetchResult> FromHttps(Uri uri, CancellationToken outer)
+    private async Task<FetchResult> FromHttps(Uri uri, CancellationToken cancellationToken)
     {
-        // One deadline for the whole fetch, redirects and body included: HttpClient.Timeout stops at the headers.
-        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(outer);
-        deadline.CancelAfter(TimeSpan.FromSeconds(_options.TimeoutSeconds));
-        var cancellationToken = deadline.Token;
         for (var hop = 0; hop <= _options.MaxRedirects; hop++)
         {
             if (uri.Scheme != "https")
@@ -109,35 +149,49 @@ public sealed class ImageFetcher : IDisposable
                     uri = next.IsAbsoluteUri ? next : new Uri(uri, next);
                     continue;
                 }
+                var status = (int)response.StatusCode;
                 if (response.StatusCode is HttpStatusCode.NotFound or HttpStatusCode.Gone)
-                    return FetchResult.Fail(ReasonCodes.SourceNotFound, $"{uri.Host} answered {(int)response.StatusCode}");
+                    return FetchResult.Fail(ReasonCodes.SourceNotFound, $"{uri.Host} answered {status}");
+                if (response.StatusCode is HttpStatusCode.Forbidden or HttpStatusCode.Unauthorized)
+                    return FetchResult.Fail(ReasonCodes.SourceForbidden, $"{uri.Host} answered {status}");
+                if (status >= 500 || response.StatusCode is HttpStatusCode.TooManyRequests or HttpStatusCode.RequestTimeout)
+                    return FetchResult.Retry($"{uri.Host} answered {status}");
                 if (!response.IsSuccessStatusCode)
-                    return FetchResult.Fail(ReasonCodes.FetchFailed, $"{uri.Host} answered {(int)response.StatusCode}");
+                    return FetchResult.Fail(ReasonCodes.FetchFailed, $"{uri.Host} answered {status}");
                 if (response.Content.Headers.ContentLength > _options.MaxBytes)
                     return FetchResult.Fail(ReasonCodes.TooManyBytes, $"{response.Content.Headers.ContentLength} bytes exceeds the {_options.MaxBytes}-byte limit");
-                return await ReadCappedAsync(response, cancellationToken);
+                await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
+                return await ReadCappedAsync(body, cancellationToken);
             }
             catch (HttpRequestException e) when (e.InnerException is SsrfRefusedException refused)
             {
                 return FetchResult.Fail(ReasonCodes.SourceForbidden, refused.Message);
             }
-            catch (HttpRequestException e) when (e.Message.Contains("buffer", StringComparison.OrdinalIgnoreCase))
+            catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.SecureConnectionError or HttpRequestError.InvalidResponse
+                or HttpRequestError.ResponseEnded or HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
+                or HttpRequestError.Unknown or HttpRequestError.ProxyTunnelError)
             {
-                return FetchResult.Fail(ReasonCodes.TooManyBytes, $"response exceeds the {_options.MaxBytes}-byte limit");
+                // Refused, reset, cut short, DNS: the host may be back in a moment.
+                _logger.LogDebug(e, "fetch of {Host} failed", uri.Host);
+                return FetchResult.Retry($"{uri.Host}: {e.Message}");
             }
             catch (HttpRequestException e)
             {
                 _logger.LogDebug(e, "fetch of {Host} failed", uri.Host);
-                return FetchResult.Fail(ReasonCodes.FetchFailed, e.Message);
+                return FetchResult.Fail(ReasonCodes.FetchFailed, $"{uri.Host}: {e.Message}");
+            }
+            catch (IOException e)
+            {
+                return FetchResult.Retry($"{uri.Host}: {e.Message}");
             }
         }
         return FetchResult.Fail(ReasonCodes.FetchFailed, $"more than {_options.MaxRedirects} redirects");
     }
 
-    /// <summary>Reads the body with the byte cap applied as it streams (a missing or false Content-Length cannot pass it).</summary>
-    private async Task<FetchResult> ReadCappedAsync(HttpResponseMessage response, CancellationToken cancellationToken)
+    /// <summary>Reads a body with the byte cap applied as it streams (a missing or false Content-Length cannot pass it);
+    /// the caller's deadline covers a stalled or dripping body.</summary>
+    private async Task<FetchResult> ReadCappedAsync(Stream body, CancellationToken cancellationToken)
     {
-        await using var body = await response.Content.ReadAsStreamAsync(cancellationToken);
         using var buffer = new MemoryStream();
         var chunk = new byte[81_920];
         int read;

@@ -12,7 +12,10 @@ namespace IngestFleet.Worker.Fetching;
 /// </summary>
 public static class SsrfGuard
 {
-    public static SocketsHttpHandler CreateHandler(int maxConnectionsPerHost = 8) => new()
+    /// <param name="maxConnectionsPerHost">Connections open at once to one host.</param>
+    /// <param name="testOnlyAllowLoopback">Test-only (<see cref="FetchOptions.TestOnlyAllowLoopback"/>): also admit
+    /// 127.0.0.1 / ::1 and trust the certificate a server at a loopback literal presents.</param>
+    public static SocketsHttpHandler CreateHandler(int maxConnectionsPerHost = 8, bool testOnlyAllowLoopback = false) => new()
     {
         AllowAutoRedirect = false,
         UseProxy = false,
@@ -22,7 +25,7 @@ public static class SsrfGuard
         ConnectCallback = async (context, cancellationToken) =>
         {
             var addresses = await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, cancellationToken);
-            var allowed = addresses.FirstOrDefault(IsPublic)
+            var allowed = addresses.FirstOrDefault(a => IsPublic(a) || (testOnlyAllowLoopback && IPAddress.IsLoopback(a)))
                 ?? throw new SsrfRefusedException($"{context.DnsEndPoint.Host} resolves only to non-public addresses ({string.Join(", ", addresses.Select(a => a.ToString()))})");
             var socket = new Socket(allowed.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };
             try
@@ -36,6 +39,14 @@ public static class SsrfGuard
                 throw;
             }
         },
+        SslOptions = testOnlyAllowLoopback
+            ? new System.Net.Security.SslClientAuthenticationOptions
+            {
+                RemoteCertificateValidationCallback = (sender, _, _, errors) =>
+                    errors == System.Net.Security.SslPolicyErrors.None
+                    || (sender is System.Net.Security.SslStream { TargetHostName: "127.0.0.1" or "::1" or "[::1]" or "localhost" }),
+            }
+            : new System.Net.Security.SslClientAuthenticationOptions(),
     };
 
     public static bool IsPublic(IPAddress address)

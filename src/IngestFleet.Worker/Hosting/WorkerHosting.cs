@@ -11,6 +11,7 @@ using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Shedding;
 using IngestFleet.ServiceDefaults;
 using IngestFleet.Storage;
+using IngestFleet.Storage.Resilience;
 using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
 using IngestFleet.Worker.Consumers;
@@ -85,6 +86,7 @@ public static class WorkerHosting
         services.AddValidatedOptions<EmbedderOptions>(config, EmbedderOptions.SectionName);
         services.AddValidatedOptions<ImageLimits>(config, ImageLimits.SectionName);
         services.AddValidatedOptions<HealthOptions>(config, HealthOptions.SectionName);
+        services.AddValidatedOptions<StoreRetryOptions>(config, StoreRetryOptions.SectionName);
     }
 
     /// <summary>The model, loaded and golden-checked once and shared; with priority scheduling, the low-priority
@@ -114,20 +116,28 @@ public static class WorkerHosting
         if (transport == FleetTransport.RabbitMq)
         {
             services.AddSingleton(sp => new S3ObjectStore(sp.GetRequiredService<S3Options>()));
-            services.AddSingleton<IObjectStore>(sp => sp.GetRequiredService<S3ObjectStore>());
             services.AddSingleton<IAmazonS3>(sp => sp.GetRequiredService<S3ObjectStore>().Client);
         }
         else
         {
             var dir = localStoreDirectory ?? throw new ArgumentNullException(nameof(localStoreDirectory), "the embedded mode needs a local store directory");
-            services.AddSingleton<IObjectStore>(new LocalDirectoryStore(dir));
+            services.AddSingleton(new LocalDirectoryStore(dir));
         }
+        // Every store call rides out a transient outage (retry with backoff and jitter for a budget) instead of failing the batch.
+        services.AddSingleton<IObjectStore>(sp =>
+        {
+            IObjectStore inner = transport == FleetTransport.RabbitMq ? sp.GetRequiredService<S3ObjectStore>() : sp.GetRequiredService<LocalDirectoryStore>();
+            var logger = sp.GetRequiredService<ILoggerFactory>().CreateLogger("IngestFleet.Store");
+            return new ResilientObjectStore(inner, sp.GetRequiredService<StoreRetryOptions>(), sp.GetRequiredService<TimeProvider>(),
+                (operation, attempt, error) => logger.LogWarning("store: {Operation} failed ({Error}); attempt {Attempt} follows", operation, error.Message, attempt));
+        });
         services.AddSingleton(sp => new ResultWriter(sp.GetRequiredService<IObjectStore>(), sp.GetRequiredService<TimeProvider>()));
     }
 
     private static void AddBatchProcessing(this IServiceCollection services)
     {
-        services.AddSingleton(sp => new ImageFetcher(sp.GetRequiredService<FetchOptions>(), sp.GetService<IAmazonS3>(), sp.GetRequiredService<ILogger<ImageFetcher>>()));
+        services.AddSingleton(sp => new ImageFetcher(sp.GetRequiredService<FetchOptions>(), sp.GetService<IAmazonS3>(), sp.GetRequiredService<ILogger<ImageFetcher>>(),
+            sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<FleetLedger>();
         // One CPU scheduler per process: capacity = cores; levels = priority classes (online first).
         services.AddSingleton(sp => new PriorityGate(Environment.ProcessorCount, sp.GetRequiredService<FleetOptions>().Priorities.Length));

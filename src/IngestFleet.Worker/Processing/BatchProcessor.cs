@@ -27,8 +27,48 @@ public sealed class BatchProcessor(
     /// <param name="priority">The queue's priority class: its CPU stages are scheduled by it (<see cref="PriorityGate"/>).</param>
     /// <param name="cancellationToken">Cancels the batch.</param>
     /// <param name="schemaProblems">Per job, what the job schema refused in the message as received (null: not checked).</param>
+    /// <param name="mayBeDone">Per job, whether it may already have its vector (a redelivery, a requeue): those are
+    /// looked up first and not fetched or embedded again when present.</param>
     public async Task<BatchReport> ProcessAsync(IReadOnlyList<EmbedCatalogImage> jobs, string priority, CancellationToken cancellationToken,
-        IReadOnlyList<IReadOnlyList<string>>? schemaProblems = null)
+        IReadOnlyList<IReadOnlyList<string>>? schemaProblems = null, IReadOnlyList<bool>? mayBeDone = null)
+    {
+        var alreadyDone = mayBeDone is null ? 0 : await SkipFinishedAsync();
+        if (alreadyDone > 0 && jobs.Count == 0)
+        {
+            var skipped = new BatchReport(0, alreadyDone, 0, new BatchTimings(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero), TimeSpan.Zero);
+            ledger.Record(new BatchCompletedEventArgs(priority, alreadyDone, skipped, [], new Dictionary<string, int>(StringComparer.Ordinal), TimeSpan.Zero));
+            return skipped;
+        }
+        var report = await ProcessCoreAsync(jobs, priority, schemaProblems, alreadyDone, cancellationToken);
+        return report;
+
+        async Task<int> SkipFinishedAsync()
+        {
+            var keep = new List<int>();
+            for (var i = 0; i < jobs.Count; i++)
+            {
+                var job = jobs[i];
+                if (mayBeDone[i] && (schemaProblems?[i] is not { Count: > 0 }) && JobValidator.IsSafeSegment(job.Tenant) && JobValidator.IsSafeSegment(job.Shard)
+                    && !string.IsNullOrEmpty(job.ItemId) && await writer.HasVectorAsync(job, RevisionFor(job), cancellationToken))
+                    continue;
+                keep.Add(i);
+            }
+            var done = jobs.Count - keep.Count;
+            if (done > 0)
+            {
+                jobs = keep.Select(i => jobs[i]).ToArray();
+                schemaProblems = schemaProblems is null ? null : keep.Select(i => schemaProblems[i]).ToArray();
+                logger.LogInformation("{Count} redelivered job(s) already had their vector; not fetched again", done);
+            }
+            return done;
+        }
+    }
+
+    private string RevisionFor(EmbedCatalogImage job) =>
+        job.ModelRevision.Length > 0 && JobValidator.IsSafeSegment(job.ModelRevision) ? job.ModelRevision : Revision;
+
+    private async Task<BatchReport> ProcessCoreAsync(IReadOnlyList<EmbedCatalogImage> jobs, string priority,
+        IReadOnlyList<IReadOnlyList<string>>? schemaProblems, int alreadyDone, CancellationToken cancellationToken)
     {
         var level = Array.IndexOf(fleet.Priorities, priority);
         if (level < 0) level = fleet.Priorities.Length - 1;
@@ -50,14 +90,14 @@ public sealed class BatchProcessor(
         var pipelineWall = System.Diagnostics.Stopwatch.GetElapsedTime(pipelineStarted);
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, stages, cancellationToken);
-        var report = new BatchReport(embedded, present, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
+        var report = new BatchReport(embedded, present + alreadyDone, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
         span.Complete(report, outcomes);
 
         var done = time.GetUtcNow();
         var latencies = jobs.Where(j => j.EnqueuedAt is not null).Select(j => (done - j.EnqueuedAt!.Value).TotalSeconds).ToArray();
         var reasons = outcomes.Where(o => o.Rejection is not null).GroupBy(o => o.Rejection!.Value.Code)
             .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-        ledger.Record(new BatchCompletedEventArgs(priority, jobs.Count, report, latencies, reasons, pipelineWall));
+        ledger.Record(new BatchCompletedEventArgs(priority, jobs.Count + alreadyDone, report, latencies, reasons, pipelineWall));
         return report;
     }
 
@@ -122,7 +162,7 @@ public sealed class BatchProcessor(
             try
             {
                 if (stages is not null) await stages.WaitForTurnAsync(cancellationToken);
-                var revision = job.ModelRevision.Length > 0 && JobValidator.IsSafeSegment(job.ModelRevision) ? job.ModelRevision : Revision;
+                var revision = RevisionFor(job);
                 var o = outcomes[i];
                 if (o.Rejection is not { } rejection)
                 {

@@ -1,3 +1,4 @@
+using IngestFleet.Contracts;
 using IngestFleet.Storage;
 
 namespace IngestFleet.Tests.Storage;
@@ -24,4 +25,70 @@ public sealed class StorageKeysTests
     [Fact]
     public void TheSameJob_AlwaysMapsToTheSameKey() =>
         Assert.Equal(StorageKeys.Vector("t", "r", "s", "id/1"), StorageKeys.Vector("t", "r", "s", "id/1"));
+}
+
+public sealed class LongItemIdTests
+{
+    public static TheoryData<string> IdsAtTheLimit => new()
+    {
+        new string('商', JobValidator.MaxIdLength),                                          // 3-byte characters: 768 UTF-8 bytes
+        string.Concat(Enumerable.Repeat("😀", JobValidator.MaxIdLength)),                     // 4-byte: 1,024 bytes, 512 UTF-16 units
+        new string('x', JobValidator.MaxIdLength),
+        "商品-" + new string('é', 200),
+    };
+
+    [Theory]
+    [MemberData(nameof(IdsAtTheLimit))]
+    public void AnIdAtTheContractLimit_IsValid_AndItsKeysFitS3AndTheFileSystem(string itemId)
+    {
+        var job = new EmbedCatalogImage { Tenant = new string('t', 128), Shard = new string('s', 128), ItemId = itemId, Image = "s3://b/k.jpg", Priority = "bulk" };
+        Assert.Empty(JobValidator.Validate(job, ["bulk"], allowFileScheme: false));
+        Assert.Empty(JobSchema.Evaluate(JobJson.Serialize(job)));
+        foreach (var key in new[] { StorageKeys.Vector(job, new string('r', 128)), StorageKeys.DeadLetter(job, new string('r', 128)), StorageKeys.Shed(job.Tenant, new string('r', 128), job.Shard, job.ItemId) })
+        {
+            Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(key), 1, 1024);
+            Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(key.Split('/')[^1]), 1, 255);
+            Assert.True(System.Text.Encoding.UTF8.GetByteCount(key) <= StorageKeys.MaxKeyBytes, key);
+        }
+    }
+
+    [Fact]
+    public void AnIdOverTheLimit_IsRefusedByBothTheSchemaAndTheValidator()
+    {
+        var job = new EmbedCatalogImage { Tenant = "t", Shard = "s", ItemId = string.Concat(Enumerable.Repeat("😀", JobValidator.MaxIdLength + 1)), Image = "s3://b/k.jpg", Priority = "bulk" };
+        Assert.NotEmpty(JobValidator.Validate(job, ["bulk"], allowFileScheme: false));
+        Assert.NotEmpty(JobSchema.Evaluate(JobJson.Serialize(job)));
+    }
+
+    [Fact]
+    public void LongIds_HashToStableDistinctKeys_AndShortIdsStayReadable()
+    {
+        var a = new string('商', 110);
+        var b = new string('商', 109) + "品";
+        Assert.Equal(StorageKeys.EscapeItem(a), StorageKeys.EscapeItem(a));
+        Assert.NotEqual(StorageKeys.EscapeItem(a), StorageKeys.EscapeItem(b));
+        Assert.Contains("%7E", StorageKeys.EscapeItem(a), StringComparison.Ordinal);
+        Assert.StartsWith("%E5%95%86", StorageKeys.EscapeItem(a), StringComparison.Ordinal);
+        // An escaped id never contains %7E ('~' is left as it is), so a short id cannot collide with a hashed one.
+        Assert.Equal("a~b", StorageKeys.EscapeItem("a~b"));
+        Assert.Equal("sku-1", StorageKeys.EscapeItem("sku-1"));
+    }
+
+    [Fact]
+    public async Task TheLocalStore_WritesAndReadsTheLongestKeys()
+    {
+        var dir = Directory.CreateTempSubdirectory("ingestfleet-keys-");
+        try
+        {
+            var store = new LocalDirectoryStore(dir.FullName);
+            var job = new EmbedCatalogImage { Tenant = new string('t', 128), Shard = new string('s', 128), ItemId = string.Concat(Enumerable.Repeat("😀", 256)), Image = "s3://b/k", Priority = "bulk" };
+            var key = StorageKeys.DeadLetter(job, new string('r', 128));
+            await store.PutAsync(key, "{}"u8.ToArray(), "application/json", CancellationToken.None);
+            Assert.True(await store.ExistsAsync(key, CancellationToken.None));
+        }
+        finally
+        {
+            dir.Delete(recursive: true);
+        }
+    }
 }

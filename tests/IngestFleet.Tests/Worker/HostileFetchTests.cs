@@ -1,0 +1,107 @@
+using System.Diagnostics;
+using IngestFleet.Contracts;
+using IngestFleet.Worker.Fetching;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace IngestFleet.Tests.Worker;
+
+/// <summary>The fetcher against a real misbehaving HTTPS server: every limit holds while the body streams, transient
+/// faults are retried and then end as transient_exhausted, permanent ones are not retried.</summary>
+public sealed class HostileFetchTests : IAsyncLifetime
+{
+    private static readonly byte[] Jpeg = File.ReadAllBytes(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "data", "photos"), "*.jpg").Order().First());
+    private HostileHttpsServer _server = null!;
+
+    private static readonly FetchOptions Limits = new()
+    {
+        TestOnlyAllowLoopback = true, MaxBytes = 1024 * 1024, TimeoutSeconds = 2, TransientRetries = 2, RetryDelayMs = 50,
+    };
+
+    public async Task InitializeAsync() => _server = await HostileHttpsServer.StartAsync(Jpeg);
+    public async Task DisposeAsync() => await _server.DisposeAsync();
+
+    private async Task<(FetchResult Result, TimeSpan Took)> Fetch(string path, FetchOptions? options = null)
+    {
+        using var fetcher = new ImageFetcher(options ?? Limits, null, NullLogger<ImageFetcher>.Instance);
+        var started = Stopwatch.GetTimestamp();
+        var result = await fetcher.FetchAsync(_server.Source(path), CancellationToken.None);
+        return (result, Stopwatch.GetElapsedTime(started));
+    }
+
+    [Fact]
+    public async Task AGoodImage_ArrivesWhole()
+    {
+        var (r, _) = await Fetch("ok.jpg");
+        Assert.Null(r.Rejection);
+        Assert.Equal(Jpeg, r.Bytes);
+    }
+
+    [Fact]
+    public async Task AnEndlessBody_StopsAtTheByteCap_WithoutRetrying()
+    {
+        var (r, took) = await Fetch("endless.jpg");
+        Assert.Equal(ReasonCodes.TooManyBytes, r.Rejection?.Code);
+        Assert.Contains("while streaming", r.Rejection?.Detail);
+        Assert.Equal(1, r.Attempts);
+        Assert.True(took < TimeSpan.FromSeconds(Limits.TimeoutSeconds), $"took {took}");
+    }
+
+    [Theory]
+    [InlineData("stalled.jpg")]
+    [InlineData("drip.jpg")]
+    public async Task AStalledOrDrippingBody_HitsTheDeadline_IsRetried_ThenTransientExhausted(string path)
+    {
+        var (r, took) = await Fetch(path);
+        Assert.Equal(ReasonCodes.TransientExhausted, r.Rejection?.Code);
+        Assert.Contains("timed out after 2 s", r.Rejection?.Detail);
+        Assert.Equal(Limits.TransientRetries + 1, r.Attempts);
+        // Three attempts of 2 s plus two short backoffs: the deadline holds while the body streams.
+        Assert.InRange(took.TotalSeconds, 3 * Limits.TimeoutSeconds * 0.9, 3 * Limits.TimeoutSeconds + 3);
+    }
+
+    [Fact]
+    public async Task A503_IsRetried_ThenTransientExhausted_WithTheLastError()
+    {
+        var (r, _) = await Fetch("unavailable.jpg");
+        Assert.Equal(ReasonCodes.TransientExhausted, r.Rejection?.Code);
+        Assert.Contains("answered 503", r.Rejection?.Detail);
+        Assert.Equal(3, _server.UnavailableCalls);
+    }
+
+    [Fact]
+    public async Task AFlakyHost_IsCuredByTheRetries()
+    {
+        var (r, _) = await Fetch("flaky.jpg");
+        Assert.Null(r.Rejection);
+        Assert.Equal(3, r.Attempts);
+        Assert.Equal(Jpeg, r.Bytes);
+    }
+
+    [Fact]
+    public async Task A404_IsPermanent_AndNotRetried()
+    {
+        var (r, _) = await Fetch("missing.jpg");
+        Assert.Equal(ReasonCodes.SourceNotFound, r.Rejection?.Code);
+        Assert.Equal(1, r.Attempts);
+    }
+
+    [Fact]
+    public async Task WithoutTheTestSwitch_TheLoopbackServerIsRefused()
+    {
+        var (r, _) = await Fetch("ok.jpg", new FetchOptions { TimeoutSeconds = 2 });
+        Assert.Equal(ReasonCodes.SourceForbidden, r.Rejection?.Code);
+    }
+
+    [Fact]
+    public async Task ARefusedConnection_IsTransient()
+    {
+        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        listener.Start();
+        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
+        listener.Stop(); // nothing listens there now
+        using var fetcher = new ImageFetcher(Limits, null, NullLogger<ImageFetcher>.Instance);
+        var r = await fetcher.FetchAsync($"https://127.0.0.1:{port}/x.jpg", CancellationToken.None);
+        Assert.Equal(ReasonCodes.TransientExhausted, r.Rejection?.Code);
+        Assert.Equal(3, r.Attempts);
+    }
+}
