@@ -67,11 +67,15 @@ if [ -z "${INGESTFLEET_TEST_RABBITMQ:-}" ]; then
   start_rabbitmq || return 1 2>/dev/null || exit 1
   export INGESTFLEET_TEST_RABBITMQ="amqp://guest:guest@127.0.0.1:5672/"
   export INGESTFLEET_TEST_RABBITMQ_MANAGEMENT="http://127.0.0.1:15672"
+  # The fault suite stops and starts this broker's application (rabbitmqctl stop_app / start_app).
+  export INGESTFLEET_TEST_RABBITMQCTL="$(command -v rabbitmqctl)"
 fi
 if [ -z "${INGESTFLEET_TEST_S3:-}" ]; then
   start_s3 || return 1 2>/dev/null || exit 1
   export INGESTFLEET_TEST_S3="http://127.0.0.1:$S3_PORT"
 fi
+# The fault suite runs its own s3rver (own port and directory) to kill and restart it.
+[ -x "$tools_dir/s3rver/node_modules/.bin/s3rver" ] && export INGESTFLEET_TEST_S3RVER="$tools_dir/s3rver/node_modules/.bin/s3rver"
 
 if [ -z "${INGESTFLEET_TEST_DUCKDB_DIR:-}" ]; then
   duck="$tools_dir/duckdb"

@@ -111,9 +111,20 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
         return recorded;
     }
 
-    /// <summary>Whether an <c>_error</c> message failed because the store was down (not because of the job).</summary>
+    private static readonly string[] InfrastructureFaults =
+    [
+        ".StoreUnavailableException", ".SocketException", ".HttpRequestException", ".IOException", ".TimeoutException", ".AmazonClientException",
+        ".BrokerUnreachableException", ".AlreadyClosedException",
+    ];
+
+    /// <summary>
+    /// Whether an <c>_error</c> message failed because of infrastructure (the store or the network was down), not because
+    /// of the job. MassTransit records the innermost exception's type (a refused connection shows as SocketException), so
+    /// the stack trace is read too.
+    /// </summary>
     public static bool IsStoreOutage(IDictionary<string, object?> headers) =>
-        Header(headers, "MT-Fault-ExceptionType") is { } type && type.EndsWith(".StoreUnavailableException", StringComparison.Ordinal);
+        (Header(headers, "MT-Fault-ExceptionType") is { } type && InfrastructureFaults.Any(f => type.EndsWith(f, StringComparison.Ordinal)))
+        || (Header(headers, "MT-Fault-StackTrace") is { } trace && trace.Contains("StoreUnavailableException", StringComparison.Ordinal));
 
     private async Task RecordOrRequeueAsync(IChannel requeue, string queue, BasicGetResult message, CancellationToken cancellationToken)
     {

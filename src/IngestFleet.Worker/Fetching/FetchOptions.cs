@@ -32,17 +32,26 @@ public sealed class FetchOptions
 
     /// <summary>
     /// Retries of one image after a transient fault (5xx, 429, 408, a timeout, a refused or reset connection, an S3
-    /// SlowDown), with exponential backoff and jitter from <see cref="RetryDelayMs"/>. Past them the item is
-    /// dead-lettered <c>transient_exhausted</c> with the last error. Permanent faults (404, 403, an undecodable image)
-    /// are never retried. Worst case per item: (retries + 1) × <see cref="TimeoutSeconds"/> plus the backoff.
+    /// SlowDown), with exponential backoff and jitter from <see cref="RetryDelayMs"/> up to <see cref="MaxRetryDelayMs"/>,
+    /// while the item's time since its first attempt is under <see cref="TransientBudgetSeconds"/>. Past either, the
+    /// item is dead-lettered <c>transient_exhausted</c> with the last error. Permanent faults (404, 403, an undecodable
+    /// image) are never retried. Worst case per item: the budget plus one <see cref="TimeoutSeconds"/>.
     /// </summary>
-    /// <value>Default 3.</value>
-    [Range(0, 20)]
-    public int TransientRetries { get; set; } = 3;
+    /// <value>Default 8: with the default delays, about 45 s of backoff, enough to ride out a short S3 or CDN outage.</value>
+    [Range(0, 50)]
+    public int TransientRetries { get; set; } = 8;
 
     /// <value>Default 500 ms before the first retry, doubled per retry, with jitter.</value>
     [Range(1, 60_000)]
     public int RetryDelayMs { get; set; } = 500;
+
+    /// <value>Default 10 s: the longest wait between two attempts.</value>
+    [Range(1, 600_000)]
+    public int MaxRetryDelayMs { get; set; } = 10_000;
+
+    /// <value>Default 60 s: no retry starts later than this after the first attempt.</value>
+    [Range(0, 3600)]
+    public double TransientBudgetSeconds { get; set; } = 60;
 
     /// <summary>
     /// Test-only: admits https:// to 127.0.0.1 / ::1 (nothing else private) and trusts a loopback server's certificate,

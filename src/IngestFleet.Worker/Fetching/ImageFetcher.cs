@@ -23,6 +23,8 @@ public sealed class ImageFetcher : IDisposable
     private readonly HttpClient _http;
     private readonly ILogger<ImageFetcher> _logger;
     private readonly ResiliencePipeline<FetchResult> _retry;
+    private readonly TimeProvider _time;
+    private static readonly ResiliencePropertyKey<long> StartedKey = new("ingestfleet.fetch.started");
 
     public ImageFetcher(FetchOptions options, IAmazonS3? s3, ILogger<ImageFetcher> logger, TimeProvider? time = null)
     {
@@ -36,15 +38,19 @@ public sealed class ImageFetcher : IDisposable
             MaxResponseContentBufferSize = options.MaxBytes,
         };
 #pragma warning restore CA2000
-        var builder = new ResiliencePipelineBuilder<FetchResult> { TimeProvider = time ?? TimeProvider.System };
+        _time = time ?? TimeProvider.System;
+        var builder = new ResiliencePipelineBuilder<FetchResult> { TimeProvider = _time };
         if (options.TransientRetries > 0)
             builder.AddRetry(new RetryStrategyOptions<FetchResult>
             {
-                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result.Transient),
+                ShouldHandle = args => ValueTask.FromResult(args.Outcome.Result.Transient
+                    && args.Context.Properties.TryGetValue(StartedKey, out var started)
+                    && _time.GetElapsedTime(started).TotalSeconds < options.TransientBudgetSeconds),
                 MaxRetryAttempts = options.TransientRetries,
                 BackoffType = DelayBackoffType.Exponential,
                 UseJitter = true,
                 Delay = TimeSpan.FromMilliseconds(options.RetryDelayMs),
+                MaxDelay = TimeSpan.FromMilliseconds(options.MaxRetryDelayMs),
                 OnRetry = args =>
                 {
                     _logger.LogDebug("fetch: transient fault ({Detail}); retry {Attempt} in {Delay} ms", args.Outcome.Result.Rejection?.Detail,
@@ -59,11 +65,21 @@ public sealed class ImageFetcher : IDisposable
     {
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
         var attempts = 0;
-        var result = await _retry.ExecuteAsync(async ct =>
+        var context = ResilienceContextPool.Shared.Get(cancellationToken);
+        context.Properties.Set(StartedKey, _time.GetTimestamp());
+        FetchResult result;
+        try
         {
-            attempts++;
-            return await FetchOnceAsync(source, ct);
-        }, cancellationToken);
+            result = await _retry.ExecuteAsync(async ctx =>
+            {
+                attempts++;
+                return await FetchOnceAsync(source, ctx.CancellationToken);
+            }, context);
+        }
+        finally
+        {
+            ResilienceContextPool.Shared.Return(context);
+        }
         if (result.Transient)
             result = result with
             {
@@ -92,6 +108,13 @@ public sealed class ImageFetcher : IDisposable
         catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
         {
             return FetchResult.Retry($"timed out after {_options.TimeoutSeconds} s");
+        }
+#pragma warning disable CA1031 // one item's unforeseen fetch error must not fail its batch-mates: it becomes that item's dead letter
+        catch (Exception e) when (e is not OperationCanceledException)
+#pragma warning restore CA1031
+        {
+            _logger.LogWarning(e, "fetch of {Source} failed unexpectedly", source);
+            return FetchResult.Fail(ReasonCodes.FetchFailed, $"{e.GetType().Name}: {e.Message}");
         }
     }
 

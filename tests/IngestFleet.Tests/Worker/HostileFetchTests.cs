@@ -60,6 +60,16 @@ public sealed class HostileFetchTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task TheTimeBudget_StopsRetryingBeforeTheAttemptCap()
+    {
+        var options = new FetchOptions { TestOnlyAllowLoopback = true, TimeoutSeconds = 2, TransientRetries = 50, RetryDelayMs = 50, TransientBudgetSeconds = 3 };
+        var (r, took) = await Fetch("stalled.jpg", options);
+        Assert.Equal(ReasonCodes.TransientExhausted, r.Rejection?.Code);
+        Assert.Equal(2, r.Attempts); // the second attempt starts before 3 s and ends after it: no third
+        Assert.InRange(took.TotalSeconds, 3.5, 6);
+    }
+
+    [Fact]
     public async Task A503_IsRetried_ThenTransientExhausted_WithTheLastError()
     {
         var (r, _) = await Fetch("unavailable.jpg");

@@ -18,6 +18,7 @@ public sealed class HostileHttpsServer : IAsyncDisposable
     private readonly WebApplication _app;
     private int _flakyCalls;
     private int _unavailableCalls;
+    private int _dripCalls;
 
     private HostileHttpsServer(WebApplication app, byte[] jpeg)
     {
@@ -50,6 +51,7 @@ public sealed class HostileHttpsServer : IAsyncDisposable
         // The real image, one byte every 50 ms: each read succeeds, the whole never arrives in time.
         app.MapGet("/drip.jpg", async (HttpContext context) =>
         {
+            Interlocked.Increment(ref _dripCalls);
             context.Response.ContentType = "image/jpeg";
             context.Response.ContentLength = jpeg.Length;
             for (var i = 0; i < jpeg.Length && !context.RequestAborted.IsCancellationRequested; i++)
@@ -63,6 +65,7 @@ public sealed class HostileHttpsServer : IAsyncDisposable
 
     public int FlakyCalls => _flakyCalls;
     public int UnavailableCalls => _unavailableCalls;
+    public int DripCalls => _dripCalls;
     public int Port { get; private set; }
     /// <summary>The image address as a job carries it (a string).</summary>
     public string Source(string path) => $"https://127.0.0.1:{Port}/{path}";
