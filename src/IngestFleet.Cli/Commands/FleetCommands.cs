@@ -10,6 +10,9 @@ using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Replay;
+using IngestFleet.Messaging.Limits;
+using IngestFleet.Contracts;
+using Microsoft.Extensions.Logging.Abstractions;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -67,9 +70,15 @@ internal static class FleetCommands
         var prefix = new Argument<string>("PREFIX") { Description = "Key prefix of parked jobs, e.g. dead-letter/acme/clip-tiny-r1/ or shed/acme/" };
         var revision = new Option<string?>("--model-revision") { Description = "Model revision to replay against (default: each job's own)" };
         var priority = new Option<string?>("--priority") { Description = "Queue to replay into (default: each job's original priority)" };
+        var reason = new Option<string?>("--reason") { Description = "Only records with this reason code (e.g. transient_exhausted, poison, shed)" };
+        var since = new Option<string?>("--since") { Description = "Only records that last failed at or after this time: an ISO-8601 time or a duration ago (30m, 24h, 7d)" };
         var dryRun = new Option<bool>("--dry-run") { Description = "Count what would be replayed; publish nothing" };
+        var json = new Option<bool>("--json") { Description = "Print the summary as JSON" };
         var connection = new FleetConnection();
-        var cmd = new Command("replay", "Republish dead-lettered or shed jobs under a prefix and mark them replayed") { prefix, revision, priority, dryRun };
+        var cmd = new Command("replay", "Republish dead-lettered or shed jobs under a prefix (streaming; pauses while a target queue is past its max depth) and mark them replayed once the broker confirmed them")
+        {
+            prefix, revision, priority, reason, since, dryRun, json,
+        };
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
@@ -77,18 +86,59 @@ internal static class FleetCommands
             var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
             if (p.GetValue(priority) is { } pr && !fleet.Priorities.Contains(pr))
                 throw new CliInputException($"--priority {pr} is not one of {string.Join(", ", fleet.Priorities)}.", ExitCodes.Usage);
+            if (p.GetValue(reason) is { } rc && !ReasonCodes.All.Contains(rc))
+                throw new CliInputException($"--reason {rc} is not a reason code; see `ingestfleet reasons` or the README's table.", ExitCodes.Usage);
+            var filter = new ReplayFilter(p.GetValue(reason), ParseSince(p.GetValue(since)), p.GetValue(revision), p.GetValue(priority));
             using var store = new S3ObjectStore(FleetConnection.Bind<S3Options>(config, S3Options.SectionName));
             await Probe(store, ct);
             await using var broker = await ConnectAsync(config, fleet, ct);
-            var service = new ReplayService(store, new JobPublisher(broker.Link, broker.Rabbit, fleet, TimeProvider.System), TimeProvider.System);
-            var summary = await service.ReplayAsync(p.GetValue(prefix)!, p.GetValue(revision), p.GetValue(priority), p.GetValue(dryRun), null, ct);
-            var verb = p.GetValue(dryRun) ? "would republish" : "republished";
-            Console.WriteLine($"{summary.Found} parked jobs under {p.GetValue(prefix)} in {store.Location}: {summary.AlreadyReplayed} already replayed, " +
-                $"{verb} {(p.GetValue(dryRun) ? summary.Found - summary.AlreadyReplayed : summary.Republished)}, {summary.Failed} not confirmed");
-            foreach (var e in summary.Errors.Take(20)) await Console.Error.WriteLineAsync($"  {e}");
+            var limitsOptions = LimitsCommands.ValidatedLimits(config, fleet);
+            using var monitor = new QueueMonitor(broker.Link, broker.Rabbit, fleet, limitsOptions, TimeProvider.System, NullLogger<QueueMonitor>.Instance);
+            var service = new ReplayService(store, new JobPublisher(broker.Link, broker.Rabbit, fleet, TimeProvider.System), TimeProvider.System,
+                monitor, PublishedLimits.Resolve(fleet, limitsOptions));
+            var asJson = p.GetValue(json);
+            ReplaySummary summary;
+            if (asJson || Console.IsOutputRedirected)
+            {
+                summary = await service.ReplayAsync(p.GetValue(prefix)!, filter, p.GetValue(dryRun), null, ct);
+            }
+            else
+            {
+                summary = null!;
+                await AnsiConsole.Progress().AutoClear(false).Columns(new TaskDescriptionColumn(), new SpinnerColumn(), new ElapsedTimeColumn())
+                    .StartAsync(async ctx =>
+                    {
+                        var task = ctx.AddTask("replay");
+                        task.IsIndeterminate = true;
+                        summary = await service.ReplayAsync(p.GetValue(prefix)!, filter, p.GetValue(dryRun), r => task.Description =
+                            $"replay: {r.Listed} records read, {r.Republished} republished{(r.Paused ? " (paused: target queue past its max depth)" : "")}", ct);
+                        task.StopTask();
+                    });
+            }
+            if (asJson)
+            {
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(summary));
+            }
+            else
+            {
+                var verb = summary.DryRun ? "would republish" : "republished";
+                Console.WriteLine($"{summary.Found} parked jobs under {p.GetValue(prefix)} in {store.Location}: {summary.Matched} matched the filter, " +
+                    $"{summary.AlreadyReplayed} already replayed, {verb} {summary.Republished}, {summary.Failed} not confirmed" +
+                    (summary.PausedSeconds >= 1 ? $", paused {summary.PausedSeconds:0} s for queue limits" : ""));
+                foreach (var e in summary.Errors.Take(20)) await Console.Error.WriteLineAsync($"  {e}");
+            }
             return summary.Failed == 0 && summary.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.Infrastructure;
         }));
         return cmd;
+    }
+
+    /// <summary>--since: an absolute time, or a duration before now.</summary>
+    internal static DateTimeOffset? ParseSince(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        if (DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var at)) return at;
+        if (Durations.TryParse(text, out var ago)) return DateTimeOffset.UtcNow - ago;
+        throw new CliInputException($"--since {text}: give an ISO-8601 time (2026-11-30T08:00Z) or a duration (30m, 24h, 7d).", ExitCodes.Usage);
     }
 
     public static Command Worker()

@@ -98,7 +98,7 @@ internal static class LimitsCommands
     }
 
     /// <summary>The configured limits, or exit 6 listing every inconsistency by key.</summary>
-    private static LimitsOptions ValidatedLimits(IConfiguration config, FleetOptions fleet)
+    internal static LimitsOptions ValidatedLimits(IConfiguration config, FleetOptions fleet)
     {
         var options = FleetConnection.Bind<LimitsOptions>(config, LimitsOptions.SectionName);
         var errors = PublishedLimits.Validate(fleet, options);
