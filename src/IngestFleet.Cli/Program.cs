@@ -10,6 +10,7 @@ root.Subcommands.Add(FleetCommands.Worker());
 root.Subcommands.Add(FleetCommands.Replay());
 root.Subcommands.Add(LimitsCommands.Limits());
 root.Subcommands.Add(LimitsCommands.Gateway());
+root.Subcommands.Add(LimitsCommands.GatewayKey());
 root.Subcommands.Add(TuneCommand.Build());
 root.Subcommands.Add(ModelsCommands.Build());
 root.Subcommands.Add(NodeCommands.Build());

@@ -3,7 +3,9 @@ using IngestFleet.Messaging;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Messaging.Publishing;
+using IngestFleet.Gateway.Security;
 using IngestFleet.ServiceDefaults;
+using Microsoft.AspNetCore.Authentication;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
@@ -43,6 +45,9 @@ public static class GatewayApp
         configureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
+        _ = app.Services.GetRequiredService<ApiKeyRegistry>(); // no keys and no AllowAnonymous: refuse to start, naming both
+        app.UseAuthentication();
+        app.UseAuthorization();
         app.UseRateLimiter();
         app.MapGatewayEndpoints();
         return app;
@@ -55,6 +60,12 @@ public static class GatewayApp
         var (services, config) = (builder.Services, builder.Configuration);
         services.AddMessagingOptions(config);
         services.AddValidatedOptions<GatewayOptions>(config, GatewayOptions.SectionName);
+        services.AddValidatedOptions<GatewayAuthOptions>(config, GatewayAuthOptions.SectionName);
+        services.AddSingleton<ApiKeyRegistry>();
+        services.AddSingleton<TenantRateLimiter>();
+        services.AddAuthentication(ApiKeyAuthenticationHandler.SchemeName)
+            .AddScheme<AuthenticationSchemeOptions, ApiKeyAuthenticationHandler>(ApiKeyAuthenticationHandler.SchemeName, null);
+        services.AddAuthorization();
         services.AddBrokerServices("ingestfleet-gateway");
         services.AddSingleton(sp => new AdmissionControl(sp.GetRequiredService<IDepthSource>(),
             PublishedLimits.Resolve(sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>())));
@@ -82,8 +93,10 @@ public static class GatewayApp
 
     public static WebApplication MapGatewayEndpoints(this WebApplication app)
     {
-        app.MapPost("/v1/jobs", (HttpContext http, JobsEndpoint endpoint) => endpoint.PostAsync(http))
-            .RequireRateLimiting("jobs")
+        var anonymous = app.Services.GetRequiredService<GatewayAuthOptions>().AllowAnonymous;
+        var jobs = app.MapPost("/v1/jobs", (HttpContext http, JobsEndpoint endpoint) => endpoint.PostAsync(http));
+        if (!anonymous) jobs.RequireAuthorization();
+        jobs.RequireRateLimiting("jobs")
             .WithName("SubmitJobs")
             .WithSummary("Submit catalog image jobs")
             .WithDescription("One job object, an array of jobs, or {\"jobs\": [...]}, each valid against GET /v1/schema. Validated whole, admitted whole " +
@@ -91,6 +104,8 @@ public static class GatewayApp
             .Accepts<EmbedCatalogImage[]>("application/json")
             .Produces<JobsAccepted>(StatusCodes.Status202Accepted)
             .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);

@@ -1,6 +1,7 @@
 using System.Globalization;
 using System.Text.Json;
 using IngestFleet.Contracts;
+using IngestFleet.Gateway.Security;
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Messaging.Broker;
@@ -20,7 +21,8 @@ namespace IngestFleet.Gateway;
 /// 503 + Retry-After when the broker is unreachable or does not confirm. Nothing is buffered in the gateway.
 /// </summary>
 public sealed class JobsEndpoint(
-    FleetOptions fleet, GatewayOptions options, AdmissionControl admission, IJobPublisher publisher, ILogger<JobsEndpoint> logger)
+    FleetOptions fleet, GatewayOptions options, GatewayAuthOptions auth, TenantRateLimiter tenantLimits, AdmissionControl admission, IJobPublisher publisher,
+    ILogger<JobsEndpoint> logger)
 {
     public async Task<IResult> PostAsync(HttpContext http)
     {
@@ -93,6 +95,28 @@ public sealed class JobsEndpoint(
             if (errors.Count > 0)
                 return Results.ValidationProblem(errors, title: $"{errors.Count} of {elements.Count} jobs are invalid; nothing was accepted",
                     detail: "Fix the listed jobs and send the request again.");
+
+            // The key must be bound to every tenant in the request (with AllowAnonymous and no key, any tenant goes).
+            if (http.User.Identity?.IsAuthenticated == true || !auth.AllowAnonymous)
+            {
+                var foreign = jobs.Select(j => j.Tenant).Distinct(StringComparer.Ordinal)
+                    .Where(t => !ApiKeyAuthenticationHandler.MaySubmitFor(http.User, t)).ToList();
+                if (foreign.Count > 0)
+                {
+                    GatewayMetrics.Refused.Add(jobs.Count, new KeyValuePair<string, object?>("http.response.status_code", 403));
+                    return Problem(403, "This API key may not submit for these tenants; nothing was accepted",
+                        $"Key '{http.User.Identity?.Name}' is not bound to tenant(s) {string.Join(", ", foreign)}.");
+                }
+            }
+            foreach (var tenant in jobs.GroupBy(j => j.Tenant, StringComparer.Ordinal))
+            {
+                var (granted, retryAfter) = tenantLimits.TryTake(tenant.Key, tenant.Count());
+                if (granted) continue;
+                GatewayMetrics.Refused.Add(jobs.Count, new KeyValuePair<string, object?>("http.response.status_code", 429));
+                http.Response.Headers[HeaderNames.RetryAfter] = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
+                return Problem(429, "Tenant over its submission rate; nothing was accepted",
+                    $"Tenant {tenant.Key} may submit {auth.TenantJobsPerSecond} jobs/s (bursts of {auth.TenantBurst}). Retry after {retryAfter.TotalSeconds:F0} s.");
+            }
 
             var perPriority = jobs.GroupBy(j => j.Priority).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
             foreach (var (priority, n) in perPriority)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using System.Text.Json;
 using IngestFleet.Gateway;
+using IngestFleet.Gateway.Security;
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Messaging.Broker;
@@ -80,20 +81,53 @@ internal static class LimitsCommands
     public static Command Gateway()
     {
         var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var anonymous = new Option<bool>("--allow-anonymous") { Description = "Accept jobs without an API key, for any tenant (a development machine only)" };
         var connection = new FleetConnection();
-        var cmd = new Command("gateway", "Run the HTTP ingest gateway: POST /v1/jobs (202/400/413/429/503), GET /v1/limits, GET /healthz") { urls };
+        var cmd = new Command("gateway",
+            "Run the HTTP ingest gateway: POST /v1/jobs (202/400/401/403/413/429/503), GET /v1/limits, GET /healthz. API keys: IngestFleet__Gateway__Auth__Keys__N__* or __KeysFile")
+        {
+            urls, anonymous,
+        };
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
             var config = FleetConnection.Configuration(connection.Overrides(p));
             var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
             ValidatedLimits(config, fleet);
-            await using var app = GatewayApp.Build(Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(config), p.GetValue(urls)!);
+            var settings = Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(config).ToList();
+            if (p.GetValue(anonymous)) settings.Add(new($"{GatewayAuthOptions.SectionName}:AllowAnonymous", "true"));
+            WebApplication app;
+            try
+            {
+                app = GatewayApp.Build(settings, p.GetValue(urls)!);
+            }
+            catch (InvalidOperationException e) when (e.Message.Contains("API key", StringComparison.Ordinal))
+            {
+                throw new CliInputException(e.Message, ExitCodes.BadInput);
+            }
+            await using var _ = app;
             await app.StartAsync(ct);
             Console.WriteLine($"ingestfleet gateway listening on {app.BoundAddress()}");
             await app.WaitForShutdownAsync(ct);
             return ExitCodes.Ok;
         }));
+        return cmd;
+    }
+
+    public static Command GatewayKey()
+    {
+        var tenants = new Option<string[]>("--tenant") { Description = "A tenant the key may submit for (repeat; * for every tenant)", Required = true, AllowMultipleArgumentsPerToken = true };
+        var name = new Option<string?>("--name") { Description = "A name for logs (default: the first tenant)" };
+        var cmd = new Command("gateway-key", "Create a gateway API key: prints the key once, and the entry (its SHA-256 and tenants) for the gateway's configuration") { tenants, name };
+        cmd.SetAction(p =>
+        {
+            var key = "ifk_" + Convert.ToBase64String(System.Security.Cryptography.RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
+            var entry = new ApiKeyEntry { Name = p.GetValue(name) ?? p.GetValue(tenants)![0], Sha256 = ApiKeyRegistry.Hash(key), Tenants = p.GetValue(tenants)! };
+            Console.WriteLine($"key (give it to the producer; it is not stored anywhere): {key}");
+            Console.WriteLine("entry (add it to keys.json, or as IngestFleet__Gateway__Auth__Keys__N__Name/Sha256/Tenants__M):");
+            Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(entry));
+            return ExitCodes.Ok;
+        });
         return cmd;
     }
 

@@ -11,11 +11,15 @@ namespace IngestFleet.Worker.Hosting;
 
 /// <summary>Logs the serving configuration once at start-up: batch and thread caps side by side.</summary>
 internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObjectStore store, LoadedProfile loaded, BackgroundStagesHolder background,
-    ILogger<StartupLogger> logger) : IHostedService
+    IngestFleet.Worker.Fetching.FetchOptions fetch, IngestFleet.Worker.Fetching.SourcePolicyOptions sources, ILogger<StartupLogger> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
         WorkerTelemetry.ReportModel(embedder.Manifest.Revision, embedder.ExecutionProvider.Name(), embedder.UnexplainedFallbacks.Count);
+        if (fetch.TestOnlyAllowLoopback)
+            logger.LogWarning("IngestFleet:Fetch:TestOnlyAllowLoopback is on: https:// to 127.0.0.1 is admitted and its certificate trusted. Never on a node.");
+        if (!sources.Enforced)
+            logger.LogWarning("no s3:// source allow-list (IngestFleet:SourcePolicy:S3Sources): any tenant's job may read any object these credentials reach");
         if (background.Stages is { } bg)
             logger.LogInformation("priority scheduling: {Classes} run their CPU stages on {Threads} low-OS-priority threads ({Lowered} lowered) with a second ORT session; {First} keeps normal priority",
                 string.Join(", ", fleet.Priorities.Skip(1)), bg.Executor.Threads, bg.Executor.LoweredThreads, fleet.Priorities[0]);

@@ -87,6 +87,7 @@ public static class WorkerHosting
         services.AddValidatedOptions<ImageLimits>(config, ImageLimits.SectionName);
         services.AddValidatedOptions<HealthOptions>(config, HealthOptions.SectionName);
         services.AddValidatedOptions<StoreRetryOptions>(config, StoreRetryOptions.SectionName);
+        services.AddValidatedOptions<SourcePolicyOptions>(config, SourcePolicyOptions.SectionName);
     }
 
     /// <summary>The model, loaded and golden-checked once and shared; with priority scheduling, the low-priority

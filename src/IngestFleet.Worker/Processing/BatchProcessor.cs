@@ -16,7 +16,7 @@ namespace IngestFleet.Worker.Processing;
 /// </summary>
 public sealed class BatchProcessor(
     EmbeddingPipeline pipeline, ImageFetcher fetcher, ResultWriter writer, FleetOptions fleet, FetchOptions fetchOptions,
-    FleetLedger ledger, PriorityGate gate, BackgroundStagesHolder background, BatchTelemetry telemetry, TenantBundlePolicy bundles, TimeProvider time,
+    FleetLedger ledger, SourcePolicyOptions sources, PriorityGate gate, BackgroundStagesHolder background, BatchTelemetry telemetry, TenantBundlePolicy bundles, TimeProvider time,
     ILogger<BatchProcessor> logger)
 {
     private const int WriteConcurrency = 16;
@@ -121,6 +121,7 @@ public sealed class BatchProcessor(
             var job = jobs[i];
             var problems = schemaProblems?[i] is { Count: > 0 } schema ? schema : JobValidator.Validate(job, fleet.Priorities, fetchOptions.AllowFileScheme);
             if (problems.Count > 0) refused[i] = new Rejection(ReasonCodes.InvalidJob, string.Join("; ", problems));
+            else if (!sources.Allows(job.Tenant, job.Image, out var why)) refused[i] = new Rejection(ReasonCodes.SourceForbidden, why!);
             else if (job.ModelRevision.Length > 0 && job.ModelRevision != Revision)
                 refused[i] = new Rejection(ReasonCodes.ModelRevisionMismatch, $"job asks for {job.ModelRevision}; this worker serves {Revision}");
             else if (unbundled.Contains(job.Tenant))

@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using IngestFleet.Contracts;
 using IngestFleet.Gateway;
+using IngestFleet.Gateway.Security;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Messaging.Publishing;
 using Microsoft.AspNetCore.Builder;
@@ -35,6 +36,14 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         {
             ["IngestFleet:RabbitMq:Uri"] = "amqp://guest:guest@127.0.0.1:1/", // never reached: the broker is faked
             ["IngestFleet:Limits:Queues:online:MaxDepth"] = "5",
+            ["IngestFleet:Gateway:Auth:Keys:0:Name"] = "acme-producer",
+            ["IngestFleet:Gateway:Auth:Keys:0:Sha256"] = ApiKeyRegistry.Hash(AcmeKey),
+            ["IngestFleet:Gateway:Auth:Keys:0:Tenants:0"] = "acme",
+            ["IngestFleet:Gateway:Auth:Keys:1:Name"] = "other-producer",
+            ["IngestFleet:Gateway:Auth:Keys:1:Sha256"] = ApiKeyRegistry.Hash(OtherKey),
+            ["IngestFleet:Gateway:Auth:Keys:1:Tenants:0"] = "other",
+            ["IngestFleet:Gateway:Auth:TenantJobsPerSecond"] = "1",
+            ["IngestFleet:Gateway:Auth:TenantBurst"] = "20",
         }, "http://127.0.0.1:0", LogLevel.Warning, services =>
         {
             services.AddSingleton<IDepthSource>(_depths);
@@ -42,7 +51,11 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         });
         await _app.StartAsync();
         _http = new HttpClient { BaseAddress = _app.BoundAddress() };
+        _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AcmeKey);
     }
+
+    private const string AcmeKey = "ifk_test-acme-key";
+    private const string OtherKey = "ifk_test-other-key";
 
     public async Task DisposeAsync() => await _app.DisposeAsync();
 
@@ -118,6 +131,67 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         var answers = post.GetProperty("responses").EnumerateObject().Select(p => p.Name).ToList();
         Assert.Superset(new HashSet<string> { "202", "400", "413", "429", "503" }, answers.ToHashSet());
         Assert.True(doc.RootElement.GetProperty("paths").TryGetProperty("/v1/limits", out _));
+    }
+
+    [Fact]
+    public async Task WithoutAKey_OrWithAnUnknownOne_TheAnswerIs401_AndNothingIsPublished()
+    {
+        using var anonymous = new HttpClient { BaseAddress = _app.BoundAddress() };
+        var r = await anonymous.PostAsJsonAsync(new Uri("/v1/jobs", UriKind.Relative), new[] { Job("a") });
+        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+        anonymous.DefaultRequestHeaders.Add("X-Api-Key", "ifk_not-a-key");
+        r = await anonymous.PostAsJsonAsync(new Uri("/v1/jobs", UriKind.Relative), new[] { Job("a") });
+        Assert.Equal(HttpStatusCode.Unauthorized, r.StatusCode);
+        Assert.Empty(_publisher.Published);
+    }
+
+    [Fact]
+    public async Task AKeyForAnotherTenant_Gets403_NamingTheTenant()
+    {
+        using var other = new HttpClient { BaseAddress = _app.BoundAddress() };
+        other.DefaultRequestHeaders.Add("X-Api-Key", OtherKey);
+        var r = await other.PostAsJsonAsync(new Uri("/v1/jobs", UriKind.Relative), new[] { Job("a") });
+        Assert.Equal(HttpStatusCode.Forbidden, r.StatusCode);
+        Assert.Contains("acme", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Empty(_publisher.Published);
+    }
+
+    [Fact]
+    public async Task ATenantPastItsRate_Gets429WithRetryAfter_AnotherTenantIsNotAffected()
+    {
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(Enumerable.Range(0, 15).Select(i => Job($"a{i}", "bulk")).ToArray())).StatusCode);
+        var r = await PostAsync(Enumerable.Range(0, 15).Select(i => Job($"b{i}", "bulk")).ToArray()); // 30 > the burst of 20
+        Assert.Equal((HttpStatusCode)429, r.StatusCode);
+        Assert.True(r.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
+        Assert.Contains("Tenant acme", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(15, _publisher.Published.Count);
+
+        using var other = new HttpClient { BaseAddress = _app.BoundAddress() };
+        other.DefaultRequestHeaders.Add("X-Api-Key", OtherKey);
+        var o = await other.PostAsJsonAsync(new Uri("/v1/jobs", UriKind.Relative),
+            Enumerable.Range(0, 15).Select(i => new { tenant = "other", shard = "s1", item_id = $"o{i}", image = "s3://catalog/a.jpg", priority = "bulk" }).ToArray());
+        Assert.Equal(HttpStatusCode.Accepted, o.StatusCode);
+    }
+
+    [Fact]
+    public async Task TheOpenApiDocument_SaysHowToAuthenticate()
+    {
+        using var doc = JsonDocument.Parse(await _http.GetStringAsync(new Uri("/openapi/v1.json", UriKind.Relative)));
+        var schemes = doc.RootElement.GetProperty("components").GetProperty("securitySchemes");
+        Assert.Equal("X-Api-Key", schemes.GetProperty("ApiKey").GetProperty("name").GetString());
+        var post = doc.RootElement.GetProperty("paths").GetProperty("/v1/jobs").GetProperty("post");
+        Assert.Equal(2, post.GetProperty("security").GetArrayLength());
+        Assert.Superset(new HashSet<string> { "401", "403" }, post.GetProperty("responses").EnumerateObject().Select(p => p.Name).ToHashSet());
+    }
+
+    [Fact]
+    public void WithNoKeysAndNoAnonymousAccess_TheGatewayRefusesToStart()
+    {
+        var e = Assert.Throws<InvalidOperationException>(() => GatewayApp.Build(new Dictionary<string, string?>
+        {
+            ["IngestFleet:RabbitMq:Uri"] = "amqp://guest:guest@127.0.0.1:1/",
+        }, "http://127.0.0.1:0", LogLevel.Warning));
+        Assert.Contains("AllowAnonymous", e.Message, StringComparison.Ordinal);
     }
 
     [Fact]

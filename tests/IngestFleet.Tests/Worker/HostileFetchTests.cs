@@ -115,3 +115,35 @@ public sealed class HostileFetchTests : IAsyncLifetime
         Assert.Equal(3, r.Attempts);
     }
 }
+
+public sealed class SourcePolicyTests
+{
+    private static SourcePolicyOptions Policy()
+    {
+        var p = new SourcePolicyOptions();
+        p.S3Sources["acme"] = ["catalog/acme/*", "s3://acme-media/*"];
+        return p;
+    }
+
+    [Theory]
+    [InlineData("acme", "s3://catalog/acme/sku-1.jpg", true)]
+    [InlineData("acme", "s3://acme-media/2026/x.jpg", true)]
+    [InlineData("acme", "s3://catalog/beta/sku-1.jpg", false)]
+    [InlineData("acme", "s3://catalog/acme/../beta/sku-1.jpg", false)]     // judged as the object it would fetch
+    [InlineData("acme", "s3://catalog/acme%2F..%2F..%2Fbeta/x.jpg", false)] // escaped dot segments: refused outright
+    [InlineData("acme", "s3://acme-media-evil/x.jpg", false)]
+    [InlineData("beta", "s3://catalog/beta/sku-1.jpg", false)]             // listed nowhere: no s3:// source at all
+    [InlineData("beta", "https://cdn.example.com/x.jpg", true)]            // https:// is the SSRF guard's and AllowedHosts' business
+    public void Sources_AreJudgedAgainstTheTenantsPatterns(string tenant, string source, bool allowed)
+    {
+        Assert.Equal(allowed, Policy().Allows(tenant, source, out var why));
+        Assert.Equal(allowed, why is null);
+    }
+
+    [Fact]
+    public void WithoutAnyList_EverythingIsAllowed_UnlessEnforced()
+    {
+        Assert.True(new SourcePolicyOptions().Allows("acme", "s3://any/x.jpg", out _));
+        Assert.False(new SourcePolicyOptions { Enforce = true }.Allows("acme", "s3://any/x.jpg", out _));
+    }
+}

@@ -1,0 +1,44 @@
+using System.IO.Enumeration;
+
+namespace IngestFleet.Worker.Fetching;
+
+/// <summary>
+/// Which s3:// sources each tenant's jobs may read. Bound from <c>IngestFleet:SourcePolicy</c>:
+/// <c>S3Sources:{tenant}:{n}</c> = <c>bucket/prefix/*</c> patterns (<c>*</c> any characters, <c>?</c> one; an <c>s3://</c>
+/// prefix is optional). Once any tenant is listed (or <see cref="Enforce"/> is set), a job whose s3:// source matches
+/// none of its tenant's patterns is dead-lettered <c>source_forbidden</c> before any fetch, and a tenant that is not
+/// listed may read no s3:// source at all. The source is judged the way the fetcher will read it (dot segments
+/// resolved, escapes decoded): <c>s3://acme/../victim/x.jpg</c> is judged as <c>victim/x.jpg</c>, the object it would fetch.
+/// https:// sources are governed by <see cref="FetchOptions.AllowedHosts"/> and the SSRF guard.
+/// </summary>
+public sealed class SourcePolicyOptions
+{
+    public const string SectionName = "IngestFleet:SourcePolicy";
+
+    /// <summary>Refuse every s3:// source of unlisted tenants even while no tenant is listed.</summary>
+    public bool Enforce { get; set; }
+
+    public Dictionary<string, string[]> S3Sources { get; } = new(StringComparer.Ordinal);
+
+    public bool Enforced => Enforce || S3Sources.Count > 0;
+
+    /// <summary>Whether the tenant may read the source; when not, why.</summary>
+    public bool Allows(string tenant, string source, out string? why)
+    {
+        why = null;
+        if (!Enforced || !Uri.TryCreate(source, UriKind.Absolute, out var uri) || uri.Scheme != "s3") return true;
+        var target = $"{uri.Host}/{Uri.UnescapeDataString(uri.AbsolutePath.TrimStart('/'))}";
+        if (target.Split('/').Any(segment => segment is "." or ".."))
+        {
+            why = $"s3://{target}: a key with '.' or '..' segments is refused while an allow-list is enforced (servers and SDKs differ on them)";
+            return false;
+        }
+        if (S3Sources.TryGetValue(tenant, out var patterns)
+            && patterns.Any(p => FileSystemName.MatchesSimpleExpression(p.StartsWith("s3://", StringComparison.Ordinal) ? p[5..] : p, target, ignoreCase: false)))
+            return true;
+        why = patterns is { Length: > 0 }
+            ? $"s3://{target} is not on tenant {tenant}'s source allow-list ({string.Join(", ", patterns)})"
+            : $"tenant {tenant} has no s3:// source allow-list (IngestFleet:SourcePolicy:S3Sources:{tenant})";
+        return false;
+    }
+}
