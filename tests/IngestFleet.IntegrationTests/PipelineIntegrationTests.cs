@@ -243,3 +243,36 @@ public sealed class PipelineIntegrationTests(FleetFixture fixture)
         Assert.Contains("--broker", r.Stderr);
     }
 }
+
+[Collection(FleetTests.Name)]
+public sealed class TenantIsolationIntegrationTests(FleetFixture fixture)
+{
+    [Fact]
+    public async Task ATenantsJobs_ReadOnlyItsAllowedSources_EverythingElseIsDeadLetteredSourceForbidden()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var photo = await File.ReadAllBytesAsync(Path.Combine(AppContext.BaseDirectory, "data", "photos", "coffee.jpg"));
+        await world.Store.PutAsync("acme/coffee.jpg", photo, "image/jpeg", CancellationToken.None);
+        await world.Store.PutAsync("beta/secret.jpg", photo, "image/jpeg", CancellationToken.None);
+        var b = world.Bucket;
+        var jobs = new[]
+        {
+            new EmbedCatalogImage { Tenant = "acme", Shard = "s", ItemId = "own", Image = $"s3://{b}/acme/coffee.jpg", Priority = "bulk" },
+            new EmbedCatalogImage { Tenant = "acme", Shard = "s", ItemId = "other-tenant", Image = $"s3://{b}/beta/secret.jpg", Priority = "bulk" },
+            new EmbedCatalogImage { Tenant = "acme", Shard = "s", ItemId = "traversal", Image = $"s3://{b}/acme/../beta/secret.jpg", Priority = "bulk" },
+            new EmbedCatalogImage { Tenant = "beta", Shard = "s", ItemId = "unlisted", Image = $"s3://{b}/beta/secret.jpg", Priority = "bulk" },
+        };
+        await using var worker = await WorkerHost.StartAsync(world, batch: 4, extra: new() { ["IngestFleet:SourcePolicy:S3Sources:acme:0"] = $"{b}/acme/*" });
+        var publisher = (JobPublisher)worker.Services.GetService(typeof(JobPublisher))!;
+        Assert.Empty((await publisher.PublishAsync(jobs, null, CancellationToken.None)).Failed);
+        await worker.WaitForItemsAsync(jobs.Length, TimeSpan.FromMinutes(1));
+
+        Assert.True(await world.Store.ExistsAsync(StorageKeys.Vector(jobs[0], "clip-tiny-r1"), CancellationToken.None));
+        foreach (var job in jobs.Skip(1))
+        {
+            var record = DeadLetterRecord.FromJson((await world.Store.GetAsync(StorageKeys.DeadLetter(job, "clip-tiny-r1"), CancellationToken.None))!);
+            Assert.Equal(ReasonCodes.SourceForbidden, record.Reason);
+            Assert.False(await world.Store.ExistsAsync(StorageKeys.Vector(job, "clip-tiny-r1"), CancellationToken.None));
+        }
+    }
+}

@@ -8,6 +8,7 @@ using IngestFleet.Messaging;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Storage;
+using IngestFleet.Storage.Resilience;
 using IngestFleet.Storage.S3;
 using IngestFleet.Tests.Worker;
 using RabbitMQ.Client;
@@ -92,8 +93,11 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
                 privateS3 = await S3rverProcess.StartAsync(env.S3rverBin ?? throw new InvalidOperationException("the S3 outage needs INGESTFLEET_TEST_S3RVER (set by .ci/services.sh)"));
                 s3Endpoint = privateS3.Endpoint;
             }
-            using var store = new S3ObjectStore(new S3Options { ServiceUrl = s3Endpoint, Bucket = bucket, AccessKey = env.S3AccessKey, SecretKey = env.S3SecretKey, CreateBucket = true });
-            await store.ProbeAsync(CancellationToken.None);
+            using var s3 = new S3ObjectStore(new S3Options { ServiceUrl = s3Endpoint, Bucket = bucket, AccessKey = env.S3AccessKey, SecretKey = env.S3SecretKey, CreateBucket = true });
+            await s3.ProbeAsync(CancellationToken.None);
+            // The lab reads through the same retries as the fleet: s3rver answers 500 now and then under load, and the
+            // S3 outage scenario reads while the server is down.
+            var store = new ResilientObjectStore(s3, new StoreRetryOptions { BudgetSeconds = 120 });
             for (var i = 0; i < PhotoNames.Length; i++)
                 await store.PutAsync($"img/{i}.jpg", await File.ReadAllBytesAsync(Path.Combine(env.PhotosDir, PhotoNames[i])), "image/jpeg", CancellationToken.None);
             if (scenario is FaultScenario.HostileBodies or FaultScenario.Poison)
