@@ -42,12 +42,13 @@ check_osx_bundle() {
   file "$dir/ingestfleet-worker" | grep -q "Mach-O 64-bit arm64 executable" || problems+="ingestfleet-worker is not a Mach-O arm64 executable; "
   file "$dir/libonnxruntime.dylib" | grep -q "Mach-O 64-bit arm64" || problems+="libonnxruntime.dylib is not Mach-O arm64; "
   grep -qa "CoreMLExecutionProvider" "$dir/libonnxruntime.dylib" || problems+="libonnxruntime.dylib has no Core ML EP; "
+  file "$dir/libvips.42.dylib" | grep -q "Mach-O 64-bit" || problems+="libvips.42.dylib (the fast JPEG path) is missing or not Mach-O; "
   for f in VERSION run-worker.sh macos/com.ingestfleet.worker.plist macos/install.sh macos/uninstall.sh macos/worker.env.example \
            macos/newsyslog-ingestfleet.conf models/clip-tiny-r1/manifest.json; do
     [ -e "$dir/$f" ] || problems+="missing $f; "
   done
   [ -x "$dir/run-worker.sh" ] || problems+="run-worker.sh is not executable; "
-  if [ -z "$problems" ]; then ok "osx-arm64 worker bundle: $(basename "$bundle"), $(du -h "$bundle" | cut -f1), Mach-O arm64 with the Core ML EP, launchd files, SHA256SUMS verified"
+  if [ -z "$problems" ]; then ok "osx-arm64 worker bundle: $(basename "$bundle"), $(du -h "$bundle" | cut -f1), Mach-O arm64 with the Core ML EP and libvips, launchd files, SHA256SUMS verified"
   else fail "osx-arm64 worker bundle" "$problems"; fi
 }
 
@@ -78,6 +79,10 @@ check_dockerfiles() {
     if [[ "$dockerfile" == *cuda* ]]; then
       [ -f "$dir/libonnxruntime_providers_cuda.so" ] || { fail "$dockerfile" "no libonnxruntime_providers_cuda.so in the CUDA publish"; continue; }
       extra=" with the CUDA EP"
+    fi
+    if [[ "$dockerfile" == *WorkerHost* ]]; then
+      [ -f "$dir/libvips.so.42" ] || { fail "$dockerfile" "no libvips.so.42 (the fast JPEG path) in the worker publish"; continue; }
+      extra+=" and libvips"
     fi
     ok "$dockerfile: multi-stage, non-root, health check; its publish builds ${binary}${extra}"
   done

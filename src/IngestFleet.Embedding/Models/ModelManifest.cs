@@ -90,9 +90,13 @@ public sealed record PreprocessContract
     public string AlphaBackground { get; init; } = "#FFFFFF";
 
     /// <summary>Stable hash of the contract, written next to every vector so readers can tell contracts apart.</summary>
-    public string ContractHash()
+    /// <param name="jpegDecoder">The JPEG decode path the worker uses: <c>imagesharp</c> (or null) keeps the manifest's
+    /// hash as it always was; any other path is folded into the hash, so vectors from different decode paths never
+    /// share one.</param>
+    public string ContractHash(string? jpegDecoder = null)
     {
         var json = JsonSerializer.Serialize(this, ManifestJson.Options);
+        if (jpegDecoder is { Length: > 0 } d && d != "imagesharp") json += "\njpeg_decoder=" + d;
         return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json)))[..16];
     }
 }

@@ -31,4 +31,14 @@ public sealed class ImageLimits
     /// <summary>Formats that are decoded; everything else is <c>unsupported_format</c>. TIFF is left out on purpose
     /// (a long CVE history and no catalog need).</summary>
     public string[] AllowedFormats { get; set; } = ["JPEG", "PNG", "GIF", "BMP", "WEBP"];
+
+    /// <summary>
+    /// How JPEGs that passed every check above are decoded and resized: <c>libvips</c> (default) decodes at reduced
+    /// scale (JPEG DCT shrink-on-load) and resizes with libvips' thumbnail; <c>imagesharp</c> decodes every pixel, then
+    /// resizes. Other formats, and any JPEG libvips cannot read, always take the ImageSharp path, which also gives every
+    /// reason code. The choice is part of the contract hash written next to each vector. Falls back to
+    /// <c>imagesharp</c> (logged at start-up) where libvips cannot be loaded.
+    /// </summary>
+    /// <value>Default <c>libvips</c>.</value>
+    [RegularExpression("^(libvips|imagesharp)$")] public string JpegDecoder { get; set; } = "libvips";
 }

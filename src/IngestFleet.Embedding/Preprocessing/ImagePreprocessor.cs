@@ -33,6 +33,9 @@ public sealed class ImagePreprocessor
     private readonly Rgb24 _background;
     private readonly ResizeOptions _resize;
     private readonly bool _bgr;
+    private readonly bool _vipsJpeg;
+    private long _vipsDecoded;
+    private long _fallbacks;
 
     public ImagePreprocessor(PreprocessContract contract, ImageLimits? limits = null, int maxDegreeOfParallelism = 1)
     {
@@ -50,6 +53,7 @@ public sealed class ImagePreprocessor
         _config.ImageFormatsManager.SetDecoder(JpegFormat.Instance, new JpegDecoder { IgnoreMetadata = false });
 
         _bgr = contract.ChannelOrder == "bgr";
+        _vipsJpeg = _limits.JpegDecoder == "libvips" && VipsJpegPath.Available;
         for (var c = 0; c < 3; c++)
         {
             _lut[c] = new float[256];
@@ -73,6 +77,18 @@ public sealed class ImagePreprocessor
     }
 
     public PreprocessContract Contract => _contract;
+
+    /// <summary>The JPEG decode path in use: <c>libvips</c> (shrink-on-load) or <c>imagesharp</c>.</summary>
+    public string JpegDecoder => _vipsJpeg ? "libvips" : "imagesharp";
+
+    /// <summary>Why the configured decoder is not the one in use (libvips could not be loaded), or null.</summary>
+    public string? DecoderNote => _limits.JpegDecoder == "libvips" && !_vipsJpeg ? "libvips could not be loaded; JPEGs take the ImageSharp path" : null;
+
+    /// <summary>The hash written next to each vector: the model's contract plus the JPEG decode path.</summary>
+    public string ContractHash => _contract.ContractHash(JpegDecoder);
+
+    /// <summary>JPEGs decoded by libvips, and JPEGs it could not read that took the ImageSharp path, since start.</summary>
+    public (long Vips, long Fallbacks) JpegCounts => (Interlocked.Read(ref _vipsDecoded), Interlocked.Read(ref _fallbacks));
     public ImageLimits Limits => _limits;
 
     /// <summary>Floats one image occupies in the tensor (3 × size × size).</summary>
@@ -136,6 +152,19 @@ public sealed class ImagePreprocessor
         if (TruncationProblem(format, span) is { } truncated)
             return PreprocessOutcome.Rejected(ReasonCodes.Truncated, truncated, format.Name, w, h);
 
+        if (_vipsJpeg && format == JpegFormat.Instance)
+        {
+            var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(data, out var seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
+                ? seg.Array : data.ToArray();
+            if (VipsJpegPath.TryThumbnail(bytes, _contract.Size, _contract.ResizeMode == Models.ResizeMode.Squash) is { } rgb)
+            {
+                WriteRgbBytes(rgb, destination);
+                Interlocked.Increment(ref _vipsDecoded);
+                return PreprocessOutcome.Accepted(format.Name, w, h);
+            }
+            Interlocked.Increment(ref _fallbacks); // ImageSharp decides what it is (usually corrupt)
+        }
+
         try
         {
             using var stream = AsStream(data);
@@ -194,6 +223,24 @@ public sealed class ImagePreprocessor
                 gOut[x] = lutG[row[x].G];
                 bOut[x] = lutB[row[x].B];
             }
+        }
+    }
+
+    private void WriteRgbBytes(byte[] rgb, Span<float> destination)
+    {
+        var plane = _contract.Size * _contract.Size;
+        int r = _bgr ? 2 : 0, b = _bgr ? 0 : 2;
+        var lutR = _lut[0];
+        var lutG = _lut[1];
+        var lutB = _lut[2];
+        var rOut = destination.Slice(r * plane, plane);
+        var gOut = destination.Slice(plane, plane);
+        var bOut = destination.Slice(b * plane, plane);
+        for (int i = 0, p = 0; i < plane; i++, p += 3)
+        {
+            rOut[i] = lutR[rgb[p]];
+            gOut[i] = lutG[rgb[p + 1]];
+            bOut[i] = lutB[rgb[p + 2]];
         }
     }
 

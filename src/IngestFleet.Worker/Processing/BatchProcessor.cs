@@ -154,7 +154,7 @@ public sealed class BatchProcessor(
     private async Task<(int Embedded, int Present, int Dead)> WriteOutcomesAsync(IReadOnlyList<EmbedCatalogImage> jobs, ItemOutcome[] outcomes,
         IStageGate? stages, CancellationToken cancellationToken)
     {
-        var contract = pipeline.Preprocessor.Contract.ContractHash();
+        var contract = pipeline.Preprocessor.ContractHash;
         int embedded = 0, present = 0, dead = 0;
         using var writeGate = new SemaphoreSlim(WriteConcurrency);
         await Task.WhenAll(jobs.Select(async (job, i) =>

@@ -1,0 +1,69 @@
+using NetVips;
+
+namespace IngestFleet.Embedding.Preprocessing;
+
+/// <summary>
+/// The fast JPEG path: libvips' thumbnail, which decodes at 1/2, 1/4 or 1/8 scale in the JPEG decoder itself
+/// (DCT scaling, "shrink-on-load") before a final resize, so a 4-MP catalog photo is never decoded whole. It runs only
+/// after ImageSharp's header checks (format, limits, truncation) passed; it auto-orients by EXIF like the ImageSharp
+/// path, resizes to cover the contract's square and crops the centre (or stretches, for <c>squash</c>), and hands back
+/// 8-bit RGB. Any failure returns false and the caller takes the ImageSharp path, which gives the reason code.
+/// </summary>
+internal static class VipsJpegPath
+{
+    private static readonly Lazy<bool> Loaded = new(() =>
+    {
+        try
+        {
+            if (!ModuleInitializer.VipsInitialized) return false;
+            // One thread per operation: the pipeline already decodes one image per core. No operation cache: every
+            // image is different, and the cache would hold decoded pixels.
+            NetVips.NetVips.Concurrency = 1;
+            Cache.Max = 0;
+            Cache.MaxMem = 0;
+            Cache.MaxFiles = 0;
+            return true;
+        }
+#pragma warning disable CA1031 // a missing or broken native library means "not available", whatever it throws
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            return false;
+        }
+    });
+
+    /// <summary>Whether libvips loaded on this machine.</summary>
+    public static bool Available => Loaded.Value;
+
+    public static string Version => Available ? $"{NetVips.NetVips.Version(0)}.{NetVips.NetVips.Version(1)}.{NetVips.NetVips.Version(2)}" : "unavailable";
+
+    /// <summary>Decodes and resizes <paramref name="jpeg"/> to size × size RGB (row-major, 3 bytes per pixel).</summary>
+    public static byte[]? TryThumbnail(byte[] jpeg, int size, bool squash)
+    {
+        if (!Available) return null;
+        try
+        {
+            using var thumb = Image.ThumbnailBuffer(jpeg, size, height: size,
+                size: squash ? Enums.Size.Force : Enums.Size.Both,
+                crop: squash ? null : Enums.Interesting.Centre,
+                failOn: Enums.FailOn.Error);
+            Image rgb = thumb;
+            Image? converted = null;
+            try
+            {
+                if (thumb.Bands == 1 || thumb.Interpretation != Enums.Interpretation.Srgb)
+                    rgb = converted = thumb.Colourspace(Enums.Interpretation.Srgb);
+                if (rgb.Bands != 3 || rgb.Width != size || rgb.Height != size || rgb.Format != Enums.BandFormat.Uchar) return null;
+                return rgb.WriteToMemory<byte>();
+            }
+            finally
+            {
+                converted?.Dispose();
+            }
+        }
+        catch (VipsException)
+        {
+            return null;
+        }
+    }
+}

@@ -1,0 +1,78 @@
+using IngestFleet.Embedding;
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Embedding.Preprocessing;
+using Xunit.Abstractions;
+
+namespace IngestFleet.Tests.Embedding;
+
+/// <summary>The libvips shrink-on-load JPEG path against today's full ImageSharp decode: the same vectors (cosine ≥ 0.999
+/// on every photo, both model families), a contract hash that says which path made them.</summary>
+public sealed class DecodePathTests(ITestOutputHelper output)
+{
+    public static TheoryData<string> Families => new() { "clip", "siglip" };
+
+    [Fact]
+    public void Libvips_LoadsOnThisPlatform_AndIsTheDefault()
+    {
+        var p = new ImagePreprocessor(TestPaths.Clip.Preprocess);
+        Assert.Equal("libvips", p.JpegDecoder);
+        Assert.Null(p.DecoderNote);
+    }
+
+    [Theory]
+    [MemberData(nameof(Families))]
+    public void TheFastPath_GivesTheSameVectorsAsTheFullDecode(string family)
+    {
+        var manifest = family == "clip" ? TestPaths.Clip : TestPaths.SigLip;
+        using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = 2 });
+        var fast = new ImagePreprocessor(manifest.Preprocess, new ImageLimits { JpegDecoder = "libvips" });
+        var full = new ImagePreprocessor(manifest.Preprocess, new ImageLimits { JpegDecoder = "imagesharp" });
+        var photos = Directory.GetFiles(TestPaths.Photos, "*.jpg").Order(StringComparer.Ordinal).ToArray();
+        Assert.True(photos.Length >= 8);
+        var worst = 1.0;
+        foreach (var photo in photos)
+        {
+            var bytes = File.ReadAllBytes(photo);
+            var a = new float[fast.TensorLength];
+            var b = new float[full.TensorLength];
+            Assert.True(fast.Preprocess(bytes, a).Ok);
+            Assert.True(full.Preprocess(bytes, b).Ok);
+            var va = embedder.Embed(a, 1)[0].Vector!;
+            var vb = embedder.Embed(b, 1)[0].Vector!;
+            var cos = VectorMath.Cosine(va, vb);
+            output.WriteLine($"{family} {Path.GetFileName(photo)}: cosine {cos:0.000000}");
+            worst = Math.Min(worst, cos);
+        }
+        Assert.Equal(photos.Length, fast.JpegCounts.Vips);
+        Assert.Equal(0, fast.JpegCounts.Fallbacks);
+        Assert.True(worst >= 0.999, $"worst cosine {worst}");
+    }
+
+    [Fact]
+    public void TheContractHash_NamesTheDecodePath_AndTheImageSharpPathKeepsTheManifestHash()
+    {
+        var contract = TestPaths.Clip.Preprocess;
+        var fast = new ImagePreprocessor(contract, new ImageLimits { JpegDecoder = "libvips" });
+        var full = new ImagePreprocessor(contract, new ImageLimits { JpegDecoder = "imagesharp" });
+        Assert.Equal(contract.ContractHash(), full.ContractHash);
+        Assert.NotEqual(full.ContractHash, fast.ContractHash);
+        Assert.Equal(contract.ContractHash("libvips"), fast.ContractHash);
+    }
+
+    [Fact]
+    public void AJpegLibvipsCannotRead_TakesTheImageSharpPath_AndGetsItsReasonCode()
+    {
+        // Valid header and end marker, garbage scan data: passes the header checks, then fails to decode.
+        var photo = File.ReadAllBytes(Path.Combine(TestPaths.Photos, "astronaut.jpg"));
+        var sos = photo.AsSpan().LastIndexOf([(byte)0xFF, (byte)0xDA]);
+        var broken = (byte[])photo.Clone();
+        System.Security.Cryptography.RandomNumberGenerator.Fill(broken.AsSpan(sos + 20, 4000));
+        for (var i = sos + 20; i < sos + 4020; i++) if (broken[i] == 0xFF) broken[i] = 0x00; // no stray markers
+        var p = new ImagePreprocessor(TestPaths.Clip.Preprocess, new ImageLimits { JpegDecoder = "libvips" });
+        var outcome = p.Preprocess(broken, new float[p.TensorLength]);
+        output.WriteLine($"{outcome.Reason}: {outcome.Detail}; vips {p.JpegCounts.Vips}, fallbacks {p.JpegCounts.Fallbacks}");
+        Assert.Equal(1, p.JpegCounts.Vips + p.JpegCounts.Fallbacks);
+        if (!outcome.Ok) Assert.Equal(1, p.JpegCounts.Fallbacks);
+    }
+}
