@@ -87,6 +87,22 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 
     public async IAsyncEnumerable<string> ListAsync(string prefix, [EnumeratorCancellation] CancellationToken cancellationToken)
     {
+        if (_options.ListObjectsVersion == 1)
+        {
+            var v1 = new ListObjectsRequest { BucketName = _options.Bucket, Prefix = prefix, MaxKeys = 1000 };
+            while (true)
+            {
+                var page = await Translate(() => _s3.ListObjectsAsync(v1, cancellationToken));
+                string? last = null;
+                foreach (var o in page.S3Objects ?? [])
+                {
+                    last = o.Key;
+                    yield return o.Key;
+                }
+                if (page.IsTruncated != true || last is null) yield break;
+                v1.Marker = page.NextMarker ?? last;
+            }
+        }
         var request = new ListObjectsV2Request { BucketName = _options.Bucket, Prefix = prefix };
         do
         {

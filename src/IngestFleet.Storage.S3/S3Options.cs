@@ -35,6 +35,13 @@ public sealed class S3Options
     /// <summary>aws-chunked streaming uploads. Default false: s3rver and others store the chunk framing as the body.</summary>
     public bool UseChunkEncoding { get; set; }
 
+    /// <summary>
+    /// Which listing call pages through keys: 2 (ListObjectsV2, the default) or 1 (ListObjects with markers) for servers
+    /// whose V2 paging is broken (s3rver 3.x answers InternalError once more than 1,000 keys match).
+    /// </summary>
+    /// <value>Default 2.</value>
+    [Range(1, 2)] public int ListObjectsVersion { get; set; } = 2;
+
     /// <summary>Create the bucket on start-up when it is missing (tests, laptops).</summary>
     public bool CreateBucket { get; set; }
 

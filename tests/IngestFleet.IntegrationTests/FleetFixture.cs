@@ -89,11 +89,13 @@ public sealed class FleetWorld(FleetFixture fixture, string queuePrefix, string 
     public S3Options S3 => new()
     {
         ServiceUrl = Fixture.S3Endpoint, Bucket = Bucket, AccessKey = Fixture.S3AccessKey, SecretKey = Fixture.S3SecretKey, CreateBucket = true,
+        ListObjectsVersion = 1,
     };
 
     public S3ObjectStore Store { get; } = new(new S3Options
     {
         ServiceUrl = fixture.S3Endpoint, Bucket = bucket, AccessKey = fixture.S3AccessKey, SecretKey = fixture.S3SecretKey, CreateBucket = true,
+        ListObjectsVersion = 1, // s3rver's ListObjectsV2 fails past 1,000 keys
     });
 
     public FleetOptions Fleet(int batch = 16) => new() { QueuePrefix = QueuePrefix, BatchSize = batch };
@@ -108,6 +110,7 @@ public sealed class FleetWorld(FleetFixture fixture, string queuePrefix, string 
         ["IngestFleet__S3__AccessKey"] = Fixture.S3AccessKey,
         ["IngestFleet__S3__SecretKey"] = Fixture.S3SecretKey,
         ["IngestFleet__S3__CreateBucket"] = "true",
+        ["IngestFleet__S3__ListObjectsVersion"] = "1",
         ["IngestFleet__Fleet__QueuePrefix"] = QueuePrefix,
         ["IngestFleet__Fleet__BatchSize"] = batch.ToString(),
         ["IngestFleet__Embedder__ExecutionProvider"] = "cpu",

@@ -35,4 +35,16 @@ public sealed class S3CompatibilityTests(FleetFixture fixture)
         await foreach (var k in world.Store.ListAsync("list/", CancellationToken.None)) keys.Add(k);
         Assert.Equal(["list/0.txt", "list/1.txt", "list/2.txt"], keys.Order());
     }
+
+    [Fact]
+    public async Task ListingPagesPastAThousandKeys_EachKeyOnce()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var written = Enumerable.Range(0, 1_150).Select(i => $"many/{i:D5}.txt").ToArray();
+        await Parallel.ForEachAsync(written, new ParallelOptions { MaxDegreeOfParallelism = 16 },
+            async (key, ct) => await world.Store.PutAsync(key, "x"u8.ToArray(), "text/plain", ct));
+        var listed = new List<string>();
+        await foreach (var k in world.Store.ListAsync("many/", CancellationToken.None)) listed.Add(k);
+        Assert.Equal(written, listed.Order(StringComparer.Ordinal));
+    }
 }

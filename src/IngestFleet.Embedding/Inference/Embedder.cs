@@ -82,7 +82,9 @@ public sealed class Embedder : IDisposable
         try
         {
             AppendProvider(so, ep, options, manifest);
-            session = new InferenceSession(manifest.OnnxPath, so);
+            session = options.ShareWeights
+                ? new InferenceSession(manifest.OnnxPath, so, SharedWeights.For(manifest, ep))
+                : new InferenceSession(manifest.OnnxPath, so);
         }
         catch (OnnxRuntimeException e)
         {

@@ -93,7 +93,8 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
                 privateS3 = await S3rverProcess.StartAsync(env.S3rverBin ?? throw new InvalidOperationException("the S3 outage needs INGESTFLEET_TEST_S3RVER (set by .ci/services.sh)"));
                 s3Endpoint = privateS3.Endpoint;
             }
-            using var s3 = new S3ObjectStore(new S3Options { ServiceUrl = s3Endpoint, Bucket = bucket, AccessKey = env.S3AccessKey, SecretKey = env.S3SecretKey, CreateBucket = true });
+            using var s3 = new S3ObjectStore(new S3Options { ServiceUrl = s3Endpoint, Bucket = bucket, AccessKey = env.S3AccessKey, SecretKey = env.S3SecretKey, CreateBucket = true,
+                ListObjectsVersion = 1 }); // s3rver's ListObjectsV2 fails past 1,000 keys
             await s3.ProbeAsync(CancellationToken.None);
             // The lab reads through the same retries as the fleet: s3rver answers 500 now and then under load, and the
             // S3 outage scenario reads while the server is down.
@@ -267,6 +268,7 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
             ["IngestFleet__S3__Bucket"] = bucket,
             ["IngestFleet__S3__AccessKey"] = env.S3AccessKey,
             ["IngestFleet__S3__SecretKey"] = env.S3SecretKey,
+            ["IngestFleet__S3__ListObjectsVersion"] = "1",
             ["IngestFleet__Fleet__QueuePrefix"] = fleet.QueuePrefix,
             ["IngestFleet__Fleet__BatchSize"] = fleet.BatchSize.ToString(System.Globalization.CultureInfo.InvariantCulture),
             ["IngestFleet__Fleet__DeliveryLimit"] = fleet.DeliveryLimit.ToString(System.Globalization.CultureInfo.InvariantCulture),
