@@ -82,9 +82,7 @@ public sealed class Embedder : IDisposable
         try
         {
             AppendProvider(so, ep, options, manifest);
-            session = options.ShareWeights
-                ? new InferenceSession(manifest.OnnxPath, so, SharedWeights.For(manifest, ep))
-                : new InferenceSession(manifest.OnnxPath, so);
+            session = new InferenceSession(manifest.OnnxPath, so);
         }
         catch (OnnxRuntimeException e)
         {

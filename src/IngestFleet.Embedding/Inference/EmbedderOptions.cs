@@ -33,14 +33,6 @@ public sealed class EmbedderOptions
 
     [Range(0, 64)] public int CudaDeviceId { get; set; }
 
-    /// <summary>
-    /// Sessions of the same model revision and EP in this process share one copy of the pre-packed weights (ONNX
-    /// Runtime's <c>PrePackedWeightsContainer</c>): the worker's second, low-priority session for background classes
-    /// then costs little more than its activations. Off only to measure what it saves.
-    /// </summary>
-    /// <value>Default true.</value>
-    public bool ShareWeights { get; set; } = true;
-
     /// <summary>Run the golden pack before serving (refuse to serve on a mismatch). Only tests turn it off.</summary>
     public bool VerifyGoldenPack { get; set; } = true;
 
