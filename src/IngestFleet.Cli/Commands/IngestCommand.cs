@@ -43,18 +43,24 @@ internal static class IngestCommand
                 ["IngestFleet:Embedder:IntraOpThreads"] = p.GetValue(threads).ToString(),
             });
             var outDir = Path.GetFullPath(p.GetValue(output)!);
-            builder.AddIngestFleetWorker(FleetTransport.InMemory, manifest, outDir);
-            using var host = builder.Build();
-            var fleet = host.Services.GetRequiredService<FleetOptions>();
+            var priorities = builder.Configuration.GetSection(FleetOptions.SectionName).Get<FleetOptions>()?.Priorities ?? new FleetOptions().Priorities;
             IReadOnlyList<IngestFleet.Contracts.EmbedCatalogImage> jobs;
             try
             {
-                jobs = CatalogReader.Read(p.GetValue(catalog)!, new CatalogDefaults("default", "default", "normal", ""), fleet.Priorities, embedded: true);
+                jobs = CatalogReader.Read(p.GetValue(catalog)!, new CatalogDefaults("default", "default", "normal", ""), priorities, embedded: true);
             }
             catch (CatalogException e)
             {
                 throw new CliInputException($"{e.Message}\nNothing was embedded. Fix the lines above and run ingest again.");
             }
+            // The in-memory bus consumes only the classes this catalog uses: a single-class catalog needs no second,
+            // low-priority ORT session (and so no second copy of the weights).
+            var used = jobs.Select(j => j.Priority).Distinct(StringComparer.Ordinal).ToArray();
+            var consume = new Dictionary<string, string?>();
+            for (var i = 0; i < used.Length; i++) consume[$"{FleetOptions.SectionName}:Consume:{i}"] = used[i];
+            builder.Configuration.AddInMemoryCollection(consume);
+            builder.AddIngestFleetWorker(FleetTransport.InMemory, manifest, outDir);
+            using var host = builder.Build();
             await host.StartAsync(ct);
             var ledger = host.Services.GetRequiredService<FleetLedger>();
             var publisher = host.Services.GetRequiredService<IJobPublisher>();

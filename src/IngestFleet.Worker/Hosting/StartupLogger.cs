@@ -18,7 +18,7 @@ internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObje
         WorkerTelemetry.ReportModel(embedder.Manifest.Revision, embedder.ExecutionProvider.Name(), embedder.UnexplainedFallbacks.Count);
         if (fetch.TestOnlyAllowLoopback)
             logger.LogWarning("IngestFleet:Fetch:TestOnlyAllowLoopback is on: https:// to 127.0.0.1 is admitted and its certificate trusted. Never on a node.");
-        if (!sources.Enforced)
+        if (!sources.Enforced && !fetch.AllowFileScheme) // the embedded mode reads local files
             logger.LogWarning("no s3:// source allow-list (IngestFleet:SourcePolicy:S3Sources): any tenant's job may read any object these credentials reach");
         if (background.Stages is { } bg)
             logger.LogInformation("priority scheduling: {Classes} run their CPU stages on {Threads} low-OS-priority threads ({Lowered} lowered) with a second ORT session; {First} keeps normal priority",

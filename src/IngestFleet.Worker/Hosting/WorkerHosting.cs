@@ -100,7 +100,9 @@ public static class WorkerHosting
         services.AddSingleton(sp =>
         {
             var f = sp.GetRequiredService<FleetOptions>();
-            if (!f.PriorityScheduling || !f.LowPriorityBackground || f.Priorities.Length < 2) return new BackgroundStagesHolder(null);
+            // A second session only pays off when this worker serves more than one class (a per-class Kubernetes pool, or
+            // an embedded run of a single-class catalog, has nothing to preempt): it costs a second copy of the weights.
+            if (!f.PriorityScheduling || !f.LowPriorityBackground || f.ConsumedQueueNames().Count() < 2) return new BackgroundStagesHolder(null);
             var executor = new BackgroundExecutor(f.EffectivePreprocessParallelism, "ingestfleet-background");
             return new BackgroundStagesHolder(BackgroundStages.Create(executor, () => Embedder.Load(manifest,
                 sp.GetRequiredService<EmbedderOptions>().WithoutGoldenCheck(),
