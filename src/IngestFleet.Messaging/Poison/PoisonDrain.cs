@@ -191,13 +191,15 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
         logger.LogWarning("poison drain: {Key} recorded as a dead letter ({Detail})", job.Key, record.Detail);
     }
 
-    /// <summary>The broker's count: <c>x-death[0].count</c> after dead-lettering, else <c>x-delivery-count</c>.</summary>
+    /// <summary>How often the broker delivered the message: its <c>x-delivery-count</c> (returns so far) plus the delivery
+    /// that ended in the dead-lettering, or, without that header, <c>x-death[0].count</c>.</summary>
     private static long DeliveryCount(IDictionary<string, object?> headers)
     {
-        if (headers.TryGetValue("x-death", out var death) && death is IList<object> deaths && deaths.Count > 0
-            && deaths[0] is IDictionary<string, object?> first && first.TryGetValue("count", out var count) && count is long n)
-            return n;
-        return headers.TryGetValue("x-delivery-count", out var d) && d is long dc ? dc : 0;
+        long deaths = 0;
+        if (headers.TryGetValue("x-death", out var death) && death is IList<object> list && list.Count > 0
+            && list[0] is IDictionary<string, object?> first && first.TryGetValue("count", out var count) && count is long n)
+            deaths = n;
+        return headers.TryGetValue("x-delivery-count", out var d) && d is long or int ? Math.Max(deaths, Convert.ToInt64(d, System.Globalization.CultureInfo.InvariantCulture) + 1) : deaths;
     }
 
     private static string? Header(IDictionary<string, object?> headers, string name) =>

@@ -1,0 +1,257 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Text.RegularExpressions;
+using IngestFleet.Contracts;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
+using IngestFleet.Storage.S3;
+using Microsoft.ML.OnnxRuntime;
+using Microsoft.ML.OnnxRuntime.Tensors;
+
+namespace IngestFleet.Benchmarks;
+
+/// <summary>
+/// The fleet against the pipeline a user would write by hand, side by side in one run, alternating, each in its own
+/// process (so each has its own peak RSS): (1) minimal: NetVips thumbnail (shrink-on-load) + one raw ORT session,
+/// decoding the next batch while the current one runs, no broker, no storage; (2) embedded: <c>ingestfleet ingest</c>
+/// (in-memory bus, local store); (3) fleet: an <c>ingestfleet worker</c> process on RabbitMQ and the S3 server,
+/// jobs published by this process. Same model file (the ViT-B/32-size tower), same 2048-px catalog JPEGs, batch 16,
+/// 2 intra-op threads. images/s excludes start-up (model load) for all three; peak RSS is the process's VmHWM.
+/// </summary>
+internal static partial class VersusBenchmark
+{
+    private const int Batch = 16;
+    private const int Threads = 2;
+
+    private sealed record Run(string Name, double ImagesPerSecond, long PeakRss);
+
+    public static async Task RunAsync(bool quick)
+    {
+        var images = quick ? 96 : 480;
+        var rounds = quick ? 1 : 2;
+        var manifest = BenchPaths.VitB32();
+        var photos = BenchPaths.CatalogPhotos;
+        var work = Directory.CreateTempSubdirectory("ingestfleet-versus-");
+        var list = Path.Combine(work.FullName, "images.txt");
+        await File.WriteAllLinesAsync(list, Enumerable.Range(0, images).Select(i => photos[i % photos.Length]));
+        var catalog = Path.Combine(work.FullName, "catalog.jsonl");
+        await File.WriteAllLinesAsync(catalog, Enumerable.Range(0, images).Select(i =>
+            System.Text.Json.JsonSerializer.Serialize(new { item_id = $"img-{i:D5}", image = new Uri(photos[i % photos.Length]).AbsoluteUri, priority = "bulk" })));
+        Console.WriteLine($"== versus: {images} × 2048-px JPEG ({photos.Length} photos cycled), {manifest.Revision}, batch {Batch}, {Threads} intra-op threads, {Environment.ProcessorCount} cores, {rounds} alternating round(s)");
+        var runs = new List<Run>();
+        for (var round = 1; round <= rounds; round++)
+        {
+            runs.Add(await MinimalAsync(manifest, list, images));
+            runs.Add(await EmbeddedAsync(manifest, catalog, work.FullName, images, round));
+            runs.Add(await FleetAsync(manifest, photos, images, round));
+            foreach (var r in runs.TakeLast(3)) Console.WriteLine($"  round {round}: {r.Name,-9} {r.ImagesPerSecond,6:0.0} images/s, peak RSS {r.PeakRss >> 20,5} MiB");
+        }
+        Run Median(string name)
+        {
+            var rs = runs.Where(r => r.Name == name).ToArray();
+            double Med(IEnumerable<double> v) { var a = v.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+            return new Run(name, Med(rs.Select(r => r.ImagesPerSecond)), (long)Med(rs.Select(r => (double)r.PeakRss)));
+        }
+        var (m, e, f) = (Median("minimal"), Median("embedded"), Median("fleet"));
+        Console.WriteLine();
+        Console.WriteLine("| pipeline | images/s | peak RSS MiB | images/s ÷ minimal | peak RSS ÷ minimal |");
+        Console.WriteLine("|---|---|---|---|---|");
+        foreach (var r in new[] { m, e, f })
+            Console.WriteLine($"| {r.Name} | {r.ImagesPerSecond:0.0} | {r.PeakRss >> 20} | {r.ImagesPerSecond / m.ImagesPerSecond:0.00} | {(double)r.PeakRss / m.PeakRss:0.00} |");
+        Console.WriteLine($"targets: embedded ÷ minimal {e.ImagesPerSecond / m.ImagesPerSecond:0.00} (≥ 1.0), fleet ÷ embedded {f.ImagesPerSecond / e.ImagesPerSecond:0.00} (≥ 0.9), " +
+            $"embedded peak RSS ÷ minimal {(double)e.PeakRss / m.PeakRss:0.00}, fleet worker peak RSS ÷ minimal {(double)f.PeakRss / m.PeakRss:0.00} (≤ 1.3)");
+        work.Delete(recursive: true);
+    }
+
+    // ---- (1) the hand-written pipeline, in a child process ------------------------------------------------------------
+
+    private static async Task<Run> MinimalAsync(ModelManifest manifest, string list, int images)
+    {
+        var psi = Dotnet(Path.Combine(AppContext.BaseDirectory, "IngestFleet.Benchmarks.dll"), "versus-minimal", manifest.Directory, list,
+            Batch.ToString(CultureInfo.InvariantCulture), Threads.ToString(CultureInfo.InvariantCulture));
+        var (stdout, peak) = await RunChildAsync(psi, null);
+        var match = MinimalLine().Match(stdout);
+        if (!match.Success) throw new InvalidOperationException($"minimal pipeline printed no result:\n{stdout}");
+        return new Run("minimal", images / double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), peak);
+    }
+
+    /// <summary>What a user would write: libvips thumbnail straight to the model's square, normalise, one ORT session,
+    /// the next batch decoded (on the other threads) while this one runs.</summary>
+    public static async Task<int> MinimalMainAsync(string[] args)
+    {
+        var manifest = ManifestLoader.Load(args[1]);
+        var files = await File.ReadAllLinesAsync(args[2]);
+        var batch = int.Parse(args[3], CultureInfo.InvariantCulture);
+        var threads = int.Parse(args[4], CultureInfo.InvariantCulture);
+        var c = manifest.Preprocess;
+        var size = c.Size;
+        var plane = size * size;
+        NetVips.NetVips.Concurrency = 1;
+        using var so = new SessionOptions { IntraOpNumThreads = threads, GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL };
+        using var session = new InferenceSession(manifest.OnnxPath, so);
+        var input = session.InputNames[0];
+
+        float[] Decode(int start)
+        {
+            var n = Math.Min(batch, files.Length - start);
+            var t = new float[n * 3 * plane];
+            Parallel.For(0, n, new ParallelOptions { MaxDegreeOfParallelism = threads }, i =>
+            {
+                using var img = NetVips.Image.ThumbnailBuffer(File.ReadAllBytes(files[start + i]), size, height: size, crop: NetVips.Enums.Interesting.Centre);
+                var px = img.WriteToMemory<byte>();
+                var o = i * 3 * plane;
+                for (var k = 0; k < plane; k++)
+                    for (var ch = 0; ch < 3; ch++)
+                        t[o + ch * plane + k] = (float)((px[k * 3 + ch] * c.RescaleFactor - c.Mean[ch]) / c.Std[ch]);
+            });
+            return t;
+        }
+
+        using var runOptions = new RunOptions();
+        var sw = Stopwatch.StartNew();
+        var next = Task.Run(() => Decode(0));
+        var embedded = 0;
+        for (var start = 0; start < files.Length; start += batch)
+        {
+            var tensor = await next;
+            if (start + batch < files.Length)
+            {
+                var s = start + batch;
+                next = Task.Run(() => Decode(s));
+            }
+            var n = tensor.Length / (3 * plane);
+            using var value = OrtValue.CreateTensorValueFromMemory(tensor, [n, 3, size, size]);
+#pragma warning disable CA1849 // what a hand-written script does: one blocking Run per batch while the next batch decodes
+            using var outputs = session.Run(runOptions, [input], [value], session.OutputNames);
+#pragma warning restore CA1849
+            var vectors = outputs[0].GetTensorDataAsSpan<float>();
+            embedded += n;
+            GC.KeepAlive(vectors.Length);
+        }
+        Console.WriteLine($"MINIMAL seconds={sw.Elapsed.TotalSeconds.ToString("0.000", CultureInfo.InvariantCulture)} images={embedded}");
+        return 0;
+    }
+
+    [GeneratedRegex(@"MINIMAL seconds=([\d.]+)")]
+    private static partial Regex MinimalLine();
+
+    // ---- (2) embedded: ingestfleet ingest -------------------------------------------------------------------------------
+
+    private static async Task<Run> EmbeddedAsync(ModelManifest manifest, string catalog, string work, int images, int round)
+    {
+        var outDir = Path.Combine(work, $"embedded-{round}");
+        var psi = Dotnet(Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll"), "ingest", catalog, "--out", outDir, "--model", manifest.Directory,
+            "--ep", "cpu", "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--batch", Batch.ToString(CultureInfo.InvariantCulture));
+        psi.Environment["IngestFleet__Embedder__VerifyGoldenPack"] = "false";
+        var (stdout, peak) = await RunChildAsync(psi, null);
+        var match = IngestLine().Match(stdout);
+        if (!match.Success || int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) != images)
+            throw new InvalidOperationException($"ingest printed no result for {images} items:\n{stdout}");
+        return new Run("embedded", images / double.Parse(match.Groups[2].Value, CultureInfo.InvariantCulture), peak);
+    }
+
+    [GeneratedRegex(@"(\d+) items in ([\d.]+) s: (\d+) vectors")]
+    private static partial Regex IngestLine();
+
+    // ---- (3) the real fleet: a worker process on RabbitMQ and the S3 server ---------------------------------------------
+
+    private static async Task<Run> FleetAsync(ModelManifest manifest, string[] photos, int images, int round)
+    {
+        var id = Guid.NewGuid().ToString("N")[..8];
+        var bucket = $"versus-{id}";
+        var prefix = $"versus-{id}-";
+        using var store = new S3ObjectStore(new S3Options { ServiceUrl = BenchPaths.S3Endpoint, Bucket = bucket, AccessKey = "S3RVER", SecretKey = "S3RVER", CreateBucket = true, ListObjectsVersion = 1 });
+        await store.ProbeAsync(CancellationToken.None);
+        for (var i = 0; i < photos.Length; i++)
+            await store.PutAsync($"img/{i}.jpg", await File.ReadAllBytesAsync(photos[i]), "image/jpeg", CancellationToken.None);
+        var port = FreePort();
+        var psi = Dotnet(Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll"), "worker", "--model", manifest.Directory, "--ep", "cpu",
+            "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--batch", Batch.ToString(CultureInfo.InvariantCulture), "--health-port", port.ToString(CultureInfo.InvariantCulture));
+        foreach (var (k, v) in BenchPaths.WorkerSettings(bucket, prefix, new() { ["IngestFleet:S3:ListObjectsVersion"] = "1", ["IngestFleet:Fleet:Consume:0"] = "bulk" }))
+            psi.Environment[k.Replace(":", "__", StringComparison.Ordinal)] = v;
+        double seconds = 0;
+        var (_, peak) = await RunChildAsync(psi, async process =>
+        {
+            using var http = new HttpClient();
+            for (var ready = false; !ready;)
+            {
+                if (process.HasExited) throw new InvalidOperationException("the fleet worker exited before it was ready");
+                try { ready = (await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz/ready"))).IsSuccessStatusCode; }
+                catch (HttpRequestException) { }
+                if (!ready) await Task.Delay(250);
+            }
+            var fleet = new FleetOptions { QueuePrefix = prefix, BatchSize = Batch };
+            var rabbit = new RabbitMqOptions { Uri = BenchPaths.RabbitUri };
+            await using var link = new BrokerLink(rabbit, "versus");
+            var jobs = Enumerable.Range(0, images).Select(i => new EmbedCatalogImage
+            {
+                Tenant = "bench", Shard = "s", ItemId = $"img-{i:D5}", Image = $"s3://{bucket}/img/{i % photos.Length}.jpg", Priority = "bulk",
+            }).ToList();
+            var sw = Stopwatch.StartNew();
+            var published = await new JobPublisher(link, rabbit, fleet, TimeProvider.System).PublishAsync(jobs, null, CancellationToken.None);
+            if (published.Failed.Count > 0) throw new InvalidOperationException("the broker did not confirm every job");
+            while (true)
+            {
+                var n = 0;
+                await foreach (var _ in store.ListAsync("vectors/", CancellationToken.None)) n++;
+                if (n >= images) break;
+                await Task.Delay(250);
+            }
+            seconds = sw.Elapsed.TotalSeconds;
+            using var term = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]);
+            await term.WaitForExitAsync();
+        });
+        await BenchPaths.DeleteTopologyAsync(BenchPaths.RabbitUri, prefix);
+        return new Run("fleet", images / seconds, peak);
+    }
+
+    // ---- child processes and their peak RSS ----------------------------------------------------------------------------
+
+    private static ProcessStartInfo Dotnet(string dll, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["NO_COLOR"] = "1";
+        return psi;
+    }
+
+    /// <summary>Runs a child to its end while sampling its VmHWM (peak resident set) from /proc every 100 ms.</summary>
+    private static async Task<(string Stdout, long PeakRss)> RunChildAsync(ProcessStartInfo psi, Func<Process, Task>? whileRunning)
+    {
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        long peak = 0;
+        using var stop = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await foreach (var line in File.ReadLinesAsync($"/proc/{p.Id}/status"))
+                        if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                            peak = Math.Max(peak, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024);
+                }
+                catch (IOException) { }
+                await Task.Delay(100);
+            }
+        });
+        if (whileRunning is not null) await whileRunning(p);
+        await p.WaitForExitAsync();
+        await stop.CancelAsync();
+        await sampler;
+        if (p.ExitCode is not (0 or 2)) throw new InvalidOperationException($"{psi.ArgumentList[1]} exited {p.ExitCode}: {await stderr}");
+        return (await stdout, peak);
+    }
+
+    private static int FreePort()
+    {
+        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
+        l.Start();
+        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+    }
+}
