@@ -8,6 +8,7 @@ root.Subcommands.Add(EmbedCommand.Build());
 root.Subcommands.Add(FleetCommands.Publish());
 root.Subcommands.Add(FleetCommands.Worker());
 root.Subcommands.Add(FleetCommands.Replay());
+root.Subcommands.Add(VectorsCommands.Build());
 root.Subcommands.Add(LimitsCommands.Limits());
 root.Subcommands.Add(LimitsCommands.Gateway());
 root.Subcommands.Add(LimitsCommands.GatewayKey());

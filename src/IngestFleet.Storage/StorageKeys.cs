@@ -6,7 +6,9 @@ namespace IngestFleet.Storage;
 /// The documented key layout. Every key is a pure function of the job (tenant, model revision, shard, item id), so a
 /// redelivered or replayed item lands on the same key instead of a second copy.
 /// <code>
-/// vectors/{tenant}/{model-revision}/{shard}/{item}.parquet
+/// vectors/{tenant}/{model-revision}/{shard}/part-{hash}.parquet       one per batch and shard (hash of the batch's item ids)
+/// vectors/{tenant}/{model-revision}/{shard}/compacted-{hash}.parquet  written by `vectors compact` (hash of its item ids)
+/// vectors-conflicts/{tenant}/{model-revision}/{shard}/conflicts-{hash}.parquet  rows compaction would not choose between
 /// dead-letter/{tenant}/{model-revision}/{shard}/{item}.json
 /// shed/{tenant}/{model-revision}/{shard}/{item}.json        (jobs parked by the shedder; same record format)
 /// </code>
@@ -24,8 +26,29 @@ public static class StorageKeys
     public const string DeadLetterRoot = "dead-letter";
     public const string ShedRoot = "shed";
 
-    public static string Vector(string tenant, string revision, string shard, string itemId) =>
-        $"{VectorsRoot}/{tenant}/{revision}/{shard}/{EscapeItem(itemId)}.parquet";
+    public const string ConflictsRoot = "vectors-conflicts";
+
+    /// <summary>The folder of one tenant's, revision's and shard's vector part files.</summary>
+    public static string VectorShard(string tenant, string revision, string shard) => $"{VectorsRoot}/{tenant}/{revision}/{shard}/";
+
+    /// <summary>
+    /// The part file one batch writes for one shard: a pure function of the item ids the batch holds for that shard,
+    /// so a redelivered batch of the same jobs writes the same key (and can find what it already wrote).
+    /// </summary>
+    public static string VectorPart(string tenant, string revision, string shard, IEnumerable<string> itemIds) =>
+        $"{VectorShard(tenant, revision, shard)}part-{IdsHash(itemIds)}.parquet";
+
+    /// <summary>A stable 24-hex hash of a set of item ids (order does not matter).</summary>
+    public static string IdsHash(IEnumerable<string> itemIds)
+    {
+        using var sha = System.Security.Cryptography.IncrementalHash.CreateHash(System.Security.Cryptography.HashAlgorithmName.SHA256);
+        foreach (var id in itemIds.Order(StringComparer.Ordinal))
+        {
+            sha.AppendData(System.Text.Encoding.UTF8.GetBytes(id));
+            sha.AppendData([0]);
+        }
+        return Convert.ToHexStringLower(sha.GetHashAndReset())[..24];
+    }
 
     public static string DeadLetter(string tenant, string revision, string shard, string itemId) =>
         $"{DeadLetterRoot}/{tenant}/{revision}/{shard}/{EscapeItem(itemId)}.json";
@@ -33,7 +56,6 @@ public static class StorageKeys
     public static string Shed(string tenant, string revision, string shard, string itemId) =>
         $"{ShedRoot}/{tenant}/{revision}/{shard}/{EscapeItem(itemId)}.json";
 
-    public static string Vector(EmbedCatalogImage job, string revision) => Vector(job.Tenant, revision, job.Shard, job.ItemId);
     public static string DeadLetter(EmbedCatalogImage job, string revision) => DeadLetter(job.Tenant, revision, job.Shard, job.ItemId);
 
     /// <summary>The longest escaped item id used as it is (ASCII, so characters are bytes).</summary>

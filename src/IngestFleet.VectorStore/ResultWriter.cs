@@ -1,37 +1,61 @@
 using IngestFleet.Contracts;
-
 using IngestFleet.Storage;
 
 namespace IngestFleet.VectorStore;
 
+/// <summary>One vector to write: the job it answers, the model revision it was made with, the unit vector.</summary>
+public readonly record struct VectorItem(EmbedCatalogImage Job, string Revision, float[] Embedding);
+
 /// <summary>
-/// Writes each item's single outcome: a vector file or a dead-letter record. Idempotent: an item whose vector already
-/// exists is not rewritten (its first write, written_at included, stays as it was), so redeliveries and replays leave
-/// identical objects; a success removes an older dead letter of the same item so the ledger stays one-to-one.
+/// Writes each item's single outcome. Vectors go out as one Parquet part per batch and shard
+/// (<see cref="StorageKeys.VectorPart"/>), so steady state is one PUT per batch, not per item; the key is a pure
+/// function of the batch's item ids for that shard, so a redelivered batch rewrites the same object. Items that may
+/// have failed before (a replay, a redelivery) have their older dead letter removed, so an item never has both.
+/// Dead letters stay one JSON record per item (operators read and replay them one by one).
 /// </summary>
 public sealed class ResultWriter(IObjectStore store, TimeProvider time)
 {
-    public Task<bool> HasVectorAsync(EmbedCatalogImage job, string revision, CancellationToken cancellationToken) =>
-        store.ExistsAsync(StorageKeys.Vector(job, revision), cancellationToken);
+    public const string ParquetContentType = "application/vnd.apache.parquet";
 
-    /// <returns>true when written, false when the vector was already there.</returns>
-    public async Task<bool> WriteVectorAsync(EmbedCatalogImage job, string revision, float[] embedding, string contractHash, CancellationToken cancellationToken)
+    /// <summary>The items a part already holds (a redelivered batch finds what its first delivery wrote).</summary>
+    public async Task<HashSet<string>> ItemsInPartAsync(string key, CancellationToken cancellationToken)
     {
-        var key = StorageKeys.Vector(job, revision);
-        var deadLetter = StorageKeys.DeadLetter(job, revision);
+        if (await store.GetAsync(key, cancellationToken) is not { } bytes) return new HashSet<string>(StringComparer.Ordinal);
+        return (await VectorParquet.DeserializeAsync(bytes, cancellationToken)).Select(r => r.ItemId).ToHashSet(StringComparer.Ordinal);
+    }
+
+    /// <summary>
+    /// Writes one part file. When the key already exists (the same batch delivered or published again), rows it holds
+    /// are kept as they are (identical object, first <c>written_at</c>) and only items it lacks are added to it.
+    /// </summary>
+    /// <returns>Rows written now, and rows that were already there.</returns>
+    /// <param name="key">The part's key (<see cref="StorageKeys.VectorPart"/> over the batch's item ids for the shard).</param>
+    /// <param name="items">The shard's vectors from this batch.</param>
+    /// <param name="contractHash">The preprocessing contract (and decode path) that made them.</param>
+    /// <param name="cancellationToken">Cancels the write.</param>
+    public async Task<(int Written, int Present)> WritePartAsync(string key, IReadOnlyList<VectorItem> items, string contractHash, CancellationToken cancellationToken)
+    {
+        if (items.Count == 0) return (0, 0);
+        var existing = await store.GetAsync(key, cancellationToken) is { } bytes ? await VectorParquet.DeserializeAsync(bytes, cancellationToken) : [];
+        var have = existing.Select(r => r.ItemId).ToHashSet(StringComparer.Ordinal);
+        var now = time.GetUtcNow().UtcDateTime;
+        var added = items.Where(i => !have.Contains(i.Job.ItemId)).Select(i => new VectorRow
+        {
+            ItemId = i.Job.ItemId, Tenant = i.Job.Tenant, Shard = i.Job.Shard, Source = i.Job.Image, ModelRevision = i.Revision,
+            Dimension = i.Embedding.Length, Embedding = i.Embedding, PreprocessContract = contractHash, WrittenAt = now,
+        }).ToList();
+        if (added.Count == 0) return (0, items.Count);
+        var rows = existing.Concat(added).OrderBy(r => r.ItemId, StringComparer.Ordinal).ToList();
+        await store.PutAsync(key, await VectorParquet.SerializeAsync(rows, cancellationToken), ParquetContentType, cancellationToken);
+        return (added.Count, items.Count - added.Count);
+    }
+
+    /// <summary>Removes the item's dead letter if it has one (after its vector was written).</summary>
+    public async Task RemoveDeadLetterAsync(EmbedCatalogImage job, string revision, CancellationToken cancellationToken)
+    {
+        var key = StorageKeys.DeadLetter(job, revision);
         if (await store.ExistsAsync(key, cancellationToken))
-        {
-            await RemoveIfPresent(deadLetter, cancellationToken);
-            return false;
-        }
-        var row = new VectorRow
-        {
-            ItemId = job.ItemId, Tenant = job.Tenant, Shard = job.Shard, Source = job.Image, ModelRevision = revision,
-            Dimension = embedding.Length, Embedding = embedding, PreprocessContract = contractHash, WrittenAt = time.GetUtcNow().UtcDateTime,
-        };
-        await store.PutAsync(key, await VectorParquet.SerializeAsync([row], cancellationToken), "application/vnd.apache.parquet", cancellationToken);
-        await RemoveIfPresent(deadLetter, cancellationToken);
-        return true;
+            await store.DeleteAsync(key, cancellationToken);
     }
 
     public async Task WriteDeadLetterAsync(EmbedCatalogImage job, string revision, string reason, string detail, CancellationToken cancellationToken)
@@ -46,11 +70,5 @@ public sealed class ResultWriter(IObjectStore store, TimeProvider time)
             ReplayCount = previous?.ReplayCount ?? 0,
         };
         await store.PutAsync(key, record.ToJson(), "application/json", cancellationToken);
-    }
-
-    private async Task RemoveIfPresent(string key, CancellationToken cancellationToken)
-    {
-        if (await store.ExistsAsync(key, cancellationToken))
-            await store.DeleteAsync(key, cancellationToken);
     }
 }

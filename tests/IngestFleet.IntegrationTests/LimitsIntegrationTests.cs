@@ -106,7 +106,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
             Assert.Equal(HttpStatusCode.Accepted, again.StatusCode);
             await worker.WaitForItemsAsync(7, TimeSpan.FromMinutes(1));
         }
-        var vectors = await KeysAsync(world, StorageKeys.VectorsRoot + "/");
+        var vectors = await VectorView.ItemsAsync(world.Store);
         Assert.Equal(7, vectors.Count); // the refused job was never half-accepted: exactly the 7 accepted items
     }
 
@@ -270,7 +270,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
             await worker.WaitForItemsAsync(85, TimeSpan.FromMinutes(2));
             Assert.Equal(0, worker.Ledger.AlreadyPresent + worker.Ledger.DeadLettered);
         }
-        var vectors = await KeysAsync(world, StorageKeys.VectorsRoot + "/");
+        var vectors = await VectorView.ItemsAsync(world.Store);
         Assert.Equal(85, vectors.Count); // 10 online + 75 bulk, each exactly once
         Assert.Empty(await KeysAsync(world, StorageKeys.DeadLetterRoot + "/"));
         var again = CliRunner.RunWith(world.Settings(), "replay", "shed/");

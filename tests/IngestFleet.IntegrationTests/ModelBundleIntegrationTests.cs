@@ -78,7 +78,7 @@ public sealed class ModelBundleIntegrationTests(FleetFixture fixture)
         var summary = await publisher.PublishAsync([Job("acme"), Job("globex")], null, CancellationToken.None);
         Assert.Equal(2, summary.Confirmed);
         await worker.WaitForItemsAsync(2, TimeSpan.FromSeconds(60));
-        Assert.True(await world.Store.ExistsAsync(StorageKeys.Vector("acme", "clip-tiny-r1", "s", "acme-1"), CancellationToken.None));
+        Assert.Contains(VectorView.Id("acme", "clip-tiny-r1", "s", "acme-1"), await VectorView.ItemsAsync(world.Store));
         var record = DeadLetterRecord.FromJson((await world.Store.GetAsync(StorageKeys.DeadLetter("globex", "clip-tiny-r1", "s", "globex-1"), CancellationToken.None))!);
         Assert.Equal(ReasonCodes.ModelBundleMissing, record.Reason);
         Assert.Contains("models/globex/clip-tiny-r1/", record.Detail, StringComparison.Ordinal);

@@ -66,12 +66,12 @@ public sealed class PipelineIntegrationTests(FleetFixture fixture)
         await using (var worker = await WorkerHost.StartAsync(world))
             await worker.WaitForItemsAsync(500, TimeSpan.FromMinutes(4));
 
-        var vectors = await KeysAsync(world, StorageKeys.VectorsRoot + "/");
+        var vectors = await VectorView.ItemsAsync(world.Store);
         var deadLetters = await KeysAsync(world, StorageKeys.DeadLetterRoot + "/");
         Assert.Equal(500, vectors.Count + deadLetters.Count);
         foreach (var x in items)
         {
-            var v = StorageKeys.Vector(x.tenant, "clip-tiny-r1", x.shard, x.item_id);
+            var v = VectorView.Id(x.tenant, "clip-tiny-r1", x.shard, x.item_id);
             var d = StorageKeys.DeadLetter(x.tenant, "clip-tiny-r1", x.shard, x.item_id);
             var expectedReason = x.file.StartsWith("hostile/", StringComparison.Ordinal) ? HostileExpectations.Expected[x.file["hostile/".Length..]] : null;
             if (expectedReason is null)
@@ -89,7 +89,7 @@ public sealed class PipelineIntegrationTests(FleetFixture fixture)
             }
         }
 
-        var row = (await VectorParquet.DeserializeAsync((await world.Store.GetAsync(vectors.First(), CancellationToken.None))!)).Single();
+        var row = (await VectorView.RowsAsync(world.Store)).First();
         Assert.Equal(512, row.Dimension);
         Assert.Equal(512, row.Embedding.Length);
         Assert.InRange(Math.Sqrt(row.Embedding.Sum(f => (double)f * f)), 0.9999, 1.0001);
@@ -117,7 +117,8 @@ public sealed class PipelineIntegrationTests(FleetFixture fixture)
         await worker.WaitForItemsAsync(8, TimeSpan.FromMinutes(1));
         var after = await SnapshotAsync(world);
 
-        Assert.Equal(3, before.Keys.Count(k => k.StartsWith(StorageKeys.VectorsRoot, StringComparison.Ordinal)));
+        Assert.Single(before.Keys, k => k.StartsWith(StorageKeys.VectorsRoot, StringComparison.Ordinal)); // one part for the batch
+        Assert.Equal(3, (await VectorView.ItemsAsync(world.Store)).Count);
         Assert.Equal(before.Keys.Where(k => k.StartsWith("vectors/", StringComparison.Ordinal)).Order(), after.Keys.Where(k => k.StartsWith("vectors/", StringComparison.Ordinal)).Order());
         foreach (var key in before.Keys.Where(k => k.StartsWith("vectors/", StringComparison.Ordinal)))
             Assert.Equal(before[key], after[key]);
@@ -157,13 +158,13 @@ public sealed class PipelineIntegrationTests(FleetFixture fixture)
         Assert.True(replay.ExitCode == 0, replay.Stderr + replay.Stdout);
         Assert.Contains("republished 6", replay.Stdout);
         await worker.WaitForItemsAsync(12, TimeSpan.FromMinutes(1));
-        Assert.Equal(6, (await KeysAsync(world, "vectors/acme/")).Count);
+        Assert.Equal(6, (await VectorView.ItemsAsync(world.Store, "vectors/acme/")).Count);
         Assert.Empty(await KeysAsync(world, "dead-letter/acme/"));
 
         var again = CliRunner.RunWith(world.Settings(), "replay", "dead-letter/acme/");
         Assert.Equal(0, again.ExitCode);
         Assert.Contains("0 parked jobs", again.Stdout);
-        Assert.Equal(6, (await KeysAsync(world, "vectors/acme/")).Count);
+        Assert.Equal(6, (await VectorView.ItemsAsync(world.Store, "vectors/acme/")).Count);
     }
 
     [Fact]
@@ -206,7 +207,7 @@ public sealed class PipelineIntegrationTests(FleetFixture fixture)
             await channel.BasicPublishAsync(exchange: "", routingKey: world.QueuePrefix + "online", mandatory: true, basicProperties: props, body: body);
         }
         await worker.WaitForItemsAsync(1, TimeSpan.FromMinutes(1));
-        Assert.Contains(StorageKeys.Vector("py", "clip-tiny-r1", "s9", "from-python"), await KeysAsync(world, "vectors/"));
+        Assert.Contains(VectorView.Id("py", "clip-tiny-r1", "s9", "from-python"), await VectorView.ItemsAsync(world.Store));
     }
 
     [Fact]
@@ -267,12 +268,13 @@ public sealed class TenantIsolationIntegrationTests(FleetFixture fixture)
         Assert.Empty((await publisher.PublishAsync(jobs, null, CancellationToken.None)).Failed);
         await worker.WaitForItemsAsync(jobs.Length, TimeSpan.FromMinutes(1));
 
-        Assert.True(await world.Store.ExistsAsync(StorageKeys.Vector(jobs[0], "clip-tiny-r1"), CancellationToken.None));
+        var withVector = await VectorView.ItemsAsync(world.Store);
+        Assert.Contains(VectorView.Id(jobs[0], "clip-tiny-r1"), withVector);
         foreach (var job in jobs.Skip(1))
         {
             var record = DeadLetterRecord.FromJson((await world.Store.GetAsync(StorageKeys.DeadLetter(job, "clip-tiny-r1"), CancellationToken.None))!);
             Assert.Equal(ReasonCodes.SourceForbidden, record.Reason);
-            Assert.False(await world.Store.ExistsAsync(StorageKeys.Vector(job, "clip-tiny-r1"), CancellationToken.None));
+            Assert.DoesNotContain(VectorView.Id(job, "clip-tiny-r1"), withVector);
         }
     }
 }

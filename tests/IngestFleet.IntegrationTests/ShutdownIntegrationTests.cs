@@ -47,8 +47,7 @@ public sealed class ShutdownIntegrationTests(FleetFixture fixture)
         do
         {
             await Task.Delay(250);
-            vectors = 0;
-            await foreach (var _ in world.Store.ListAsync(StorageKeys.VectorsRoot + "/", CancellationToken.None)) vectors++;
+            vectors = (await VectorView.ItemsAsync(world.Store)).Count;
         }
         while (vectors < 96 && DateTime.UtcNow < deadline);
         Assert.Equal(96, vectors);

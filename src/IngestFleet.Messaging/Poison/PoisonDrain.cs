@@ -23,8 +23,9 @@ namespace IngestFleet.Messaging.Poison;
 /// headers, so <c>replay</c> reaches it.</item>
 /// </list>
 /// A message is acked only after its record is stored or its requeue is confirmed (an outage leaves it in its queue;
-/// nothing is lost); while the store does not answer, the pass is skipped. An item that already has a vector keeps it:
-/// the parked copy is acked without a second outcome. A body that is not a job is recorded under
+/// nothing is lost); while the store does not answer, the pass is skipped. A job whose batch had written its vector
+/// before the worker died may get a record too; <c>vectors compact</c> keeps the vector and removes such records
+/// (vectors live in per-batch part files, so one item cannot be looked up cheaply here). A body that is not a job is recorded under
 /// <c>dead-letter/_invalid/…/_poison/</c>. Every worker runs one; they compete for the messages.
 /// </summary>
 public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOptions fleet, string defaultRevision, TimeProvider time, ILogger<PoisonDrain> logger)
@@ -175,11 +176,6 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
             {
                 Tenant = "_invalid", Shard = "_poison", ItemId = message.BasicProperties.MessageId ?? $"delivery-{Guid.NewGuid():N}", Image = "", Priority = "",
             };
-        }
-        else if (await store.ExistsAsync(StorageKeys.Vector(job, revision), cancellationToken))
-        {
-            logger.LogInformation("poison drain: {Key} already has a vector; its copy from {Queue} is dropped", job.Key, queue);
-            return;
         }
         var now = time.GetUtcNow();
         var record = new DeadLetterRecord

@@ -1,6 +1,7 @@
 using IngestFleet.Contracts;
 using IngestFleet.Embedding;
 using IngestFleet.Messaging;
+using IngestFleet.Storage;
 using IngestFleet.VectorStore;
 using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Fetching;
@@ -39,36 +40,45 @@ public sealed class BatchProcessor(
             ledger.Record(new BatchCompletedEventArgs(priority, alreadyDone, skipped, [], new Dictionary<string, int>(StringComparer.Ordinal), TimeSpan.Zero));
             return skipped;
         }
-        var report = await ProcessCoreAsync(jobs, priority, schemaProblems, alreadyDone, cancellationToken);
+        var report = await ProcessCoreAsync(jobs, priority, schemaProblems, mayBeDone, alreadyDone, cancellationToken);
         return report;
 
         async Task<int> SkipFinishedAsync()
         {
-            var keep = new List<int>();
-            for (var i = 0; i < jobs.Count; i++)
+            // A redelivered batch of the same jobs maps to the same part keys: what its first delivery wrote is there.
+            var done = new HashSet<string>(StringComparer.Ordinal);
+            foreach (var (group, key) in PartKeys(jobs, schemaProblems))
+                if (jobs.Where((j, i) => mayBeDone[i] && GroupOf(j) == group).Any())
+                    done.UnionWith(await writer.ItemsInPartAsync(key, cancellationToken));
+            var keep = Enumerable.Range(0, jobs.Count).Where(i => !(mayBeDone[i] && Keyable(jobs[i], schemaProblems?[i]) && done.Contains(jobs[i].ItemId))).ToArray();
+            var skipped = jobs.Count - keep.Length;
+            if (skipped > 0)
             {
-                var job = jobs[i];
-                if (mayBeDone[i] && (schemaProblems?[i] is not { Count: > 0 }) && JobValidator.IsSafeSegment(job.Tenant) && JobValidator.IsSafeSegment(job.Shard)
-                    && !string.IsNullOrEmpty(job.ItemId) && await writer.HasVectorAsync(job, RevisionFor(job), cancellationToken))
-                    continue;
-                keep.Add(i);
-            }
-            var done = jobs.Count - keep.Count;
-            if (done > 0)
-            {
+                var before = mayBeDone;
                 jobs = keep.Select(i => jobs[i]).ToArray();
                 schemaProblems = schemaProblems is null ? null : keep.Select(i => schemaProblems[i]).ToArray();
-                logger.LogInformation("{Count} redelivered job(s) already had their vector; not fetched again", done);
+                mayBeDone = keep.Select(i => before[i]).ToArray();
+                logger.LogInformation("{Count} redelivered job(s) already had their vector; not fetched again", skipped);
             }
-            return done;
+            return skipped;
         }
     }
+
+    private static bool Keyable(EmbedCatalogImage job, IReadOnlyList<string>? schemaProblems) =>
+        schemaProblems is not { Count: > 0 } && JobValidator.IsSafeSegment(job.Tenant) && JobValidator.IsSafeSegment(job.Shard) && !string.IsNullOrEmpty(job.ItemId);
+
+    private (string Tenant, string Revision, string Shard) GroupOf(EmbedCatalogImage job) => (job.Tenant, RevisionFor(job), job.Shard);
+
+    /// <summary>The part key of each shard in the batch: a hash of every (usable) item id the batch holds for it.</summary>
+    private Dictionary<(string Tenant, string Revision, string Shard), string> PartKeys(IReadOnlyList<EmbedCatalogImage> jobs, IReadOnlyList<IReadOnlyList<string>>? schemaProblems) =>
+        jobs.Where((j, i) => Keyable(j, schemaProblems?[i])).GroupBy(GroupOf)
+            .ToDictionary(g => g.Key, g => StorageKeys.VectorPart(g.Key.Tenant, g.Key.Revision, g.Key.Shard, g.Select(j => j.ItemId)));
 
     private string RevisionFor(EmbedCatalogImage job) =>
         job.ModelRevision.Length > 0 && JobValidator.IsSafeSegment(job.ModelRevision) ? job.ModelRevision : Revision;
 
     private async Task<BatchReport> ProcessCoreAsync(IReadOnlyList<EmbedCatalogImage> jobs, string priority,
-        IReadOnlyList<IReadOnlyList<string>>? schemaProblems, int alreadyDone, CancellationToken cancellationToken)
+        IReadOnlyList<IReadOnlyList<string>>? schemaProblems, IReadOnlyList<bool>? mayBeDone, int alreadyDone, CancellationToken cancellationToken)
     {
         var level = Array.IndexOf(fleet.Priorities, priority);
         if (level < 0) level = fleet.Priorities.Length - 1;
@@ -89,7 +99,7 @@ public sealed class BatchProcessor(
 
         var pipelineWall = System.Diagnostics.Stopwatch.GetElapsedTime(pipelineStarted);
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
-        var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, stages, cancellationToken);
+        var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, PartKeys(jobs, schemaProblems), mayBeDone, stages, cancellationToken);
         var report = new BatchReport(embedded, present + alreadyDone, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
         span.Complete(report, outcomes);
 
@@ -150,38 +160,52 @@ public sealed class BatchProcessor(
             }
         };
 
-    /// <summary>Exactly one outcome per item: a vector (skipped when already present) or a dead-letter record.</summary>
+    /// <summary>Exactly one outcome per item: its vector in its shard's part file, or a dead-letter record.</summary>
     private async Task<(int Embedded, int Present, int Dead)> WriteOutcomesAsync(IReadOnlyList<EmbedCatalogImage> jobs, ItemOutcome[] outcomes,
-        IStageGate? stages, CancellationToken cancellationToken)
+        Dictionary<(string Tenant, string Revision, string Shard), string> partKeys, IReadOnlyList<bool>? mayBeDone, IStageGate? stages,
+        CancellationToken cancellationToken)
     {
         var contract = pipeline.Preprocessor.ContractHash;
         int embedded = 0, present = 0, dead = 0;
         using var writeGate = new SemaphoreSlim(WriteConcurrency);
-        await Task.WhenAll(jobs.Select(async (job, i) =>
+        var vectors = jobs.Select((job, i) => (job, i)).Where(x => outcomes[x.i].Rejection is null)
+            .GroupBy(x => GroupOf(x.job)).ToList();
+        var parts = vectors.Select(async g =>
         {
             await writeGate.WaitAsync(cancellationToken);
             try
             {
                 if (stages is not null) await stages.WaitForTurnAsync(cancellationToken);
-                var revision = RevisionFor(job);
-                var o = outcomes[i];
-                if (o.Rejection is not { } rejection)
-                {
-                    if (await writer.WriteVectorAsync(job, revision, o.Vector!, contract, cancellationToken)) Interlocked.Increment(ref embedded);
-                    else Interlocked.Increment(ref present);
-                }
-                else
-                {
-                    await writer.WriteDeadLetterAsync(SafeForKeys(job), revision, rejection.Code, rejection.Detail, cancellationToken);
-                    Interlocked.Increment(ref dead);
-                    logger.LogInformation("dead-lettered {Tenant}/{Shard}/{Item}: {Reason} ({Detail})", job.Tenant, job.Shard, job.ItemId, rejection.Code, rejection.Detail);
-                }
+                var items = g.Select(x => new VectorItem(x.job, g.Key.Revision, outcomes[x.i].Vector!)).ToList();
+                var (written, already) = await writer.WritePartAsync(partKeys[g.Key], items, contract, cancellationToken);
+                Interlocked.Add(ref embedded, written);
+                Interlocked.Add(ref present, already);
+                // An item that may have failed before (a replay, a redelivery) loses its older dead letter.
+                foreach (var (job, i) in g.Where(x => x.job.Replays > 0 || mayBeDone?[x.i] == true))
+                    await writer.RemoveDeadLetterAsync(job, g.Key.Revision, cancellationToken);
             }
             finally
             {
                 writeGate.Release();
             }
-        }));
+        });
+        var deadLetters = jobs.Select((job, i) => (job, i)).Where(x => outcomes[x.i].Rejection is not null).Select(async x =>
+        {
+            await writeGate.WaitAsync(cancellationToken);
+            try
+            {
+                if (stages is not null) await stages.WaitForTurnAsync(cancellationToken);
+                var rejection = outcomes[x.i].Rejection!.Value;
+                await writer.WriteDeadLetterAsync(SafeForKeys(x.job), RevisionFor(x.job), rejection.Code, rejection.Detail, cancellationToken);
+                Interlocked.Increment(ref dead);
+                logger.LogInformation("dead-lettered {Tenant}/{Shard}/{Item}: {Reason} ({Detail})", x.job.Tenant, x.job.Shard, x.job.ItemId, rejection.Code, rejection.Detail);
+            }
+            finally
+            {
+                writeGate.Release();
+            }
+        });
+        await Task.WhenAll(parts.Concat(deadLetters));
         return (embedded, present, dead);
     }
 

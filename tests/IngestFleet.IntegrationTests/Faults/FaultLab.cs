@@ -11,6 +11,7 @@ using IngestFleet.Storage;
 using IngestFleet.Storage.Resilience;
 using IngestFleet.Storage.S3;
 using IngestFleet.Tests.Worker;
+using IngestFleet.VectorStore;
 using RabbitMQ.Client;
 using RabbitMQ.Client.Exceptions;
 
@@ -322,10 +323,22 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
         }
     }
 
-    private static async Task<int> CountOutcomesAsync(IObjectStore store, CancellationToken ct)
+    private readonly Dictionary<string, string[]> _partItems = new(StringComparer.Ordinal);
+    private int _polls;
+
+    /// <summary>Items with a vector (distinct ids across the part files; each part read once, re-read now and then in
+    /// case a redelivery added rows to it) plus dead-letter records: progress, not the ledger.</summary>
+    private async Task<int> CountOutcomesAsync(IObjectStore store, CancellationToken ct)
     {
-        var n = 0;
-        await foreach (var _ in store.ListAsync(StorageKeys.VectorsRoot + "/", ct)) n++;
+        if (++_polls % 20 == 0) _partItems.Clear();
+        var items = new HashSet<string>(StringComparer.Ordinal);
+        await foreach (var key in store.ListAsync(StorageKeys.VectorsRoot + "/", ct))
+        {
+            if (!_partItems.TryGetValue(key, out var ids) && await store.GetAsync(key, ct) is { } bytes)
+                _partItems[key] = ids = (await VectorParquet.DeserializeAsync(bytes, ct)).Select(r => $"{r.Tenant}/{r.Shard}/{r.ItemId}").ToArray();
+            items.UnionWith(ids ?? []);
+        }
+        var n = items.Count;
         await foreach (var _ in store.ListAsync(StorageKeys.DeadLetterRoot + "/", ct)) n++;
         return n;
     }
@@ -333,15 +346,20 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
     private async Task<LedgerRow> LedgerAsync(FaultScenario scenario, List<LabJob> jobs, IObjectStore store, FleetOptions fleet, bool poisonExpected,
         TimeSpan took, List<string> notes)
     {
-        var vectors = new HashSet<string>(StringComparer.Ordinal);
-        await foreach (var k in store.ListAsync(StorageKeys.VectorsRoot + "/", CancellationToken.None)) vectors.Add(k);
+        // The ledger reads the compacted view: redelivered rows collapse, stale dead letters of items with a vector go.
+        var compaction = await new VectorCompactor(store).CompactAsync(StorageKeys.VectorsRoot + "/", null, CancellationToken.None);
+        notes.Add($"compacted {compaction.InputFiles} part(s) into {compaction.OutputFiles}; {compaction.DuplicatesCollapsed} duplicate row(s) collapsed, " +
+                  $"{compaction.StaleDeadLettersRemoved} stale dead letter(s) removed");
+        foreach (var c in compaction.ConflictingItems) notes.Add($"conflict: {c}");
+        var (rows, conflicts) = await VectorExporter.ReadAsync(store, StorageKeys.VectorsRoot + "/", CancellationToken.None);
+        var vectors = rows.Select(r => $"{r.Tenant}/{r.ModelRevision}/{r.Shard}/{r.ItemId}").ToHashSet(StringComparer.Ordinal);
         var deadLetters = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var k in store.ListAsync(StorageKeys.DeadLetterRoot + "/", CancellationToken.None)) deadLetters.Add(k);
         int v = 0, d = 0, missing = 0, both = 0, infra = 0;
         var reasons = new Dictionary<string, int>(StringComparer.Ordinal);
         foreach (var (job, valid) in jobs)
         {
-            var hasVector = vectors.Contains(StorageKeys.Vector(job, Revision));
+            var hasVector = vectors.Contains($"{job.Tenant}/{Revision}/{job.Shard}/{job.ItemId}");
             var dlKey = StorageKeys.DeadLetter(job, Revision);
             var hasDead = deadLetters.Contains(dlKey);
             if (hasVector) v++;
@@ -359,7 +377,7 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
             if (hasVector && hasDead) both++;
             if (!hasVector && !hasDead) missing++;
         }
-        var extra = vectors.Count + deadLetters.Count - v - d;
+        var extra = vectors.Count + deadLetters.Count - v - d + conflicts.Count;
         if (extra != 0) notes.Add($"{extra} outcome object(s) for no job");
         return new LedgerRow(scenario, jobs.Count, v, d, reasons, missing, both, await LeftInQueuesAsync(fleet, CancellationToken.None), infra, took.TotalSeconds, notes);
     }

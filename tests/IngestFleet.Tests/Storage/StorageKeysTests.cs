@@ -8,7 +8,8 @@ public sealed class StorageKeysTests
     [Fact]
     public void Keys_FollowTheDocumentedLayout()
     {
-        Assert.Equal("vectors/acme/clip-r1/s1/sku-1.parquet", StorageKeys.Vector("acme", "clip-r1", "s1", "sku-1"));
+        Assert.Equal("vectors/acme/clip-r1/s1/", StorageKeys.VectorShard("acme", "clip-r1", "s1"));
+        Assert.Matches("^vectors/acme/clip-r1/s1/part-[0-9a-f]{24}\\.parquet$", StorageKeys.VectorPart("acme", "clip-r1", "s1", ["sku-1", "sku-2"]));
         Assert.Equal("dead-letter/acme/clip-r1/s1/sku-1.json", StorageKeys.DeadLetter("acme", "clip-r1", "s1", "sku-1"));
         Assert.Equal("shed/acme/clip-r1/s1/sku-1.json", StorageKeys.Shed("acme", "clip-r1", "s1", "sku-1"));
     }
@@ -23,8 +24,12 @@ public sealed class StorageKeysTests
         Assert.Equal(expected, StorageKeys.EscapeItem(itemId));
 
     [Fact]
-    public void TheSameJob_AlwaysMapsToTheSameKey() =>
-        Assert.Equal(StorageKeys.Vector("t", "r", "s", "id/1"), StorageKeys.Vector("t", "r", "s", "id/1"));
+    public void TheSameBatch_AlwaysMapsToTheSamePartKey_WhateverTheOrder()
+    {
+        Assert.Equal(StorageKeys.VectorPart("t", "r", "s", ["a", "b"]), StorageKeys.VectorPart("t", "r", "s", ["b", "a"]));
+        Assert.NotEqual(StorageKeys.VectorPart("t", "r", "s", ["a", "b"]), StorageKeys.VectorPart("t", "r", "s", ["a", "b", "c"]));
+        Assert.NotEqual(StorageKeys.IdsHash(["ab", "c"]), StorageKeys.IdsHash(["a", "bc"])); // ids are delimited
+    }
 }
 
 public sealed class LongItemIdTests
@@ -44,7 +49,7 @@ public sealed class LongItemIdTests
         var job = new EmbedCatalogImage { Tenant = new string('t', 128), Shard = new string('s', 128), ItemId = itemId, Image = "s3://b/k.jpg", Priority = "bulk" };
         Assert.Empty(JobValidator.Validate(job, ["bulk"], allowFileScheme: false));
         Assert.Empty(JobSchema.Evaluate(JobJson.Serialize(job)));
-        foreach (var key in new[] { StorageKeys.Vector(job, new string('r', 128)), StorageKeys.DeadLetter(job, new string('r', 128)), StorageKeys.Shed(job.Tenant, new string('r', 128), job.Shard, job.ItemId) })
+        foreach (var key in new[] { StorageKeys.VectorPart(job.Tenant, new string('r', 128), job.Shard, [job.ItemId]), StorageKeys.DeadLetter(job, new string('r', 128)), StorageKeys.Shed(job.Tenant, new string('r', 128), job.Shard, job.ItemId) })
         {
             Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(key), 1, 1024);
             Assert.InRange(System.Text.Encoding.UTF8.GetByteCount(key.Split('/')[^1]), 1, 255);
