@@ -192,11 +192,14 @@ internal static partial class VersusBenchmark
             var sw = Stopwatch.StartNew();
             var published = await new JobPublisher(link, rabbit, fleet, TimeProvider.System).PublishAsync(jobs, null, CancellationToken.None);
             if (published.Failed.Count > 0) throw new InvalidOperationException("the broker did not confirm every job");
+            // Vectors arrive as one part file per batch: count the rows of each part once.
+            var rowsPerPart = new Dictionary<string, int>(StringComparer.Ordinal);
             while (true)
             {
-                var n = 0;
-                await foreach (var _ in store.ListAsync("vectors/", CancellationToken.None)) n++;
-                if (n >= images) break;
+                await foreach (var key in store.ListAsync("vectors/", CancellationToken.None))
+                    if (!rowsPerPart.ContainsKey(key) && await store.GetAsync(key, CancellationToken.None) is { } bytes)
+                        rowsPerPart[key] = (await IngestFleet.VectorStore.VectorParquet.DeserializeAsync(bytes)).Count;
+                if (rowsPerPart.Values.Sum() >= images) break;
                 await Task.Delay(250);
             }
             seconds = sw.Elapsed.TotalSeconds;

@@ -85,7 +85,7 @@ internal static class IngestCommand
             }
             var vectors = ledger.Embedded + ledger.AlreadyPresent;
             AnsiConsole.MarkupLine($"[bold]{jobs.Count}[/] items in {started.Elapsed.TotalSeconds:0.0} s: [green]{vectors} vectors[/] ({ledger.AlreadyPresent} already present), [red]{ledger.DeadLettered} dead letters[/]");
-            Console.WriteLine($"  vectors:      {Path.Combine(outDir, StorageKeys.VectorsRoot)}/{{tenant}}/{manifest.Revision}/{{shard}}/{{item}}.parquet");
+            Console.WriteLine($"  vectors:      {Path.Combine(outDir, StorageKeys.VectorsRoot)}/{{tenant}}/{manifest.Revision}/{{shard}}/part-{{hash}}.parquet (one per batch; `ingestfleet vectors export … --local {outDir}`)");
             Console.WriteLine($"  dead letters: {Path.Combine(outDir, StorageKeys.DeadLetterRoot)}/{{tenant}}/{manifest.Revision}/{{shard}}/{{item}}.json");
             foreach (var (reason, count) in reasons.OrderByDescending(r => r.Value))
                 Console.WriteLine($"    {reason}: {count}");
