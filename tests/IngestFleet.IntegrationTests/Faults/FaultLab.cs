@@ -133,11 +133,13 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
                     for (var round = 1; round <= 2; round++)
                     {
                         var before = await CountOutcomesAsync(store, ct);
+                        if (before >= jobs.Count) break; // a fast machine finished the run before this round
                         var w = Start();
-                        await WaitForOutcomes(before + Math.Min(batch, items / 6));
+                        await WaitForOutcomes(Math.Min(before + Math.Min(batch, items / 6), jobs.Count));
+                        var at = await CountOutcomesAsync(store, ct);
                         w.Kill(entireProcessTree: true);
                         await w.WaitForExitAsync(ct);
-                        notes.Add($"kill -9 #{round} at {await CountOutcomesAsync(store, ct)} outcomes");
+                        notes.Add($"kill -9 #{round} at {at} of {jobs.Count} outcomes");
                     }
                     Start();
                     break;
@@ -145,12 +147,14 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
                     for (var round = 1; round <= 2; round++)
                     {
                         var before = await CountOutcomesAsync(store, ct);
+                        if (before >= jobs.Count) break; // a fast machine finished the run before this round
                         var w = Start();
-                        await WaitForOutcomes(before + Math.Min(batch, items / 6));
+                        await WaitForOutcomes(Math.Min(before + Math.Min(batch, items / 6), jobs.Count));
+                        var at = await CountOutcomesAsync(store, ct);
                         var signalled = Stopwatch.StartNew();
                         using (var kill = Process.Start("kill", ["-TERM", w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync(ct);
                         await w.WaitForExitAsync(ct);
-                        notes.Add($"SIGTERM #{round}: exit {w.ExitCode} after {signalled.Elapsed.TotalSeconds:0.0} s");
+                        notes.Add($"SIGTERM #{round} at {at} of {jobs.Count} outcomes: exit {w.ExitCode} after {signalled.Elapsed.TotalSeconds:0.0} s");
                     }
                     Start();
                     break;
