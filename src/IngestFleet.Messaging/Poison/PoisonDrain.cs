@@ -58,35 +58,35 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
         while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
-    /// <summary>One pass over every queue; returns how many messages became records.</summary>
+    /// <summary>One pass over every queue; returns how many messages became records. The store is probed, and a
+    /// confirming channel opened, only once a queue holds messages: an idle pass costs the broker a few passive
+    /// declares and the store nothing.</summary>
     public async Task<int> DrainOnceAsync(CancellationToken cancellationToken)
     {
         var recorded = 0;
-        try
-        {
-            await store.ProbeAsync(cancellationToken);
-        }
-        catch (Exception e) when (e is not OperationCanceledException)
-        {
-            logger.LogDebug("poison drain: the store does not answer ({Error}); parked messages wait", e.Message);
-            return 0;
-        }
         var channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
-        await using var requeue = await broker.OpenChannelAsync(confirms: true, cancellationToken);
+        IChannel? requeue = null;
         try
         {
             await FleetTopology.DeclarePoisonAsync(channel, fleet, cancellationToken);
             foreach (var queue in Queues)
             {
+                uint waiting;
                 try
                 {
-                    await channel.QueueDeclarePassiveAsync(queue, cancellationToken);
+                    waiting = (await channel.QueueDeclarePassiveAsync(queue, cancellationToken)).MessageCount;
                 }
                 catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
                 {
                     await channel.DisposeAsync(); // the 404 closed it; the queue does not exist, so nothing waits there
                     channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
                     continue;
+                }
+                if (waiting == 0) continue;
+                if (requeue is null)
+                {
+                    if (!await StoreAnswersAsync(cancellationToken)) return recorded;
+                    requeue = await broker.OpenChannelAsync(confirms: true, cancellationToken);
                 }
                 while (await channel.BasicGetAsync(queue, autoAck: false, cancellationToken) is { } message)
                 {
@@ -108,8 +108,24 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
         finally
         {
             await channel.DisposeAsync();
+            if (requeue is not null) await requeue.DisposeAsync();
         }
         return recorded;
+    }
+
+    /// <summary>Whether the store answers now: while it does not, parked messages wait in their queues.</summary>
+    private async Task<bool> StoreAnswersAsync(CancellationToken cancellationToken)
+    {
+        try
+        {
+            await store.ProbeAsync(cancellationToken);
+            return true;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogDebug("poison drain: the store does not answer ({Error}); parked messages wait", e.Message);
+            return false;
+        }
     }
 
     private static readonly string[] InfrastructureFaults =
