@@ -18,11 +18,8 @@ public sealed class ResultWriter(IObjectStore store, TimeProvider time)
     public const string ParquetContentType = "application/vnd.apache.parquet";
 
     /// <summary>The items a part already holds (a redelivered batch finds what its first delivery wrote).</summary>
-    public async Task<HashSet<string>> ItemsInPartAsync(string key, CancellationToken cancellationToken)
-    {
-        if (await store.GetAsync(key, cancellationToken) is not { } bytes) return new HashSet<string>(StringComparer.Ordinal);
-        return (await VectorParquet.DeserializeAsync(bytes, cancellationToken)).Select(r => r.ItemId).ToHashSet(StringComparer.Ordinal);
-    }
+    public async Task<HashSet<string>> ItemsInPartAsync(string key, CancellationToken cancellationToken) =>
+        (await VectorParquet.ReadAsync(store, key, cancellationToken)).Select(r => r.ItemId).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
     /// Writes one part file. When the key already exists (the same batch delivered or published again), rows it holds
@@ -36,7 +33,7 @@ public sealed class ResultWriter(IObjectStore store, TimeProvider time)
     public async Task<(int Written, int Present)> WritePartAsync(string key, IReadOnlyList<VectorItem> items, string contractHash, CancellationToken cancellationToken)
     {
         if (items.Count == 0) return (0, 0);
-        var existing = await store.GetAsync(key, cancellationToken) is { } bytes ? await VectorParquet.DeserializeAsync(bytes, cancellationToken) : [];
+        var existing = await VectorParquet.ReadAsync(store, key, cancellationToken);
         var have = existing.Select(r => r.ItemId).ToHashSet(StringComparer.Ordinal);
         var now = time.GetUtcNow().UtcDateTime;
         var added = items.Where(i => !have.Contains(i.Job.ItemId)).Select(i => new VectorRow

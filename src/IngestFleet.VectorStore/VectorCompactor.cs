@@ -42,7 +42,7 @@ public sealed class VectorCompactor(IObjectStore store)
         var folders = new SortedDictionary<string, List<string>>(StringComparer.Ordinal);
         await foreach (var key in store.ListAsync(prefix, cancellationToken))
         {
-            if (!key.StartsWith(StorageKeys.VectorsRoot + "/", StringComparison.Ordinal) || !key.EndsWith(".parquet", StringComparison.Ordinal)) continue;
+            if (!VectorParquet.IsPartKey(key)) continue;
             var folder = key[..(key.LastIndexOf('/') + 1)];
             if (!folders.TryGetValue(folder, out var files)) folders[folder] = files = [];
             files.Add(key);
@@ -53,8 +53,7 @@ public sealed class VectorCompactor(IObjectStore store)
         {
             var rows = new List<VectorRow>();
             foreach (var file in files)
-                if (await store.GetAsync(file, cancellationToken) is { } bytes)
-                    rows.AddRange(await VectorParquet.DeserializeAsync(bytes, cancellationToken));
+                rows.AddRange(await VectorParquet.ReadAsync(store, file, cancellationToken));
             inputs += files.Count;
             rowsRead += rows.Count;
             var (kept, duplicates, conflicting) = Resolve(rows);

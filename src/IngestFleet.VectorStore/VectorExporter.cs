@@ -18,9 +18,8 @@ public static class VectorExporter
     {
         var rows = new List<VectorRow>();
         await foreach (var key in store.ListAsync(prefix, cancellationToken))
-            if (key.StartsWith(StorageKeys.VectorsRoot + "/", StringComparison.Ordinal) && key.EndsWith(".parquet", StringComparison.Ordinal)
-                && await store.GetAsync(key, cancellationToken) is { } bytes)
-                rows.AddRange(await VectorParquet.DeserializeAsync(bytes, cancellationToken));
+            if (VectorParquet.IsPartKey(key))
+                rows.AddRange(await VectorParquet.ReadAsync(store, key, cancellationToken));
         // Items are identified per tenant, revision and shard, as their keys are.
         var kept = new List<VectorRow>();
         var conflicts = new List<string>();

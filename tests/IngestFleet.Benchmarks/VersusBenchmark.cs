@@ -197,8 +197,8 @@ internal static partial class VersusBenchmark
             while (true)
             {
                 await foreach (var key in store.ListAsync("vectors/", CancellationToken.None))
-                    if (!rowsPerPart.ContainsKey(key) && await store.GetAsync(key, CancellationToken.None) is { } bytes)
-                        rowsPerPart[key] = (await IngestFleet.VectorStore.VectorParquet.DeserializeAsync(bytes)).Count;
+                    if (!rowsPerPart.ContainsKey(key))
+                        rowsPerPart[key] = (await IngestFleet.VectorStore.VectorParquet.ReadAsync(store, key)).Count;
                 if (rowsPerPart.Values.Sum() >= images) break;
                 await Task.Delay(250);
             }

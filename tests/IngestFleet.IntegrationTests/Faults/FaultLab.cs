@@ -338,9 +338,9 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
         var items = new HashSet<string>(StringComparer.Ordinal);
         await foreach (var key in store.ListAsync(StorageKeys.VectorsRoot + "/", ct))
         {
-            if (!_partItems.TryGetValue(key, out var ids) && await store.GetAsync(key, ct) is { } bytes)
-                _partItems[key] = ids = (await VectorParquet.DeserializeAsync(bytes, ct)).Select(r => $"{r.Tenant}/{r.Shard}/{r.ItemId}").ToArray();
-            items.UnionWith(ids ?? []);
+            if (!_partItems.TryGetValue(key, out var ids))
+                _partItems[key] = ids = (await VectorParquet.ReadAsync(store, key, ct)).Select(r => $"{r.Tenant}/{r.Shard}/{r.ItemId}").ToArray();
+            items.UnionWith(ids);
         }
         var n = items.Count;
         await foreach (var _ in store.ListAsync(StorageKeys.DeadLetterRoot + "/", ct)) n++;
