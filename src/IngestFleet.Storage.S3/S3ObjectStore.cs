@@ -138,9 +138,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         AmazonServiceException { ErrorCode: "SlowDown" or "RequestTimeout" or "RequestTimeTooSkewed" } => true,
         AmazonServiceException { StatusCode: 0, InnerException: not null } => true, // no answer at all
         AmazonClientException => true,            // the SDK could not reach the endpoint
-        HttpRequestException or IOException or System.Net.Sockets.SocketException or TimeoutException => true,
-        TaskCanceledException { InnerException: TimeoutException } => true,
-        _ => false,
+        _ => StoreUnavailableException.IsTransient(e), // refused, reset, timed out: as for any store
     };
 
     private static async Task<T> Translate<T>(Func<Task<T>> call)

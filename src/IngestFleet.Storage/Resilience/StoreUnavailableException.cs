@@ -19,6 +19,7 @@ public sealed class StoreUnavailableException : Exception
         IOException and not FileNotFoundException and not DirectoryNotFoundException and not PathTooLongException => true,
         System.Net.Sockets.SocketException => true,
         TimeoutException => true,
+        TaskCanceledException { InnerException: TimeoutException } => true, // an HTTP client's own timeout, not the caller's
         _ => false,
     };
 }
