@@ -40,15 +40,15 @@ public sealed class BatchProcessor(
             ledger.Record(new BatchCompletedEventArgs(priority, alreadyDone, skipped, [], new Dictionary<string, int>(StringComparer.Ordinal), TimeSpan.Zero));
             return skipped;
         }
-        var report = await ProcessCoreAsync(jobs, priority, schemaProblems, mayBeDone, alreadyDone, cancellationToken);
-        return report;
+        return await ProcessCoreAsync(jobs, priority, schemaProblems, mayBeDone, alreadyDone, cancellationToken);
 
         async Task<int> SkipFinishedAsync()
         {
             // A redelivered batch of the same jobs maps to the same part keys: what its first delivery wrote is there.
             var done = new HashSet<string>(StringComparer.Ordinal);
+            var redelivered = jobs.Where((j, i) => mayBeDone[i]).Select(GroupOf).ToHashSet();
             foreach (var (group, key) in PartKeys(jobs, schemaProblems))
-                if (jobs.Where((j, i) => mayBeDone[i] && GroupOf(j) == group).Any())
+                if (redelivered.Contains(group))
                     done.UnionWith(await writer.ItemsInPartAsync(key, cancellationToken));
             var keep = Enumerable.Range(0, jobs.Count).Where(i => !(mayBeDone[i] && Keyable(jobs[i], schemaProblems?[i]) && done.Contains(jobs[i].ItemId))).ToArray();
             var skipped = jobs.Count - keep.Length;
@@ -111,7 +111,6 @@ public sealed class BatchProcessor(
         return report;
     }
 
-    /// <summary>Jobs refused before any fetch, with their reason: the schema, the validator's rules, the model revision, the deadline.</summary>
     /// <summary>With a tenant-bound model bundle: the batch's tenants that have no bundle for this revision.</summary>
     private async Task<HashSet<string>> TenantsWithoutBundleAsync(IReadOnlyList<EmbedCatalogImage> jobs, CancellationToken cancellationToken)
     {
@@ -122,6 +121,8 @@ public sealed class BatchProcessor(
         return missing;
     }
 
+    /// <summary>Jobs refused before any fetch, with their reason: the schema, the validator's rules, the tenant's source
+    /// allow-list, the model revision and bundle, the deadline.</summary>
     private Rejection?[] Refuse(IReadOnlyList<EmbedCatalogImage> jobs, IReadOnlyList<IReadOnlyList<string>>? schemaProblems, HashSet<string> unbundled)
     {
         var now = time.GetUtcNow();
@@ -170,41 +171,37 @@ public sealed class BatchProcessor(
         using var writeGate = new SemaphoreSlim(WriteConcurrency);
         var vectors = jobs.Select((job, i) => (job, i)).Where(x => outcomes[x.i].Rejection is null)
             .GroupBy(x => GroupOf(x.job)).ToList();
-        var parts = vectors.Select(async g =>
+        // Writes share one concurrency cap and, under priority scheduling, wait for their turn.
+        async Task Gated(Func<Task> write)
         {
             await writeGate.WaitAsync(cancellationToken);
             try
             {
                 if (stages is not null) await stages.WaitForTurnAsync(cancellationToken);
-                var items = g.Select(x => new VectorItem(x.job, g.Key.Revision, outcomes[x.i].Vector!)).ToList();
-                var (written, already) = await writer.WritePartAsync(partKeys[g.Key], items, contract, cancellationToken);
-                Interlocked.Add(ref embedded, written);
-                Interlocked.Add(ref present, already);
-                // An item that may have failed before (a replay, a redelivery) loses its older dead letter.
-                foreach (var (job, i) in g.Where(x => x.job.Replays > 0 || mayBeDone?[x.i] == true))
-                    await writer.RemoveDeadLetterAsync(job, g.Key.Revision, cancellationToken);
+                await write();
             }
             finally
             {
                 writeGate.Release();
             }
-        });
-        var deadLetters = jobs.Select((job, i) => (job, i)).Where(x => outcomes[x.i].Rejection is not null).Select(async x =>
+        }
+        var parts = vectors.Select(g => Gated(async () =>
         {
-            await writeGate.WaitAsync(cancellationToken);
-            try
-            {
-                if (stages is not null) await stages.WaitForTurnAsync(cancellationToken);
-                var rejection = outcomes[x.i].Rejection!.Value;
-                await writer.WriteDeadLetterAsync(SafeForKeys(x.job), RevisionFor(x.job), rejection.Code, rejection.Detail, cancellationToken);
-                Interlocked.Increment(ref dead);
-                logger.LogInformation("dead-lettered {Tenant}/{Shard}/{Item}: {Reason} ({Detail})", x.job.Tenant, x.job.Shard, x.job.ItemId, rejection.Code, rejection.Detail);
-            }
-            finally
-            {
-                writeGate.Release();
-            }
-        });
+            var items = g.Select(x => new VectorItem(x.job, g.Key.Revision, outcomes[x.i].Vector!)).ToList();
+            var (written, already) = await writer.WritePartAsync(partKeys[g.Key], items, contract, cancellationToken);
+            Interlocked.Add(ref embedded, written);
+            Interlocked.Add(ref present, already);
+            // An item that may have failed before (a replay, a redelivery) loses its older dead letter.
+            foreach (var (job, _) in g.Where(x => x.job.Replays > 0 || mayBeDone?[x.i] == true))
+                await writer.RemoveDeadLetterAsync(job, g.Key.Revision, cancellationToken);
+        }));
+        var deadLetters = jobs.Select((job, i) => (job, i)).Where(x => outcomes[x.i].Rejection is not null).Select(x => Gated(async () =>
+        {
+            var rejection = outcomes[x.i].Rejection!.Value;
+            await writer.WriteDeadLetterAsync(SafeForKeys(x.job), RevisionFor(x.job), rejection.Code, rejection.Detail, cancellationToken);
+            Interlocked.Increment(ref dead);
+            logger.LogInformation("dead-lettered {Tenant}/{Shard}/{Item}: {Reason} ({Detail})", x.job.Tenant, x.job.Shard, x.job.ItemId, rejection.Code, rejection.Detail);
+        }));
         await Task.WhenAll(parts.Concat(deadLetters));
         return (embedded, present, dead);
     }
