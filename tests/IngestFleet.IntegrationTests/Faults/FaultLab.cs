@@ -129,7 +129,8 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
 
             switch (scenario)
             {
-                case FaultScenario.KillNine:
+                case FaultScenario.KillNine or FaultScenario.SigTerm:
+                    // Two strikes at a worker while it has work left (kill -9, or SIGTERM and the drain), then one finishes.
                     for (var round = 1; round <= 2; round++)
                     {
                         var before = await CountOutcomesAsync(store, ct);
@@ -137,24 +138,13 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
                         var w = Start();
                         await WaitForOutcomes(Math.Min(before + Math.Min(batch, items / 6), jobs.Count));
                         var at = await CountOutcomesAsync(store, ct);
-                        w.Kill(entireProcessTree: true);
+                        var struck = Stopwatch.StartNew();
+                        if (scenario == FaultScenario.KillNine) w.Kill(entireProcessTree: true);
+                        else using (var term = Process.Start("kill", ["-TERM", w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await term.WaitForExitAsync(ct);
                         await w.WaitForExitAsync(ct);
-                        notes.Add($"kill -9 #{round} at {at} of {jobs.Count} outcomes");
-                    }
-                    Start();
-                    break;
-                case FaultScenario.SigTerm:
-                    for (var round = 1; round <= 2; round++)
-                    {
-                        var before = await CountOutcomesAsync(store, ct);
-                        if (before >= jobs.Count) break; // a fast machine finished the run before this round
-                        var w = Start();
-                        await WaitForOutcomes(Math.Min(before + Math.Min(batch, items / 6), jobs.Count));
-                        var at = await CountOutcomesAsync(store, ct);
-                        var signalled = Stopwatch.StartNew();
-                        using (var kill = Process.Start("kill", ["-TERM", w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync(ct);
-                        await w.WaitForExitAsync(ct);
-                        notes.Add($"SIGTERM #{round} at {at} of {jobs.Count} outcomes: exit {w.ExitCode} after {signalled.Elapsed.TotalSeconds:0.0} s");
+                        notes.Add(scenario == FaultScenario.KillNine
+                            ? $"kill -9 #{round} at {at} of {jobs.Count} outcomes"
+                            : $"SIGTERM #{round} at {at} of {jobs.Count} outcomes: exit {w.ExitCode} after {struck.Elapsed.TotalSeconds:0.0} s");
                     }
                     Start();
                     break;
