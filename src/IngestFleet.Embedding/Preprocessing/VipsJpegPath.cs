@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using NetVips;
 
 namespace IngestFleet.Embedding.Preprocessing;
@@ -9,20 +11,24 @@ namespace IngestFleet.Embedding.Preprocessing;
 /// path, resizes to cover the contract's square and crops the centre (or stretches, for <c>squash</c>), and hands back
 /// 8-bit RGB. Any failure returns false and the caller takes the ImageSharp path, which gives the reason code.
 /// </summary>
-internal static class VipsJpegPath
+internal static partial class VipsJpegPath
 {
+    /// <summary>
+    /// libvips runs every operation on its own worker threads, not on the caller's. Left to itself it starts those on
+    /// demand from whichever thread calls, lets idle ones exit, and starts new ones later: a worker started by a decode on
+    /// a background (nice 19 / utility QoS) executor thread inherits that priority and may then serve an online decode.
+    /// A fixed set, created once when libvips initialises (VIPS_MAX_THREADS, read by vips_init), never grows from a
+    /// background thread. The first use comes from an <see cref="ImagePreprocessor"/> constructor, on a normal thread;
+    /// bulk decodes then run at normal OS priority, and the priority gate is what holds them back behind online work.
+    /// </summary>
+    public static int WorkerThreads { get; } = Math.Max(4, 2 * Environment.ProcessorCount);
+
     private static readonly Lazy<bool> Loaded = new(() =>
     {
         try
         {
-            if (!ModuleInitializer.VipsInitialized) return false;
-            // One thread per operation: the pipeline already decodes one image per core. No operation cache: every
-            // image is different, and the cache would hold decoded pixels.
-            NetVips.NetVips.Concurrency = 1;
-            Cache.Max = 0;
-            Cache.MaxMem = 0;
-            Cache.MaxFiles = 0;
-            return true;
+            FixWorkerThreads();
+            return Initialise();
         }
 #pragma warning disable CA1031 // a missing or broken native library means "not available", whatever it throws
         catch (Exception)
@@ -31,6 +37,38 @@ internal static class VipsJpegPath
             return false;
         }
     });
+
+    /// <summary>Sets VIPS_MAX_THREADS in the native environment (unless the operator set it), before NetVips loads and
+    /// calls vips_init: .NET's Environment.SetEnvironmentVariable does not reach native getenv on Unix.</summary>
+    private static void FixWorkerThreads()
+    {
+        if (OperatingSystem.IsWindows() || Environment.GetEnvironmentVariable("VIPS_MAX_THREADS") is not null) return;
+        try
+        {
+            _ = setenv("VIPS_MAX_THREADS", WorkerThreads.ToString(System.Globalization.CultureInfo.InvariantCulture), 0);
+        }
+        catch (Exception e) when (e is DllNotFoundException or EntryPointNotFoundException)
+        {
+            // libvips still works, with its on-demand worker threads
+        }
+    }
+
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int setenv(string name, string value, int overwrite);
+
+    [MethodImpl(MethodImplOptions.NoInlining)] // NetVips' module initializer (vips_init) must run after FixWorkerThreads
+    private static bool Initialise()
+    {
+        if (!ModuleInitializer.VipsInitialized) return false;
+        // One thread per operation: the pipeline already decodes one image per core. No operation cache: every image is
+        // different, and the cache would hold decoded pixels.
+        NetVips.NetVips.Concurrency = 1;
+        Cache.Max = 0;
+        Cache.MaxMem = 0;
+        Cache.MaxFiles = 0;
+        return true;
+    }
 
     /// <summary>Whether libvips loaded on this machine.</summary>
     public static bool Available => Loaded.Value;

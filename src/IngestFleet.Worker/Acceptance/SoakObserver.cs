@@ -27,7 +27,7 @@ public sealed class SoakObserver : IDisposable
     private double Now => (_time.GetUtcNow() - _started).TotalSeconds;
 
     private void OnBatch(object? sender, BatchCompletedEventArgs e) => Batches.Enqueue(new SoakBatch(
-        Now, e.Priority, e.Size, e.Report.Embedded + e.Report.AlreadyPresent, e.Report.DeadLettered, e.PipelineWall.TotalMilliseconds,
+        Now, e.Priority, e.Size, e.Report.Embedded + e.Report.AlreadyPresent, e.Report.DeadLettered, e.Report.Timings.ComputeWall.TotalMilliseconds,
         e.LatenciesSeconds.ToArray(), e.RejectionsByReason, e.Report.Timings.PeakRssDecodeBytes, e.Report.Timings.PeakRssInferenceBytes,
         e.Report.Timings.PeakRssBytes));
 
@@ -41,7 +41,7 @@ public sealed class SoakObserver : IDisposable
 }
 
 /// <summary>One batch as the soak saw it (seconds since the soak started).</summary>
-public sealed record SoakBatch(double At, string Priority, int Size, int Embedded, int DeadLettered, double PipelineMs,
+public sealed record SoakBatch(double At, string Priority, int Size, int Embedded, int DeadLettered, double ComputeMs,
     double[] LatenciesSeconds, IReadOnlyDictionary<string, int> Rejections, long PeakRssDecodeBytes, long PeakRssInferenceBytes, long PeakRssBatchBytes);
 
 /// <summary>One sample of a quantity over time (seconds since the soak started).</summary>

@@ -26,7 +26,8 @@ public sealed record SoakReport
     public SoakTotals Totals { get; init; } = new();
     /// <summary>Per window: images per hour, errors by reason, publish-to-vector p95 per class, peak RSS.</summary>
     public IReadOnlyList<SoakWindow> Windows { get; init; } = [];
-    /// <summary>p95 of the pipeline wall time (fetch → preprocess → embed) per batch size, in ms; what tune measures.
+    /// <summary>p95 of the batch compute wall time (first image in hand → last inference done; fetch waits excluded) per
+    /// batch size, in ms; what tune measures.
     /// Batches of the first tenth of the run (at most a minute: warm-up) are left out.</summary>
     public IReadOnlyDictionary<string, double> BatchP95MsBySize { get; init; } = new Dictionary<string, double>();
     /// <summary>Publish-to-vector p95 per priority class over the whole run, in seconds.</summary>

@@ -37,7 +37,7 @@ public sealed class BatchProcessor(
         if (alreadyDone > 0 && jobs.Count == 0)
         {
             var skipped = new BatchReport(0, alreadyDone, 0, new BatchTimings(TimeSpan.Zero, TimeSpan.Zero, TimeSpan.Zero), TimeSpan.Zero);
-            ledger.Record(new BatchCompletedEventArgs(priority, alreadyDone, skipped, [], new Dictionary<string, int>(StringComparer.Ordinal), TimeSpan.Zero));
+            ledger.Record(new BatchCompletedEventArgs(priority, alreadyDone, skipped, [], new Dictionary<string, int>(StringComparer.Ordinal)));
             return skipped;
         }
         return await ProcessCoreAsync(jobs, priority, schemaProblems, mayBeDone, alreadyDone, cancellationToken);
@@ -93,11 +93,9 @@ public sealed class BatchProcessor(
         var stages = fleet.PriorityScheduling ? gate.For(level) : null;
         using var fetchGate = new SemaphoreSlim(fleet.FetchConcurrency);
         var sources = jobs.Select((job, i) => FetchSource(job, refused[i], fetchGate, stages)).ToArray();
-        var pipelineStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, stages,
             level > 0 ? background.Stages : null);
 
-        var pipelineWall = System.Diagnostics.Stopwatch.GetElapsedTime(pipelineStarted);
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, PartKeys(jobs, schemaProblems), mayBeDone, stages, cancellationToken);
         var report = new BatchReport(embedded, present + alreadyDone, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
@@ -107,7 +105,7 @@ public sealed class BatchProcessor(
         var latencies = jobs.Where(j => j.EnqueuedAt is not null).Select(j => (done - j.EnqueuedAt!.Value).TotalSeconds).ToArray();
         var reasons = outcomes.Where(o => o.Rejection is not null).GroupBy(o => o.Rejection!.Value.Code)
             .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-        ledger.Record(new BatchCompletedEventArgs(priority, jobs.Count + alreadyDone, report, latencies, reasons, pipelineWall));
+        ledger.Record(new BatchCompletedEventArgs(priority, jobs.Count + alreadyDone, report, latencies, reasons));
         return report;
     }
 

@@ -129,6 +129,42 @@ public sealed class BackgroundExecutionTests
         Assert.Empty(leaked);
     }
 
+    [LinuxOnlyFact] // reads every thread's name and nice value from /proc
+    public async Task LibvipsWorkers_AreStartedOnce_AtNormalPriority_WhateverThreadDecodesFirst()
+    {
+        // libvips decodes on its own worker threads. A worker started on demand by a decode on a nice-19 executor thread
+        // would inherit nice 19 and later serve online decodes; the fixed set is created when libvips initialises.
+        var pre = new IngestFleet.Embedding.Preprocessing.ImagePreprocessor(TestPaths.Clip.Preprocess);
+        Assert.Equal("libvips", pre.JpegDecoder);
+        var jpeg = await File.ReadAllBytesAsync(Path.Combine(TestPaths.Photos, "catalog-coffee-2048.jpg"));
+        var before = LibvipsWorkers();
+        using (var executor = new BackgroundExecutor(4, "test-bvips"))
+        {
+            var decodes = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => executor.RunAsync(() => pre.Preprocess(jpeg, new float[pre.TensorLength]).Ok)));
+            Assert.All(decodes, Assert.True);
+            Assert.Equal(4, executor.LoweredThreads);
+        }
+        var after = LibvipsWorkers();
+        Assert.NotEmpty(after);
+        Assert.All(after, w => Assert.Equal(0, w.Nice));
+        Assert.True(before.Count == 0 || after.Count == before.Count, $"the worker set grew from {before.Count} to {after.Count}");
+    }
+
+    private static List<(string Tid, int Nice)> LibvipsWorkers()
+    {
+        var workers = new List<(string, int)>();
+        foreach (var task in Directory.GetDirectories("/proc/self/task"))
+        {
+            string stat;
+            try { stat = File.ReadAllText(Path.Combine(task, "stat")); }
+            catch (IOException) { continue; } // the thread ended
+            var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
+            if (!comm.StartsWith("libvips", StringComparison.Ordinal)) continue;
+            workers.Add((Path.GetFileName(task), int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture)));
+        }
+        return workers;
+    }
+
     [Fact]
     public async Task ASessionCreatedOnBackgroundThreads_GivesTheSameVectors()
     {
