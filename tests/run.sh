@@ -24,7 +24,9 @@ for project in tests/IngestFleet.Tests/IngestFleet.Tests.csproj tests/IngestFlee
   dotnet test "$project" -c Release --no-build -nologo --logger "trx" --results-directory "$results" \
     --logger "console;verbosity=normal" >>"$results/console.log" 2>&1 || status=$?
 done
-grep -E '^\s+Failed |^(Passed|Failed)!|Error Message' "$results/console.log" || true
+# Each failure with the first lines of its message, so a CI log names the cause.
+grep -E -A4 '^\s+Failed [A-Za-z]' "$results/console.log" | grep -v -E '^\s+Stack Trace:|^\s+at ' || true
+grep -E '^(Passed|Failed)!' "$results/console.log" || true
 
 passed=0; failed=0; skipped=0
 for trx in "$results"/*.trx; do

@@ -11,6 +11,11 @@ public sealed class ProcessMemoryTests
     public void RssSampler_RegistersAKnownAllocation()
     {
         const int size = 256 << 20;
+        // Settle the heap first: a collection that the big allocation triggers would otherwise return memory that earlier
+        // tests left behind, and the RSS would grow by less than the block.
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
+        GC.WaitForPendingFinalizers();
+        GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         using var peak = RssSampler.Track();
         var before = peak.PeakBytes;
         var block = GC.AllocateUninitializedArray<byte>(size, pinned: true);
