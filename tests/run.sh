@@ -25,7 +25,7 @@ for project in tests/IngestFleet.Tests/IngestFleet.Tests.csproj tests/IngestFlee
     --logger "console;verbosity=normal" >>"$results/console.log" 2>&1 || status=$?
 done
 # Each failure with the first lines of its message, so a CI log names the cause.
-grep -E -A4 '^\s+Failed [A-Za-z]' "$results/console.log" | grep -v -E '^\s+Stack Trace:|^\s+at ' || true
+grep -E -A4 '^\s+Failed [^ ]+\.[^ ]+ \[' "$results/console.log" | grep -v -E '^\s+Stack Trace:|^\s+at ' || true
 grep -E '^(Passed|Failed)!' "$results/console.log" || true
 
 passed=0; failed=0; skipped=0
