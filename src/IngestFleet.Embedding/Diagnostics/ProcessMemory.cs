@@ -30,6 +30,31 @@ public static partial class ProcessMemory
         return Environment.WorkingSet;
     }
 
+    /// <summary>
+    /// Hands memory the C heap has freed back to the OS (glibc's malloc_trim). Creating an ORT session parses the whole
+    /// model file into memory and frees it once the weights are in place, but glibc keeps those pages mapped: a
+    /// ViT-B/32-size session held ~200 MiB more after loading than it needed. A no-op off glibc.
+    /// </summary>
+    public static void ReturnFreedNativeMemory()
+    {
+        if (!Linux) return;
+        try
+        {
+            _ = malloc_trim(0);
+        }
+        catch (EntryPointNotFoundException)
+        {
+            // musl and other C libraries without malloc_trim
+        }
+        catch (DllNotFoundException)
+        {
+        }
+    }
+
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    [LibraryImport("libc")]
+    private static partial int malloc_trim(nuint pad);
+
     public static SwapReading Swap()
     {
         if (Linux)

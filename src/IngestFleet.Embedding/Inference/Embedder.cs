@@ -56,7 +56,9 @@ public sealed class Embedder : IDisposable
     /// <summary>Worst cosine distance the golden pack showed at load (NaN when the check was turned off).</summary>
     public double GoldenWorstDistance { get; private set; } = double.NaN;
 
-    public static Embedder Load(ModelManifest manifest, EmbedderOptions? options = null, ILogger? logger = null)
+    /// <param name="sharedWeights">On the CPU EP, the process-wide copy of this model's weights to use instead of the
+    /// session's own (see <see cref="SharedWeights"/>); ignored on other EPs, whose weights live on the device.</param>
+    public static Embedder Load(ModelManifest manifest, EmbedderOptions? options = null, ILogger? logger = null, SharedWeights? sharedWeights = null)
     {
         options ??= new EmbedderOptions();
         logger ??= NullLogger.Instance;
@@ -77,6 +79,7 @@ public sealed class Embedder : IDisposable
         };
         // Spinning intra-op threads burn the cores that decode needs between batches.
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        if (ep == ExecutionProvider.Cpu) sharedWeights?.ApplyTo(so);
         InferenceSession session;
         OrtRuntime.BeginCapture(logId);
         try
@@ -93,6 +96,7 @@ public sealed class Embedder : IDisposable
         {
             so.Dispose();
         }
+        Diagnostics.ProcessMemory.ReturnFreedNativeMemory(); // the parsed model file, freed once the session holds the weights
         var placement = PlacementReport.Parse(ep, OrtRuntime.EndCapture(logId));
         var embedder = new Embedder(manifest, ep, options, session, placement, fixedBatch);
         try

@@ -10,7 +10,7 @@ using Microsoft.Extensions.Logging;
 namespace IngestFleet.Worker.Hosting;
 
 /// <summary>Logs the serving configuration once at start-up: batch and thread caps side by side.</summary>
-internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObjectStore store, LoadedProfile loaded, BackgroundStagesHolder background,
+internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObjectStore store, LoadedProfile loaded, BackgroundStagesHolder background, SharedWeightsHolder weights,
     IngestFleet.Worker.Fetching.FetchOptions fetch, IngestFleet.Worker.Fetching.SourcePolicyOptions sources, ILogger<StartupLogger> logger) : IHostedService
 {
     public Task StartAsync(CancellationToken cancellationToken)
@@ -21,8 +21,12 @@ internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObje
         if (!sources.Enforced && !fetch.AllowFileScheme) // the embedded mode reads local files
             logger.LogWarning("no s3:// source allow-list (IngestFleet:SourcePolicy:S3Sources): any tenant's job may read any object these credentials reach");
         if (background.Stages is { } bg)
-            logger.LogInformation("priority scheduling: {Classes} run their CPU stages on {Threads} low-OS-priority threads ({Lowered} lowered) with a second ORT session; {First} keeps normal priority",
-                string.Join(", ", fleet.Priorities.Skip(1)), bg.Executor.Threads, bg.Executor.LoweredThreads, fleet.Priorities[0]);
+            logger.LogInformation("priority scheduling: {Classes} run their CPU stages on {Threads} low-OS-priority threads ({Lowered} lowered) with {Session}; {First} keeps normal priority",
+                string.Join(", ", fleet.Priorities.Skip(1)), bg.Executor.Threads, bg.Executor.LoweredThreads,
+                bg.OwnSession
+                    ? weights.Weights is { } w ? $"a second ORT session sharing the first one's weights ({w.Count} tensors, {w.Bytes >> 20} MiB held once)" : "a second ORT session"
+                    : "the foreground ORT session (the model runs on the device)",
+                fleet.Priorities[0]);
         if (loaded.Profile is { } p)
         {
             logger.LogInformation("tuned profile {Path}: batch {Batch}, intra-op threads {Intra}, inter-op threads {Inter} (tuned {When:u} on {Host}, {Ep})",
