@@ -189,6 +189,7 @@ internal static partial class VersusBenchmark
             {
                 Tenant = "bench", Shard = "s", ItemId = $"img-{i:D5}", Image = $"s3://{bucket}/img/{i % photos.Length}.jpg", Priority = "bulk",
             }).ToList();
+            var cpuBefore = FleetCpu(process.Id);
             var sw = Stopwatch.StartNew();
             var published = await new JobPublisher(link, rabbit, fleet, TimeProvider.System).PublishAsync(jobs, null, CancellationToken.None);
             if (published.Failed.Count > 0) throw new InvalidOperationException("the broker did not confirm every job");
@@ -203,11 +204,41 @@ internal static partial class VersusBenchmark
                 await Task.Delay(250);
             }
             seconds = sw.Elapsed.TotalSeconds;
+            var cpu = FleetCpu(process.Id).Select((c, i) => c - cpuBefore[i]).ToArray();
+            Console.WriteLine($"  round {round}: fleet CPU-seconds over {seconds:0.0} s of wall on {Environment.ProcessorCount} cores: worker {cpu[0]:0.0}, " +
+                              $"s3rver {cpu[1]:0.0}, RabbitMQ {cpu[2]:0.0}, this benchmark (publishing, polling S3 for the vectors) {cpu[3]:0.0}");
             using var term = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]);
             await term.WaitForExitAsync();
         });
         await BenchPaths.DeleteTopologyAsync(BenchPaths.RabbitUri, prefix);
         return new Run("fleet", images / seconds, peak);
+    }
+
+    // ---- where the fleet run's CPU goes ---------------------------------------------------------------------------------
+
+    /// <summary>CPU seconds so far of the worker, the S3 server (s3rver), RabbitMQ (beam.smp) and this process, from
+    /// /proc (user + system, in clock ticks of 1/100 s).</summary>
+    private static double[] FleetCpu(int worker)
+    {
+        double Of(IEnumerable<int> pids) => pids.Sum(pid =>
+        {
+            try
+            {
+                var stat = File.ReadAllText($"/proc/{pid}/stat");
+                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+                return (long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture)) / 100.0;
+            }
+            catch (IOException) { return 0; }
+        });
+        IEnumerable<int> Matching(string needle) => Directory.GetDirectories("/proc").Select(Path.GetFileName)
+            .Where(d => d!.All(char.IsAsciiDigit)).Select(d => int.Parse(d!, CultureInfo.InvariantCulture))
+            .Where(pid =>
+            {
+                try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains(needle, StringComparison.Ordinal); }
+                catch (IOException) { return false; }
+                catch (UnauthorizedAccessException) { return false; }
+            }).ToList();
+        return [Of([worker]), Of(Matching("s3rver")), Of(Matching("beam.smp")), Of([Environment.ProcessId])];
     }
 
     // ---- child processes and their peak RSS ----------------------------------------------------------------------------
