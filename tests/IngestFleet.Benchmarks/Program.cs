@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using IngestFleet.Benchmarks;
 
-// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|e2e|isolation|versus|weights|faults|all] [--quick]
+// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|e2e|isolation|versus|weights|faults|all] [--quick]
 // e2e, isolation and faults need RabbitMQ and an S3 server: source .ci/services.sh first (it exports their addresses).
 if (args is ["versus-minimal", ..]) return await VersusBenchmark.MinimalMainAsync(args);
 if (args is ["weights-probe", ..]) return WeightsBenchmark.ProbeMain(args);
@@ -10,6 +10,8 @@ var quick = args.Contains("--quick");
 Console.WriteLine($"machine: {Environment.ProcessorCount} logical cores, {Environment.OSVersion}, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}");
 Console.WriteLine($"started {DateTime.UtcNow:u}");
 var total = Stopwatch.StartNew();
+if (which is "preprocess")
+    PreprocessBenchmark.Run(quick);
 if (which is "core" or "all")
 {
     PreprocessBenchmark.Run(quick);

@@ -34,6 +34,7 @@ public sealed class ImagePreprocessor
     private readonly ResizeOptions _resize;
     private readonly bool _bgr;
     private readonly bool _vipsJpeg;
+    private readonly Configuration _identifyJpeg;
     private long _vipsDecoded;
     private long _fallbacks;
 
@@ -54,6 +55,10 @@ public sealed class ImagePreprocessor
 
         _bgr = contract.ChannelOrder == "bgr";
         _vipsJpeg = _limits.JpegDecoder == "libvips" && VipsJpegPath.Available;
+        // On the fast path the header check needs only the frame size (libvips reads the orientation itself): skip
+        // parsing EXIF, ICC and XMP there.
+        _identifyJpeg = _config.Clone();
+        _identifyJpeg.ImageFormatsManager.SetDecoder(JpegFormat.Instance, new JpegDecoder { IgnoreMetadata = true });
         for (var c = 0; c < 3; c++)
         {
             _lut[c] = new float[256];
@@ -128,7 +133,7 @@ public sealed class ImagePreprocessor
         try
         {
             using var stream = AsStream(data);
-            info = Image.Identify(_config, stream);
+            info = Image.Identify(_vipsJpeg && format == JpegFormat.Instance ? _identifyJpeg : _config, stream);
         }
 #pragma warning disable CA1031 // decoders throw assorted exception types on hostile input; every one must become a reason code
         catch (Exception e)
