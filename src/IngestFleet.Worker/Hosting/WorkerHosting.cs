@@ -95,22 +95,21 @@ public static class WorkerHosting
     private static void AddModel(this IServiceCollection services, ModelManifest manifest)
     {
         services.AddSingleton(manifest);
-        // A low-priority second session only pays off when this worker serves more than one class (a per-class Kubernetes
-        // pool, or an embedded run of a single-class catalog, has nothing to preempt), and only on the CPU EP. When it
-        // exists, both sessions use one copy of the weights (SharedWeights).
-        static bool TwoCpuSessions(IServiceProvider sp)
-        {
-            var f = sp.GetRequiredService<FleetOptions>();
-            return f.PriorityScheduling && f.LowPriorityBackground && f.ConsumedQueueNames().Count() >= 2
-                   && Embedder.ResolveProvider(sp.GetRequiredService<EmbedderOptions>().ExecutionProvider) == ExecutionProvider.Cpu;
-        }
-        services.AddSingleton(sp => new SharedWeightsHolder(TwoCpuSessions(sp) ? SharedWeights.Load(manifest.OnnxPath) : null));
+        // Background stages only pay off when this worker serves more than one class (a per-class Kubernetes pool, or an
+        // embedded run of a single-class catalog, has nothing to preempt). On the CPU EP they hold a second session, and
+        // both sessions use one copy of the weights (SharedWeights).
+        static bool ServesSeveralClasses(FleetOptions f) => f.PriorityScheduling && f.LowPriorityBackground && f.ConsumedQueueNames().Count() >= 2;
+        services.AddSingleton(sp => new SharedWeightsHolder(
+            ServesSeveralClasses(sp.GetRequiredService<FleetOptions>())
+            && Embedder.ResolveProvider(sp.GetRequiredService<EmbedderOptions>().ExecutionProvider) == ExecutionProvider.Cpu
+                ? SharedWeights.Load(manifest.OnnxPath)
+                : null));
         services.AddSingleton(sp => Embedder.Load(manifest, sp.GetRequiredService<EmbedderOptions>(),
             sp.GetRequiredService<ILoggerFactory>().CreateLogger("IngestFleet.Embedder"), sp.GetRequiredService<SharedWeightsHolder>().Weights));
         services.AddSingleton(sp =>
         {
             var f = sp.GetRequiredService<FleetOptions>();
-            if (!f.PriorityScheduling || !f.LowPriorityBackground || f.ConsumedQueueNames().Count() < 2) return new BackgroundStagesHolder(null);
+            if (!ServesSeveralClasses(f)) return new BackgroundStagesHolder(null);
             var executor = new BackgroundExecutor(f.EffectivePreprocessParallelism, "ingestfleet-background");
             var foreground = sp.GetRequiredService<Embedder>();
             if (foreground.ExecutionProvider != ExecutionProvider.Cpu)
