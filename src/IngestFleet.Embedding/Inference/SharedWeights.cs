@@ -45,23 +45,21 @@ public sealed class SharedWeights : IDisposable
         view.SafeMemoryMappedViewHandle.AcquirePointer(ref start);
         try
         {
-            var length = (long)view.SafeMemoryMappedViewHandle.ByteLength;
-            foreach (var t in OnnxInitializers.Read(new ReadOnlySpanReader(start + view.PointerOffset, Math.Min(length, new FileInfo(onnxPath).Length))))
+            var model = start + view.PointerOffset;
+            // The view's length is rounded up to whole pages; the file's is the model's.
+            var length = Math.Min((long)view.SafeMemoryMappedViewHandle.ByteLength, new FileInfo(onnxPath).Length);
+            foreach (var t in OnnxInitializers.Read(new ReadOnlySpanReader(model, length)))
             {
                 if (t.DataType != OnnxInitializers.Float || t.RawLength < MinSharedBytes || t.External) continue;
                 var buffer = (IntPtr)NativeMemory.AlignedAlloc((nuint)t.RawLength, 64);
-                Buffer.MemoryCopy(start + view.PointerOffset + t.RawOffset, (void*)buffer, t.RawLength, t.RawLength);
+                Buffer.MemoryCopy(model + t.RawOffset, (void*)buffer, t.RawLength, t.RawLength);
                 tensors.Add((t.Name, OrtValue.CreateTensorValueWithData(OrtMemoryInfo.DefaultInstance, TensorElementType.Float, t.Dims, buffer, t.RawLength), buffer));
                 total += t.RawLength;
             }
         }
         catch
         {
-            foreach (var (_, value, buffer) in tensors)
-            {
-                value.Dispose();
-                NativeMemory.AlignedFree((void*)buffer);
-            }
+            Free(tensors);
             throw;
         }
         finally
@@ -79,15 +77,20 @@ public sealed class SharedWeights : IDisposable
         options.AddSessionConfigEntry("session.disable_prepacking", "1");
     }
 
-    public unsafe void Dispose()
+    public void Dispose()
     {
         if (Interlocked.Exchange(ref _disposed, 1) != 0) return;
-        foreach (var (_, value, buffer) in _tensors)
+        Free(_tensors);
+    }
+
+    private static unsafe void Free(List<(string Name, OrtValue Value, IntPtr Buffer)> tensors)
+    {
+        foreach (var (_, value, buffer) in tensors)
         {
             value.Dispose();
             NativeMemory.AlignedFree((void*)buffer);
         }
-        _tensors.Clear();
+        tensors.Clear();
     }
 }
 
@@ -95,8 +98,6 @@ public sealed class SharedWeights : IDisposable
 internal unsafe struct ReadOnlySpanReader(byte* start, long length)
 {
     public long Position;
-
-    public readonly long Length => length;
 
     public readonly bool AtEnd => Position >= length;
 
