@@ -55,10 +55,14 @@ public sealed class ImagePreprocessor
 
         _bgr = contract.ChannelOrder == "bgr";
         _vipsJpeg = _limits.JpegDecoder == "libvips" && VipsJpegPath.Available;
-        // On the fast path the header check needs only the frame size (libvips reads the orientation itself): skip
+        // On the fast path the JPEG header check needs only the frame size (libvips reads the orientation itself): skip
         // parsing EXIF, ICC and XMP there.
-        _identifyJpeg = _config.Clone();
-        _identifyJpeg.ImageFormatsManager.SetDecoder(JpegFormat.Instance, new JpegDecoder { IgnoreMetadata = true });
+        _identifyJpeg = _config;
+        if (_vipsJpeg)
+        {
+            _identifyJpeg = _config.Clone();
+            _identifyJpeg.ImageFormatsManager.SetDecoder(JpegFormat.Instance, new JpegDecoder { IgnoreMetadata = true });
+        }
         for (var c = 0; c < 3; c++)
         {
             _lut[c] = new float[256];
@@ -133,7 +137,7 @@ public sealed class ImagePreprocessor
         try
         {
             using var stream = AsStream(data);
-            info = Image.Identify(_vipsJpeg && format == JpegFormat.Instance ? _identifyJpeg : _config, stream);
+            info = Image.Identify(format == JpegFormat.Instance ? _identifyJpeg : _config, stream);
         }
 #pragma warning disable CA1031 // decoders throw assorted exception types on hostile input; every one must become a reason code
         catch (Exception e)

@@ -93,7 +93,6 @@ public static class TuneSweep
             ct.ThrowIfCancellationRequested();
             var (_, timings) = pipeline.ProcessAsync(Batch(), Environment.ProcessorCount, micro, ct).GetAwaiter().GetResult();
             latencies.Add(timings.ComputeWall.TotalMilliseconds); // the figure the soak reports per batch
-
             peak = Math.Max(peak, timings.PeakRssBytes);
             peakDecode = Math.Max(peakDecode, timings.PeakRssDecodeBytes);
             peakInference = Math.Max(peakInference, timings.PeakRssInferenceBytes);
