@@ -1,3 +1,5 @@
+using System.Diagnostics;
+using System.Globalization;
 using IngestFleet.Embedding.Models;
 
 using IngestFleet.ModelTools;
@@ -66,5 +68,46 @@ internal static class BenchPaths
         };
         foreach (var (k, v) in extra) settings[k] = v;
         return settings;
+    }
+
+    // ---- child processes and their peak RSS ----------------------------------------------------------------------------
+
+    public static ProcessStartInfo Dotnet(string dll, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
+        psi.ArgumentList.Add(dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["NO_COLOR"] = "1";
+        return psi;
+    }
+
+    /// <summary>Runs a child to its end while sampling its VmHWM (peak resident set) from /proc every 100 ms.</summary>
+    public static async Task<(string Stdout, long PeakRss)> RunChildAsync(ProcessStartInfo psi, Func<Process, Task>? whileRunning)
+    {
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        long peak = 0;
+        using var stop = new CancellationTokenSource();
+        var sampler = Task.Run(async () =>
+        {
+            while (!stop.IsCancellationRequested)
+            {
+                try
+                {
+                    await foreach (var line in File.ReadLinesAsync($"/proc/{p.Id}/status"))
+                        if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
+                            peak = Math.Max(peak, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024);
+                }
+                catch (IOException) { }
+                await Task.Delay(100);
+            }
+        });
+        if (whileRunning is not null) await whileRunning(p);
+        await p.WaitForExitAsync();
+        await stop.CancelAsync();
+        await sampler;
+        if (p.ExitCode is not (0 or 2)) throw new InvalidOperationException($"{psi.ArgumentList[1]} exited {p.ExitCode}: {await stderr}");
+        return (await stdout, peak);
     }
 }

@@ -69,9 +69,9 @@ internal static partial class VersusBenchmark
 
     private static async Task<Run> MinimalAsync(ModelManifest manifest, string list, int images)
     {
-        var psi = Dotnet(Path.Combine(AppContext.BaseDirectory, "IngestFleet.Benchmarks.dll"), "versus-minimal", manifest.Directory, list,
+        var psi = BenchPaths.Dotnet(Path.Combine(AppContext.BaseDirectory, "IngestFleet.Benchmarks.dll"), "versus-minimal", manifest.Directory, list,
             Batch.ToString(CultureInfo.InvariantCulture), Threads.ToString(CultureInfo.InvariantCulture));
-        var (stdout, peak) = await RunChildAsync(psi, null);
+        var (stdout, peak) = await BenchPaths.RunChildAsync(psi, null);
         var match = MinimalLine().Match(stdout);
         if (!match.Success) throw new InvalidOperationException($"minimal pipeline printed no result:\n{stdout}");
         return new Run("minimal", images / double.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture), peak);
@@ -142,10 +142,10 @@ internal static partial class VersusBenchmark
     private static async Task<Run> EmbeddedAsync(ModelManifest manifest, string catalog, string work, int images, int round)
     {
         var outDir = Path.Combine(work, $"embedded-{round}");
-        var psi = Dotnet(Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll"), "ingest", catalog, "--out", outDir, "--model", manifest.Directory,
+        var psi = BenchPaths.Dotnet(Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll"), "ingest", catalog, "--out", outDir, "--model", manifest.Directory,
             "--ep", "cpu", "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--batch", Batch.ToString(CultureInfo.InvariantCulture));
         psi.Environment["IngestFleet__Embedder__VerifyGoldenPack"] = "false";
-        var (stdout, peak) = await RunChildAsync(psi, null);
+        var (stdout, peak) = await BenchPaths.RunChildAsync(psi, null);
         var match = IngestLine().Match(stdout);
         if (!match.Success || int.Parse(match.Groups[1].Value, CultureInfo.InvariantCulture) != images)
             throw new InvalidOperationException($"ingest printed no result for {images} items:\n{stdout}");
@@ -167,12 +167,12 @@ internal static partial class VersusBenchmark
         for (var i = 0; i < photos.Length; i++)
             await store.PutAsync($"img/{i}.jpg", await File.ReadAllBytesAsync(photos[i]), "image/jpeg", CancellationToken.None);
         var port = FreePort();
-        var psi = Dotnet(Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll"), "worker", "--model", manifest.Directory, "--ep", "cpu",
+        var psi = BenchPaths.Dotnet(Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll"), "worker", "--model", manifest.Directory, "--ep", "cpu",
             "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--batch", Batch.ToString(CultureInfo.InvariantCulture), "--health-port", port.ToString(CultureInfo.InvariantCulture));
         foreach (var (k, v) in BenchPaths.WorkerSettings(bucket, prefix, new() { ["IngestFleet:S3:ListObjectsVersion"] = "1", ["IngestFleet:Fleet:Consume:0"] = "bulk" }))
             psi.Environment[k.Replace(":", "__", StringComparison.Ordinal)] = v;
         double seconds = 0;
-        var (_, peak) = await RunChildAsync(psi, async process =>
+        var (_, peak) = await BenchPaths.RunChildAsync(psi, async process =>
         {
             using var http = new HttpClient();
             for (var ready = false; !ready;)
@@ -239,47 +239,6 @@ internal static partial class VersusBenchmark
                 catch (UnauthorizedAccessException) { return false; }
             }).ToList();
         return [Of([worker]), Of(Matching("s3rver")), Of(Matching("beam.smp")), Of([Environment.ProcessId])];
-    }
-
-    // ---- child processes and their peak RSS ----------------------------------------------------------------------------
-
-    private static ProcessStartInfo Dotnet(string dll, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true };
-        psi.ArgumentList.Add(dll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["NO_COLOR"] = "1";
-        return psi;
-    }
-
-    /// <summary>Runs a child to its end while sampling its VmHWM (peak resident set) from /proc every 100 ms.</summary>
-    private static async Task<(string Stdout, long PeakRss)> RunChildAsync(ProcessStartInfo psi, Func<Process, Task>? whileRunning)
-    {
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        long peak = 0;
-        using var stop = new CancellationTokenSource();
-        var sampler = Task.Run(async () =>
-        {
-            while (!stop.IsCancellationRequested)
-            {
-                try
-                {
-                    await foreach (var line in File.ReadLinesAsync($"/proc/{p.Id}/status"))
-                        if (line.StartsWith("VmHWM:", StringComparison.Ordinal))
-                            peak = Math.Max(peak, long.Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], CultureInfo.InvariantCulture) * 1024);
-                }
-                catch (IOException) { }
-                await Task.Delay(100);
-            }
-        });
-        if (whileRunning is not null) await whileRunning(p);
-        await p.WaitForExitAsync();
-        await stop.CancelAsync();
-        await sampler;
-        if (p.ExitCode is not (0 or 2)) throw new InvalidOperationException($"{psi.ArgumentList[1]} exited {p.ExitCode}: {await stderr}");
-        return (await stdout, peak);
     }
 
     private static int FreePort()

@@ -23,13 +23,8 @@ internal static class WeightsBenchmark
         var rows = new Dictionary<string, (double Loaded, double AfterRun, double Peak, double BatchMs)>();
         foreach (var mode in new[] { "one", "two", "shared" })
         {
-            var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-            foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "IngestFleet.Benchmarks.dll"), "weights-probe", mode, manifest.Directory }) psi.ArgumentList.Add(a);
-            using var p = Process.Start(psi)!;
-            var stdout = await p.StandardOutput.ReadToEndAsync();
-            var stderr = await p.StandardError.ReadToEndAsync();
-            await p.WaitForExitAsync();
-            if (p.ExitCode != 0) throw new InvalidOperationException($"weights-probe {mode} exited {p.ExitCode}: {stderr}");
+            var (stdout, _) = await BenchPaths.RunChildAsync(
+                BenchPaths.Dotnet(Path.Combine(AppContext.BaseDirectory, "IngestFleet.Benchmarks.dll"), "weights-probe", mode, manifest.Directory), null);
             var f = stdout.Trim().Split(' ').Select(x => double.Parse(x, CultureInfo.InvariantCulture)).ToArray();
             rows[mode] = (f[0], f[1], f[2], f[3]);
         }

@@ -114,18 +114,10 @@ public sealed class BackgroundExecutionTests
         {
             ThreadPool.SetMinThreads(workers, io);
         }
-        var leaked = new List<string>();
-        foreach (var task in Directory.GetDirectories("/proc/self/task"))
-        {
-            string stat;
-            try { stat = await File.ReadAllTextAsync(Path.Combine(task, "stat")); }
-            catch (IOException) { continue; } // the thread ended
-            var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-            var nice = int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture);
-            // Low priority is expected only on executor threads and the ORT threads they create (which inherit the name).
-            if (nice != 0 && !comm.StartsWith("test-b", StringComparison.Ordinal) && !comm.StartsWith("ingestfleet-bac", StringComparison.Ordinal))
-                leaked.Add($"{comm} (nice {nice})");
-        }
+        // Low priority is expected only on executor threads and the ORT threads they create (which inherit the name).
+        var leaked = ThreadsOfThisProcess()
+            .Where(t => t.Nice != 0 && !t.Name.StartsWith("test-b", StringComparison.Ordinal) && !t.Name.StartsWith("ingestfleet-bac", StringComparison.Ordinal))
+            .Select(t => $"{t.Name} (nice {t.Nice})");
         Assert.Empty(leaked);
     }
 
@@ -137,32 +129,34 @@ public sealed class BackgroundExecutionTests
         var pre = new IngestFleet.Embedding.Preprocessing.ImagePreprocessor(TestPaths.Clip.Preprocess);
         Assert.Equal("libvips", pre.JpegDecoder);
         var jpeg = await File.ReadAllBytesAsync(Path.Combine(TestPaths.Photos, "catalog-coffee-2048.jpg"));
-        var before = LibvipsWorkers();
+        var before = ThreadsOfThisProcess().Where(IsLibvipsWorker).ToList();
         using (var executor = new BackgroundExecutor(4, "test-bvips"))
         {
             var decodes = await Task.WhenAll(Enumerable.Range(0, 24).Select(_ => executor.RunAsync(() => pre.Preprocess(jpeg, new float[pre.TensorLength]).Ok)));
             Assert.All(decodes, Assert.True);
             Assert.Equal(4, executor.LoweredThreads);
         }
-        var after = LibvipsWorkers();
+        var after = ThreadsOfThisProcess().Where(IsLibvipsWorker).ToList();
         Assert.NotEmpty(after);
         Assert.All(after, w => Assert.Equal(0, w.Nice));
         Assert.True(before.Count == 0 || after.Count == before.Count, $"the worker set grew from {before.Count} to {after.Count}");
     }
 
-    private static List<(string Tid, int Nice)> LibvipsWorkers()
+    private static bool IsLibvipsWorker((string Name, int Nice) thread) => thread.Name.StartsWith("libvips", StringComparison.Ordinal);
+
+    /// <summary>Every thread of this process with its name and nice value, from /proc/self/task.</summary>
+    private static List<(string Name, int Nice)> ThreadsOfThisProcess()
     {
-        var workers = new List<(string, int)>();
+        var threads = new List<(string, int)>();
         foreach (var task in Directory.GetDirectories("/proc/self/task"))
         {
             string stat;
             try { stat = File.ReadAllText(Path.Combine(task, "stat")); }
             catch (IOException) { continue; } // the thread ended
             var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-            if (!comm.StartsWith("libvips", StringComparison.Ordinal)) continue;
-            workers.Add((Path.GetFileName(task), int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture)));
+            threads.Add((comm, int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture)));
         }
-        return workers;
+        return threads;
     }
 
     [Fact]
