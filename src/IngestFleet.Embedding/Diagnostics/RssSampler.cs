@@ -7,7 +7,7 @@ namespace IngestFleet.Embedding.Diagnostics;
 /// </summary>
 public static class RssSampler
 {
-    public const int IntervalMs = 5;
+    public const int IntervalMs = 20;
 
     private static readonly List<RssPeak> Open = [];
     private static readonly SemaphoreSlim Wake = new(0);

@@ -35,13 +35,26 @@ public sealed class ProcessMemoryTests
         {
             var block = GC.AllocateUninitializedArray<byte>(192 << 20, pinned: true);
             for (var i = 0; i < block.Length; i += 4096) block[i] = 1;
-            Thread.Sleep(100); // held long enough for the 5 ms background sampler, released before anyone calls Sample
+            Thread.Sleep(100); // held long enough for the 20 ms background sampler, released before anyone calls Sample
             GC.KeepAlive(block);
         });
         t.Start();
         t.Join();
         GC.Collect(2, GCCollectionMode.Forced, blocking: true, compacting: true);
         Assert.True(peak.PeakBytes - before >= (150L << 20), $"background sampler saw only {(peak.PeakBytes - before) >> 20} MiB");
+    }
+
+    [LinuxOnlyFact]
+    public void StatmRss_AgreesWithTheKernelsVmRss()
+    {
+        // The sampler's cheap read (pread on a kept handle, parsed in place) against the kernel's own figure, read the
+        // ordinary way straight after it: a wrong field or a broken parse would be far off, not a few pages.
+        var fromStatm = ProcessMemory.StatmRss();
+        var vmRss = long.Parse(File.ReadAllLines("/proc/self/status").Single(l => l.StartsWith("VmRSS:", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries)[1], System.Globalization.CultureInfo.InvariantCulture) << 10;
+        Assert.NotNull(fromStatm);
+        Assert.InRange(fromStatm.Value, vmRss - (8L << 20), vmRss + (8L << 20));
+        Assert.True(ProcessMemory.StatmRss() > 0, "the kept handle read nothing the second time");
     }
 
     [LinuxOnlyFact]
