@@ -77,6 +77,7 @@ internal static partial class VersusBenchmark
     {
         var psi = BenchPaths.Dotnet(Path.Combine(AppContext.BaseDirectory, "IngestFleet.Benchmarks.dll"), "versus-minimal", manifest.Directory, list,
             Batch.ToString(CultureInfo.InvariantCulture), Threads.ToString(CultureInfo.InvariantCulture));
+        psi.Environment["DOTNET_TieredCompilation"] = "1"; // a user's script runs with the runtime's defaults, not the harness's setting
         var (stdout, peak) = await BenchPaths.RunChildAsync(psi, null);
         var match = MinimalLine().Match(stdout);
         if (!match.Success) throw new InvalidOperationException($"minimal pipeline printed no result:\n{stdout}");
