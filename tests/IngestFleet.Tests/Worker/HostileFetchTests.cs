@@ -12,9 +12,11 @@ public sealed class HostileFetchTests : IAsyncLifetime
     private static readonly byte[] Jpeg = File.ReadAllBytes(Directory.GetFiles(Path.Combine(AppContext.BaseDirectory, "data", "photos"), "*.jpg").Order().First());
     private HostileHttpsServer _server = null!;
 
-    private static readonly FetchOptions Limits = new()
+    private static readonly FetchOptions Limits = CappedAt(1024 * 1024);
+
+    private static FetchOptions CappedAt(long maxBytes) => new()
     {
-        TestOnlyAllowLoopback = true, MaxBytes = 1024 * 1024, TimeoutSeconds = 2, TransientRetries = 2, RetryDelayMs = 50,
+        TestOnlyAllowLoopback = true, MaxBytes = maxBytes, TimeoutSeconds = 2, TransientRetries = 2, RetryDelayMs = 50,
     };
 
     public async Task InitializeAsync() => _server = await HostileHttpsServer.StartAsync(Jpeg);
@@ -34,6 +36,27 @@ public sealed class HostileFetchTests : IAsyncLifetime
         var (r, _) = await Fetch("ok.jpg");
         Assert.Null(r.Rejection);
         Assert.Equal(Jpeg, r.Bytes);
+    }
+
+    [Theory]
+    [InlineData("ok.jpg")]      // declared length: read straight into an array of that size
+    [InlineData("chunked.jpg")] // no length: the array grows as the body comes
+    public async Task ABodyOfExactlyTheCap_ArrivesWhole_AndOneByteMoreIsRefused(string path)
+    {
+        var (whole, _) = await Fetch(path, CappedAt(Jpeg.Length));
+        Assert.Null(whole.Rejection);
+        Assert.Equal(Jpeg, whole.Bytes);
+        var (over, _) = await Fetch(path, CappedAt(Jpeg.Length - 1));
+        Assert.Equal(ReasonCodes.TooManyBytes, over.Rejection?.Code);
+        Assert.Null(over.Bytes);
+    }
+
+    [Fact]
+    public async Task ABodyWithoutALength_LongerThanTheFirstBuffer_ArrivesWhole()
+    {
+        var (r, _) = await Fetch("chunked-long.bin");
+        Assert.Null(r.Rejection);
+        Assert.Equal([.. Jpeg, .. Jpeg, .. Jpeg, .. Jpeg], r.Bytes!);
     }
 
     [Fact]

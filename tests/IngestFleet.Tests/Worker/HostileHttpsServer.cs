@@ -10,7 +10,7 @@ namespace IngestFleet.Tests.Worker;
 
 /// <summary>
 /// A real HTTPS server on 127.0.0.1 (Kestrel, a self-signed certificate) that misbehaves the ways a catalog's image
-/// hosts do: an endless body, a stalled body, a slow drip, 503s, a flaky host, a 404, and a good JPEG. Fetchers reach it
+/// hosts do: a body without a length, an endless body, a stalled body, a slow drip, 503s, a flaky host, a 404, and a good JPEG. Fetchers reach it
 /// only with the test-only loopback switch (<c>FetchOptions.TestOnlyAllowLoopback</c>).
 /// </summary>
 public sealed class HostileHttpsServer : IAsyncDisposable
@@ -32,6 +32,10 @@ public sealed class HostileHttpsServer : IAsyncDisposable
         });
         // Two 503s, then the image: a retry cures it.
         app.MapGet("/flaky.jpg", () => Interlocked.Increment(ref _flakyCalls) <= 2 ? Results.StatusCode(503) : Results.Bytes(jpeg, "image/jpeg"));
+        // Without a Content-Length, in small flushed pieces (chunked transfer encoding): the good JPEG, and four copies of
+        // it end to end (bytes only: longer than the fetcher's first buffer, so it has to grow).
+        app.MapGet("/chunked.jpg", (HttpContext context) => Chunked(context, jpeg));
+        app.MapGet("/chunked-long.bin", (HttpContext context) => Chunked(context, [.. jpeg, .. jpeg, .. jpeg, .. jpeg]));
         // No Content-Length, and the bytes never stop.
         app.MapGet("/endless.jpg", async (HttpContext context) =>
         {
@@ -61,6 +65,16 @@ public sealed class HostileHttpsServer : IAsyncDisposable
                 await Task.Delay(50, context.RequestAborted);
             }
         });
+    }
+
+    private static async Task Chunked(HttpContext context, byte[] body)
+    {
+        context.Response.ContentType = "application/octet-stream";
+        for (var i = 0; i < body.Length; i += 7000)
+        {
+            await context.Response.Body.WriteAsync(body.AsMemory(i, Math.Min(7000, body.Length - i)), context.RequestAborted);
+            await context.Response.Body.FlushAsync(context.RequestAborted);
+        }
     }
 
     public int FlakyCalls => _flakyCalls;
