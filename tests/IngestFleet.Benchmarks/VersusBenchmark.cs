@@ -48,7 +48,7 @@ internal static partial class VersusBenchmark
             runs.Add(await FleetAsync(manifest, photos, images, round));
             foreach (var r in runs.TakeLast(3)) Console.WriteLine($"  round {round}: {r.Name,-9} {r.ImagesPerSecond,6:0.0} images/s, peak RSS {r.PeakRss >> 20,5} MiB");
         }
-        static double Med(IEnumerable<double> v) { var a = v.Order().ToArray(); return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2; }
+        static double Med(IEnumerable<double> v) => MathNet.Numerics.Statistics.Statistics.Median(v);
         Run Median(string name)
         {
             var rs = runs.Where(r => r.Name == name).ToArray();
