@@ -39,9 +39,9 @@ public sealed record BatchTimings(TimeSpan FetchSum, TimeSpan PreprocessSum, Tim
 
 /// <summary>
 /// Fetch → preprocess → embed for one batch, pipelined: every image is fetched and decoded concurrently (straight into
-/// its slot of one pooled NCHW tensor), and inference runs micro-batch by micro-batch in order, so decoding of the
-/// next micro-batch overlaps inference of this one. A rejected image never fails the batch: it keeps its reason code.
-/// An optional <see cref="IStageGate"/> admits each decode and each inference call, so concurrent batches of different
+/// its slot of one pooled NCHW tensor; the image needed soonest is decoded first), and inference runs micro-batch by
+/// micro-batch in order, starting with a short call (<see cref="MicroBatches"/>), so decoding of the next micro-batch
+/// overlaps inference of this one. A rejected image never fails the batch: it keeps its reason code. An optional <see cref="IStageGate"/> admits each decode and each inference call, so concurrent batches of different
 /// priority classes share the cores by priority (see <see cref="PriorityGate"/>).
 /// </summary>
 public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder embedder)
@@ -65,7 +65,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
         var outcomes = new ItemOutcome[n];
         using var batchPeak = RssSampler.Track();
         long decodePeak = 0, inferencePeak = 0, firstBytes = 0;
-        using var gate = new SemaphoreSlim(Math.Max(1, degreeOfParallelism));
+        var gate = new LowestIndexFirstGate(degreeOfParallelism);
         var prepared = new Task<(ImageSource Source, PreprocessOutcome Pre)>[n];
         try
         {
@@ -78,7 +78,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                     Interlocked.CompareExchange(ref firstBytes, Stopwatch.GetTimestamp(), 0);
                     if (source.Rejection is { } refused)
                         return (source, new PreprocessOutcome(refused, null, 0, 0, TimeSpan.Zero));
-                    await gate.WaitAsync(cancellationToken);
+                    await gate.EnterAsync(slot, cancellationToken);
                     try
                     {
                         using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
@@ -102,9 +102,8 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
             var scratch = ArrayPool<float>.Shared.Rent(step * len);
             try
             {
-                for (var start = 0; start < n; start += step)
+                foreach (var (start, end) in MicroBatches(n, step, model.FixedBatch))
                 {
-                    var end = Math.Min(n, start + step);
                     var slots = new List<int>(end - start);
                     for (var i = start; i < end; i++)
                     {
@@ -169,4 +168,36 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
         }
     }
 
+    /// <summary>
+    /// The inference calls of a batch of <paramref name="count"/> images, in order, as [start, end) ranges. The first call
+    /// takes a quarter of <paramref name="microBatch"/> (at least one image), so inference starts once a few images are
+    /// decoded rather than a whole micro-batch: a worker holds one batch at a time, so until the first call starts the
+    /// cores have nothing but this batch's decodes to run (measured on the ViT-B/32-size tower, batch 16 of 2048-px JPEGs
+    /// on 2 cores: 91 ms from batch start to the first call with two calls of 8, 26–39 ms with calls of 2, 7 and 7). The rest is
+    /// split evenly into calls of at most <paramref name="microBatch"/>. With a fixed (padded) batch, where a short
+    /// call costs as much as a full one, every call but the last is a full micro-batch.
+    /// </summary>
+    public static IEnumerable<(int Start, int End)> MicroBatches(int count, int microBatch, int fixedBatch)
+    {
+        microBatch = Math.Max(1, microBatch);
+        var start = 0;
+        if (fixedBatch > 0)
+        {
+            for (; start < count; start += microBatch) yield return (start, Math.Min(count, start + microBatch));
+            yield break;
+        }
+        var first = (microBatch + 3) / 4;
+        if (count > first && microBatch > 1)
+        {
+            yield return (0, first);
+            start = first;
+        }
+        var calls = (count - start + microBatch - 1) / microBatch;
+        for (var c = 0; c < calls; c++)
+        {
+            var end = start + (count - start) / (calls - c);
+            yield return (start, end);
+            start = end;
+        }
+    }
 }

@@ -52,7 +52,8 @@ public sealed class FleetOptions
     [Range(0, 256)] public int PreprocessParallelism { get; set; }
 
     /// <summary>Images per inference call inside a batch; decoding of the next micro-batch overlaps inference of this
-    /// one (0 = half the batch).</summary>
+    /// one (0 = half the batch). Without a fixed batch the first call takes a quarter of it, so inference starts after a
+    /// few decodes (EmbeddingPipeline.MicroBatches).</summary>
     [Range(0, 512)] public int MicroBatch { get; set; }
 
     /// <summary>Schedule decode and inference stages across concurrent batches by priority class (online first). Off

@@ -74,6 +74,7 @@ internal static class IngestCommand
                 await ledger.WaitForAsync(jobs.Count, done => { report((int)(done - last)); last = done; }, ct);
                 return true;
             });
+            var elapsed = started.Elapsed; // every item has its vector or dead letter; stopping the host is not part of it
             await host.StopAsync(CancellationToken.None);
 
             var store = host.Services.GetRequiredService<IObjectStore>();
@@ -84,7 +85,7 @@ internal static class IngestCommand
                 reasons[record.Reason] = reasons.GetValueOrDefault(record.Reason) + 1;
             }
             var vectors = ledger.Embedded + ledger.AlreadyPresent;
-            AnsiConsole.MarkupLine($"[bold]{jobs.Count}[/] items in {started.Elapsed.TotalSeconds:0.0} s: [green]{vectors} vectors[/] ({ledger.AlreadyPresent} already present), [red]{ledger.DeadLettered} dead letters[/]");
+            AnsiConsole.MarkupLine($"[bold]{jobs.Count}[/] items in {elapsed.TotalSeconds:0.0} s: [green]{vectors} vectors[/] ({ledger.AlreadyPresent} already present), [red]{ledger.DeadLettered} dead letters[/]");
             Console.WriteLine($"  vectors:      {Path.Combine(outDir, StorageKeys.VectorsRoot)}/{{tenant}}/{manifest.Revision}/{{shard}}/part-{{hash}}.parquet (one per batch; `ingestfleet vectors export … --local {outDir}`)");
             Console.WriteLine($"  dead letters: {Path.Combine(outDir, StorageKeys.DeadLetterRoot)}/{{tenant}}/{manifest.Revision}/{{shard}}/{{item}}.json");
             foreach (var (reason, count) in reasons.OrderByDescending(r => r.Value))

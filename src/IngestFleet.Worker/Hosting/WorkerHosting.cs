@@ -123,6 +123,7 @@ public static class WorkerHosting
         services.AddSingleton<EmbeddingPipeline>();
         // Before the bus: loading the model (checksum, golden pack on the EP) happens before any consuming starts.
         services.AddHostedService<NodeLifecycle>();
+        services.AddHostedService<PipelineWarmup>();
     }
 
     private static void AddStore(this IServiceCollection services, FleetTransport transport, string? localStoreDirectory)

@@ -1,0 +1,51 @@
+using IngestFleet.Embedding;
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Embedding.Preprocessing;
+
+namespace IngestFleet.Tests.Embedding;
+
+public sealed class MicroBatchTests
+{
+    [Theory]
+    [InlineData(16, 8, 0, new[] { 2, 7, 7 })]
+    [InlineData(16, 16, 0, new[] { 4, 12 })]
+    [InlineData(17, 8, 0, new[] { 2, 7, 8 })]
+    [InlineData(32, 8, 0, new[] { 2, 7, 7, 8, 8 })]
+    [InlineData(2, 8, 0, new[] { 2 })]
+    [InlineData(3, 8, 0, new[] { 2, 1 })]
+    [InlineData(5, 1, 0, new[] { 1, 1, 1, 1, 1 })]
+    [InlineData(0, 8, 0, new int[0])]
+    [InlineData(16, 8, 16, new[] { 8, 8 })]
+    [InlineData(17, 8, 16, new[] { 8, 8, 1 })]
+    public void MicroBatches_StartShort_ThenSplitEvenly_UnlessTheBatchIsPadded(int count, int microBatch, int fixedBatch, int[] sizes)
+    {
+        var calls = EmbeddingPipeline.MicroBatches(count, microBatch, fixedBatch).ToArray();
+        Assert.Equal(sizes, calls.Select(c => c.End - c.Start));
+        // In order, contiguous, every image once, no call past the micro-batch.
+        Assert.Equal(Enumerable.Range(0, count), calls.SelectMany(c => Enumerable.Range(c.Start, c.End - c.Start)));
+        Assert.All(calls, c => Assert.InRange(c.End - c.Start, 1, microBatch));
+    }
+
+    [Fact]
+    public async Task AShortFirstCall_GivesTheSameVectorsAndReasonsAsOneImageAtATime()
+    {
+        using var embedder = Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = 2 });
+        var pipeline = new EmbeddingPipeline(new ImagePreprocessor(embedder.Manifest.Preprocess), embedder);
+        var names = new[] { "astronaut.jpg", "coffee.jpg", "rocket.jpg", "chelsea.jpg", "color.jpg", "retina.jpg", "motorcycle_left.jpg" };
+        var images = names.Select(n => (ReadOnlyMemory<byte>)File.ReadAllBytes(Path.Combine(TestPaths.Photos, n))).ToList();
+        images.Insert(1, await File.ReadAllBytesAsync(Path.Combine(TestPaths.Hostile, "empty.jpg"))); // a refusal inside the short first call
+        var sources = images.Select(b => (Func<CancellationToken, Task<ImageSource>>)(_ => Task.FromResult(ImageSource.Of(b)))).ToArray();
+
+        // Micro-batch 8 over 8 images: calls of 2 and 6.
+        var (together, _) = await pipeline.ProcessAsync(sources, 2, 8, CancellationToken.None);
+
+        Assert.Equal(images.Count, together.Length);
+        for (var i = 0; i < images.Count; i++)
+        {
+            var alone = pipeline.Process([images[i]], 1)[0];
+            Assert.Equal(alone.Reason, together[i].Reason);
+            if (alone.Ok) Assert.InRange(VectorMath.Cosine(alone.Vector!, together[i].Vector), 0.99999, 1.00001);
+        }
+        Assert.Equal(IngestFleet.Contracts.ReasonCodes.Empty, together[1].Reason);
+    }
+}
