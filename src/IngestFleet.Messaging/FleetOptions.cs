@@ -51,9 +51,9 @@ public sealed class FleetOptions
     /// <summary>Images decoded at once (0 = one per core).</summary>
     [Range(0, 256)] public int PreprocessParallelism { get; set; }
 
-    /// <summary>Images per inference call inside a batch; decoding of the next micro-batch overlaps inference of this
-    /// one (0 = half the batch). Without a fixed batch the first call takes a quarter of it, so inference starts after a
-    /// few decodes (EmbeddingPipeline.MicroBatches).</summary>
+    /// <summary>Images per inference call inside a batch (0 = the whole batch). Without a fixed batch the first call
+    /// takes an eighth of it, so inference starts after a few decodes and the rest of the batch decodes during that
+    /// call (EmbeddingPipeline.MicroBatches); every further split costs ORT's per-call overhead.</summary>
     [Range(0, 512)] public int MicroBatch { get; set; }
 
     /// <summary>Schedule decode and inference stages across concurrent batches by priority class (online first). Off
@@ -73,5 +73,5 @@ public sealed class FleetOptions
     /// <summary>The queues this worker consumes: <see cref="Consume"/>'s classes, or every class.</summary>
     public IEnumerable<string> ConsumedQueueNames() => (Consume.Length > 0 ? Priorities.Where(Consume.Contains) : Priorities).Select(QueueName);
     public int EffectivePreprocessParallelism => PreprocessParallelism > 0 ? PreprocessParallelism : Environment.ProcessorCount;
-    public int EffectiveMicroBatch => MicroBatch > 0 ? MicroBatch : Math.Max(1, (BatchSize + 1) / 2);
+    public int EffectiveMicroBatch => MicroBatch > 0 ? MicroBatch : BatchSize;
 }

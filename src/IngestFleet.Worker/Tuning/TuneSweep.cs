@@ -4,6 +4,7 @@ using IngestFleet.Embedding.Diagnostics;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
 using IngestFleet.Embedding.Preprocessing;
+using IngestFleet.Messaging;
 using MathNet.Numerics.Statistics;
 
 namespace IngestFleet.Worker.Tuning;
@@ -83,7 +84,7 @@ public static class TuneSweep
             }
             return sources;
         }
-        var micro = Math.Max(1, (batch + 1) / 2); // as the worker runs it (FleetOptions.EffectiveMicroBatch)
+        var micro = new FleetOptions { BatchSize = batch }.EffectiveMicroBatch; // as the worker runs it
         pipeline.ProcessAsync(Batch(), Environment.ProcessorCount, micro, ct).GetAwaiter().GetResult(); // warm-up
         var latencies = new List<double>();
         long peak = 0, peakDecode = 0, peakInference = 0, swap = 0;

@@ -7,14 +7,16 @@ namespace IngestFleet.Tests.Embedding;
 public sealed class MicroBatchTests
 {
     [Theory]
-    [InlineData(16, 8, 0, new[] { 2, 7, 7 })]
-    [InlineData(16, 16, 0, new[] { 4, 12 })]
-    [InlineData(17, 8, 0, new[] { 2, 7, 8 })]
-    [InlineData(32, 8, 0, new[] { 2, 7, 7, 8, 8 })]
-    [InlineData(2, 8, 0, new[] { 2 })]
-    [InlineData(3, 8, 0, new[] { 2, 1 })]
+    [InlineData(16, 16, 0, new[] { 2, 14 })]
+    [InlineData(32, 32, 0, new[] { 4, 28 })]
+    [InlineData(16, 8, 0, new[] { 1, 7, 8 })]
+    [InlineData(17, 8, 0, new[] { 1, 8, 8 })]
+    [InlineData(32, 8, 0, new[] { 1, 7, 8, 8, 8 })]
+    [InlineData(3, 16, 0, new[] { 2, 1 })]
+    [InlineData(2, 16, 0, new[] { 2 })]
     [InlineData(5, 1, 0, new[] { 1, 1, 1, 1, 1 })]
-    [InlineData(0, 8, 0, new int[0])]
+    [InlineData(0, 16, 0, new int[0])]
+    [InlineData(16, 16, 16, new[] { 16 })]
     [InlineData(16, 8, 16, new[] { 8, 8 })]
     [InlineData(17, 8, 16, new[] { 8, 8, 1 })]
     public void MicroBatches_StartShort_ThenSplitEvenly_UnlessTheBatchIsPadded(int count, int microBatch, int fixedBatch, int[] sizes)
@@ -36,8 +38,8 @@ public sealed class MicroBatchTests
         images.Insert(1, await File.ReadAllBytesAsync(Path.Combine(TestPaths.Hostile, "empty.jpg"))); // a refusal inside the short first call
         var sources = images.Select(b => (Func<CancellationToken, Task<ImageSource>>)(_ => Task.FromResult(ImageSource.Of(b)))).ToArray();
 
-        // Micro-batch 8 over 8 images: calls of 2 and 6.
-        var (together, _) = await pipeline.ProcessAsync(sources, 2, 8, CancellationToken.None);
+        // Micro-batch 16 over 8 images: calls of 2 and 6.
+        var (together, _) = await pipeline.ProcessAsync(sources, 2, 16, CancellationToken.None);
 
         Assert.Equal(images.Count, together.Length);
         for (var i = 0; i < images.Count; i++)

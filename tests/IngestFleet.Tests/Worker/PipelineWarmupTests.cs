@@ -15,7 +15,7 @@ public sealed class PipelineWarmupTests : IDisposable
     public void Dispose() => _embedder.Dispose();
 
     [Fact]
-    public async Task Warmup_RunsAMicroBatchAndOneMoreImageThroughEveryStage()
+    public async Task Warmup_RunsAWholeBatchThroughEveryStage()
     {
         var pipeline = new EmbeddingPipeline(new ImagePreprocessor(_embedder.Manifest.Preprocess), _embedder);
         using var noBackground = new BackgroundStagesHolder(null);
@@ -23,8 +23,8 @@ public sealed class PipelineWarmupTests : IDisposable
 
         await warmup.StartAsync(CancellationToken.None);
 
-        // Micro-batch 8 (half the batch) and one more image: the short first call, a full one, and a second part.
-        Assert.Equal(9, warmup.Completed?.Images);
+        // A whole batch, so both inference calls the worker makes per batch (4 and 12 images) have run once.
+        Assert.Equal(16, warmup.Completed?.Images);
     }
 
     [Fact]
