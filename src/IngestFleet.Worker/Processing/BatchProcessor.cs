@@ -93,8 +93,8 @@ public sealed class BatchProcessor(
         var stages = fleet.PriorityScheduling ? gate.For(level) : null;
         using var fetchGate = new SemaphoreSlim(fleet.FetchConcurrency);
         var sources = jobs.Select((job, i) => FetchSource(job, refused[i], fetchGate, stages)).ToArray();
-        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, stages,
-            level > 0 ? background.Stages : null);
+        var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatchFor(fleet.YieldsToUrgent(priority)),
+            cancellationToken, stages, level > 0 ? background.Stages : null);
 
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, PartKeys(jobs, schemaProblems), mayBeDone, stages, cancellationToken);

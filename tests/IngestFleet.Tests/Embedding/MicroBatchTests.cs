@@ -51,3 +51,22 @@ public sealed class MicroBatchTests
         Assert.Equal(IngestFleet.Contracts.ReasonCodes.Empty, together[1].Reason);
     }
 }
+
+public sealed class MicroBatchChoiceTests
+{
+    [Theory]
+    [InlineData(new string[0], "online", false)]      // consumes every class: online is the most urgent
+    [InlineData(new string[0], "bulk", true)]          // bulk yields to online on the same worker
+    [InlineData(new[] { "bulk" }, "bulk", false)]      // a bulk-only pool (or a single-class ingest) yields to nobody
+    [InlineData(new[] { "high", "bulk" }, "high", false)]
+    [InlineData(new[] { "high", "bulk" }, "bulk", true)]
+    public void ABatchYields_OnlyToAMoreUrgentClassTheWorkerAlsoConsumes(string[] consume, string priority, bool yields)
+    {
+        var fleet = new IngestFleet.Messaging.FleetOptions { Consume = consume, BatchSize = 16 };
+        Assert.Equal(yields, fleet.YieldsToUrgent(priority));
+        // Whole-batch calls for the most urgent class; half a batch for one the priority gate may hold between calls.
+        Assert.Equal(yields ? 8 : 16, fleet.EffectiveMicroBatchFor(fleet.YieldsToUrgent(priority)));
+        Assert.False(new IngestFleet.Messaging.FleetOptions { Consume = consume, PriorityScheduling = false }.YieldsToUrgent(priority));
+        Assert.Equal(5, new IngestFleet.Messaging.FleetOptions { MicroBatch = 5 }.EffectiveMicroBatchFor(yields)); // an explicit setting wins
+    }
+}
