@@ -41,8 +41,9 @@ public sealed record BatchTimings(TimeSpan FetchSum, TimeSpan PreprocessSum, Tim
 /// Fetch → preprocess → embed for one batch, pipelined: every image is fetched and decoded concurrently (straight into
 /// its slot of one pooled NCHW tensor; the image needed soonest is decoded first), and inference runs micro-batch by
 /// micro-batch in order, starting with a short call (<see cref="MicroBatches"/>), so decoding of the next micro-batch
-/// overlaps inference of this one. A rejected image never fails the batch: it keeps its reason code. An optional <see cref="IStageGate"/> admits each decode and each inference call, so concurrent batches of different
-/// priority classes share the cores by priority (see <see cref="PriorityGate"/>).
+/// overlaps inference of this one. A rejected image never fails the batch: it keeps its reason code. An optional
+/// <see cref="IStageGate"/> admits each decode and each inference call, so concurrent batches of different priority
+/// classes share the cores by priority (see <see cref="PriorityGate"/>).
 /// </summary>
 public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder embedder)
 {

@@ -86,7 +86,7 @@ public sealed class FleetOptions
     /// <summary>The micro-batch of a batch of the most urgent class this worker serves (or of its only class): the whole
     /// batch. A batch of a less urgent class, which the priority gate holds back between inference calls while an
     /// online batch runs, uses calls of half a batch, so an online batch never waits behind a whole batch's inference
-    /// (priority isolation benchmark: online p95 under bulk ÷ idle 1.27 with whole-batch calls, 1.13 with half).</summary>
+    /// (priority isolation benchmark: online p95 under bulk ÷ idle 1.27 with whole-batch calls, 1.13–1.15 with half).</summary>
     public int EffectiveMicroBatchFor(bool yieldsToUrgent) =>
         MicroBatch > 0 ? MicroBatch : yieldsToUrgent ? Math.Max(1, (BatchSize + 1) / 2) : BatchSize;
 }

@@ -41,7 +41,8 @@ public sealed class PipelineWarmup(EmbeddingPipeline pipeline, FleetOptions flee
             var sources = Enumerable.Repeat<Func<CancellationToken, Task<ImageSource>>>(_ => Task.FromResult(ImageSource.Of(photo)), count).ToArray();
             var (outcomes, _) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken);
             if (background.Stages is { } stages)
-                await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatch, cancellationToken, background: stages);
+                await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatchFor(yieldsToUrgent: true), cancellationToken,
+                    background: stages); // the low-priority session serves the classes that yield, in their calls
             if (outcomes.FirstOrDefault(o => !o.Ok) is { Rejection: { } refused })
             {
                 logger.LogWarning("Warm-up photo was refused ({Reason}: {Detail}); the first batch will warm the rest", refused.Code, refused.Detail);
