@@ -236,7 +236,7 @@ internal static partial class VersusBenchmark
         await BenchPaths.DeleteTopologyAsync(BenchPaths.RabbitUri, prefix);
         if (warmed.Failed.Count > 0) throw new InvalidOperationException("the broker did not confirm the warm-up job");
         var row = new IngestFleet.VectorStore.VectorRow { ItemId = "warm", Tenant = "bench", Shard = "s", Dimension = 512, Embedding = new float[512], WrittenAt = DateTime.UtcNow };
-        await store.PutAsync("warm/part.parquet", await IngestFleet.VectorStore.VectorParquet.SerializeAsync([row]), "application/vnd.apache.parquet", CancellationToken.None);
+        await store.PutAsync("warm/part.parquet", await IngestFleet.VectorStore.VectorParquet.SerializeAsync([row]), IngestFleet.VectorStore.ResultWriter.ParquetContentType, CancellationToken.None);
         await foreach (var key in store.ListAsync("warm/", CancellationToken.None))
             _ = await IngestFleet.VectorStore.VectorParquet.ReadAsync(store, key);
         await store.DeleteAsync("warm/part.parquet", CancellationToken.None);
