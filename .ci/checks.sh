@@ -17,14 +17,23 @@ check_nuget_sources() {
   if [ -z "$bad" ]; then ok "nuget.config names only http(s) package sources"; else fail "nuget.config local sources" "$bad"; fi
 }
 
-# The gateway must not ship the worker's heavy dependencies.
-check_gateway_packages() {
+# A deployable's transitive packages must exclude a list of others. Args: NAME PROJECT ANCHOR_PACKAGE REGEX WHAT.
+check_packages() {
   local out heavy
-  out=$(dotnet list src/IngestFleet.Gateway/IngestFleet.Gateway.csproj package --include-transitive 2>&1)
-  if ! grep -q "Microsoft.AspNetCore.OpenApi" <<<"$out"; then fail "gateway packages" "dotnet list gave no package list: $out"; return; fi
-  heavy=$(grep -oiE 'Microsoft\.ML\.OnnxRuntime[A-Za-z.]*|SixLabors\.ImageSharp|AWSSDK\.S3|Parquet\.Net' <<<"$out" | sort -u | tr '\n' ' ')
-  if [ -z "$heavy" ]; then ok "gateway's transitive packages exclude ONNX Runtime, ImageSharp, AWSSDK.S3, Parquet.Net"
-  else fail "gateway packages" "pulls in $heavy"; fi
+  out=$(dotnet list "$2" package --include-transitive 2>&1)
+  if ! grep -q "$3" <<<"$out"; then fail "$1 packages" "dotnet list gave no package list: $out"; return; fi
+  heavy=$(grep -oiE "$4" <<<"$out" | sort -u | tr '\n' ' ')
+  if [ -z "$heavy" ]; then ok "$1's transitive packages exclude $5"; else fail "$1 packages" "pulls in $heavy"; fi
+}
+# The gateway must not ship the worker's heavy dependencies; the worker host carries the runtime only (the operator's
+# tools, IngestFleet.Operations with its charts, statistics and CSV, stay in the CLI and the benchmarks).
+tools_packages='ScottPlot[A-Za-z.]*|SkiaSharp[A-Za-z.]*|MathNet\.Numerics|CsvHelper'
+check_deployable_packages() {
+  check_packages gateway src/IngestFleet.Gateway/IngestFleet.Gateway.csproj Microsoft.AspNetCore.OpenApi \
+    "Microsoft\.ML\.OnnxRuntime[A-Za-z.]*|SixLabors\.ImageSharp|AWSSDK\.S3|Parquet\.Net|$tools_packages" \
+    "ONNX Runtime, ImageSharp, AWSSDK.S3, Parquet.Net and the operator tools' packages"
+  check_packages "worker host" src/IngestFleet.WorkerHost/IngestFleet.WorkerHost.csproj MassTransit.RabbitMQ "$tools_packages" \
+    "ScottPlot, SkiaSharp, MathNet.Numerics, CsvHelper"
 }
 
 # The release script builds the osx-arm64 worker bundle: checksums verify, the executable and ONNX Runtime's native
@@ -88,10 +97,29 @@ check_dockerfiles() {
   done
 }
 
+# services.sh on a machine where no optional tool can be installed (apt-get held by another process's lock, npm
+# refused, no docker-compose): it must skip each with a reason and still succeed, so the suite runs what it can.
+check_services_optional_tools() {
+  local bin="$work/no-tools-bin" tool out rc
+  mkdir -p "$bin"
+  for tool in bash mkdir python3 tar chmod rm mv sleep cat; do ln -sf "$(command -v "$tool")" "$bin/$tool"; done
+  printf '#!/bin/sh\necho "E: Could not get lock /var/lib/dpkg/lock-frontend (simulated)" >&2\nexit 100\n' >"$bin/apt-get"
+  printf '#!/bin/sh\necho "npm ERR! network (simulated)" >&2\nexit 1\n' >"$bin/npm"
+  chmod +x "$bin/apt-get" "$bin/npm"
+  out=$(env -i PATH="$bin" HOME="$work/home" INGESTFLEET_TOOLS="$work/no-tools" APT_LOCK_WAIT=1 \
+        INGESTFLEET_TEST_RABBITMQ=amqp://unused INGESTFLEET_TEST_S3=http://unused \
+        "$bin/bash" -c 'source .ci/services.sh; echo "rc=$?"; echo "helm=${INGESTFLEET_HELM:-} duck=${INGESTFLEET_TEST_DUCKDB_DIR:-} compose=${INGESTFLEET_DOCKER_COMPOSE:-}"' 2>&1)
+  rc=$(sed -n 's/^rc=//p' <<<"$out")
+  if [ "$rc" = 0 ] && [ "$(grep -c '^services: skipping ' <<<"$out")" = 3 ] && grep -q '^helm= duck= compose=$' <<<"$out"; then
+    ok "services.sh skips DuckDB, helm and docker-compose with a reason when they cannot be installed, and still succeeds"
+  else fail "services.sh optional tools" "$(tr '\n' '|' <<<"$out")"; fi
+}
+
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 check_nuget_sources
-check_gateway_packages
+check_services_optional_tools
+check_deployable_packages
 check_launchd_plist
 check_osx_bundle
 check_dockerfiles

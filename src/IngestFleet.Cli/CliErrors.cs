@@ -1,6 +1,6 @@
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
-using IngestFleet.Messaging.Catalogs;
+using IngestFleet.Operations.Catalogs;
 
 namespace IngestFleet.Cli;
 

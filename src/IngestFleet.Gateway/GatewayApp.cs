@@ -29,20 +29,25 @@ namespace IngestFleet.Gateway;
 /// </summary>
 public static class GatewayApp
 {
-    /// <param name="overrides">Configuration on top of environment variables.</param>
-    /// <param name="urls">Where Kestrel listens.</param>
-    /// <param name="minimumLevel">Log level.</param>
-    /// <param name="configureServices">Replaces services after the defaults (tests put a fake depth source or publisher here).</param>
-    public static WebApplication Build(IEnumerable<KeyValuePair<string, string?>> overrides, string urls, LogLevel minimumLevel = LogLevel.Information,
-        Action<IServiceCollection>? configureServices = null)
+    /// <summary>Where the gateway listens when neither the command line nor <c>ASPNETCORE_URLS</c> says.</summary>
+    public const string DefaultUrls = "http://127.0.0.1:8080";
+
+    /// <summary>
+    /// The one way to build the gateway host, used by <c>ingestfleet-gateway</c>, <c>ingestfleet gateway</c> and the
+    /// tests. Configuration precedence, highest first: command-line options (<see cref="GatewayHostSpec.Options"/>, then
+    /// <see cref="GatewayHostSpec.Args"/>), environment variables, <c>appsettings.{Environment}.json</c>,
+    /// <c>appsettings.json</c>, the options classes' defaults. Listens on <see cref="GatewayHostSpec.Urls"/>, else the
+    /// configured <c>urls</c> (<c>ASPNETCORE_URLS</c>, <c>--urls=…</c>), else <see cref="DefaultUrls"/>.
+    /// </summary>
+    public static WebApplication Build(GatewayHostSpec spec)
     {
-        var builder = WebApplication.CreateSlimBuilder();
-        builder.Configuration.AddInMemoryCollection(overrides);
-        builder.Logging.SetMinimumLevel(minimumLevel);
-        builder.WebHost.UseUrls(urls);
+        var builder = WebApplication.CreateSlimBuilder(new WebApplicationOptions { Args = [.. spec.Args] });
+        builder.Configuration.AddInMemoryCollection(spec.Options);
+        builder.Logging.SetMinimumLevel(spec.MinimumLevel);
+        builder.WebHost.UseUrls(spec.Urls ?? builder.Configuration["urls"] ?? DefaultUrls);
         builder.AddServiceDefaults("ingestfleet-gateway");
         builder.AddGatewayServices();
-        configureServices?.Invoke(builder.Services);
+        spec.ConfigureServices?.Invoke(builder.Services);
 
         var app = builder.Build();
         _ = app.Services.GetRequiredService<ApiKeyRegistry>(); // no keys and no AllowAnonymous: refuse to start, naming both
@@ -52,6 +57,14 @@ public static class GatewayApp
         app.MapGatewayEndpoints();
         return app;
     }
+
+    /// <param name="options">Command-line options as configuration keys (they win over the environment).</param>
+    /// <param name="urls">Where Kestrel listens.</param>
+    /// <param name="minimumLevel">Log level.</param>
+    /// <param name="configureServices">Replaces services after the defaults (tests put a fake depth source or publisher here).</param>
+    public static WebApplication Build(IEnumerable<KeyValuePair<string, string?>> options, string urls, LogLevel minimumLevel = LogLevel.Information,
+        Action<IServiceCollection>? configureServices = null) =>
+        Build(new GatewayHostSpec { Options = options.ToList(), Urls = urls, MinimumLevel = minimumLevel, ConfigureServices = configureServices });
 
     /// <summary>Options (each bound once, validated at start-up), the broker link, the depth monitor, admission, the
     /// publisher, the concurrency limit and the OpenAPI document.</summary>
@@ -156,6 +169,24 @@ public static class GatewayApp
             return snapshot.BrokerReachable ? HealthCheckResult.Healthy("broker reachable") : HealthCheckResult.Unhealthy(snapshot.BrokerError);
         }
     }
+}
+
+/// <summary>What one gateway host is built from (see <see cref="GatewayApp.Build(GatewayHostSpec)"/>).</summary>
+public sealed record GatewayHostSpec
+{
+    /// <summary>Raw arguments in .NET's command-line configuration form (<c>--IngestFleet:RabbitMq:Uri=…</c>).</summary>
+    public IReadOnlyList<string> Args { get; init; } = [];
+
+    /// <summary>Parsed command-line options as configuration keys; they win over everything else.</summary>
+    public IReadOnlyList<KeyValuePair<string, string?>> Options { get; init; } = [];
+
+    /// <summary>Where Kestrel listens (<c>--urls</c>); null: configuration, then <see cref="GatewayApp.DefaultUrls"/>.</summary>
+    public string? Urls { get; init; }
+
+    public LogLevel MinimumLevel { get; init; } = LogLevel.Information;
+
+    /// <summary>Replaces services after the defaults (tests put a fake depth source or publisher here).</summary>
+    public Action<IServiceCollection>? ConfigureServices { get; init; }
 }
 
 /// <summary>202 answer of <c>POST /v1/jobs</c>.</summary>

@@ -7,13 +7,13 @@ using Microsoft.Extensions.Options;
 
 namespace IngestFleet.ServiceDefaults;
 
-/// <summary>What every IngestFleet host adds first (eShop's ServiceDefaults): configuration from the environment,
-/// OpenTelemetry by the standard <c>OTEL_*</c> variables, and the default health checks.</summary>
+/// <summary>What every IngestFleet host adds (eShop's ServiceDefaults): OpenTelemetry by the standard <c>OTEL_*</c>
+/// variables, the default health checks and the optional file log. It adds no configuration source: each deployable's
+/// host factory owns the one precedence (command line, environment, appsettings, defaults).</summary>
 public static class ServiceDefaultsExtensions
 {
     public static TBuilder AddServiceDefaults<TBuilder>(this TBuilder builder, string serviceName) where TBuilder : IHostApplicationBuilder
     {
-        builder.Configuration.AddEnvironmentVariables();
         builder.Services.AddIngestFleetTelemetry(serviceName);
         builder.Services.AddDefaultHealthChecks();
         builder.Services.AddValidatedOptions<FileLoggingOptions>(builder.Configuration, FileLoggingOptions.SectionName);

@@ -17,6 +17,12 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 {
     private readonly AmazonS3Client _s3;
     private readonly S3Options _options;
+    private readonly bool _ownsClient = true;
+
+    private S3ObjectStore(AmazonS3Client client, S3Options options)
+    {
+        (_s3, _options, _ownsClient) = (client, options, false);
+    }
 
     public S3ObjectStore(S3Options options)
     {
@@ -44,6 +50,10 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
 
     /// <summary>The underlying client, shared with the image fetcher for s3:// sources.</summary>
     public IAmazonS3 Client => _s3;
+
+    /// <summary>Another bucket through the same client (endpoint, credentials, connection pool); the view never
+    /// creates its bucket and does not dispose the shared client.</summary>
+    public S3ObjectStore ForBucket(string bucket) => new(_s3, _options.ForBucket(bucket));
 
     public string Location => $"s3://{_options.Bucket}" + (string.IsNullOrEmpty(_options.ServiceUrl) ? "" : $" at {_options.ServiceUrl}");
 
@@ -129,7 +139,10 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         }
     }
 
-    public void Dispose() => _s3.Dispose();
+    public void Dispose()
+    {
+        if (_ownsClient) _s3.Dispose();
+    }
 
     /// <summary>Whether an S3 SDK exception is a transient infrastructure fault rather than a refusal.</summary>
     public static bool IsTransient(Exception e) => e switch

@@ -1,25 +1,30 @@
-using IngestFleet.Embedding.Models;
 using IngestFleet.ServiceDefaults;
-using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Worker.Node;
-using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Hosting;
 
-// ingestfleet-worker: configured by appsettings.json and IngestFleet__* environment variables (IngestFleet__Model picks
-// the model: a manifest path, a revision folder or a revision name under INGESTFLEET_MODELS).
+// ingestfleet-worker: configured by command-line keys (--IngestFleet:Fleet:BatchSize=8), IngestFleet__* environment
+// variables and appsettings.json, in that order of precedence (WorkerHostFactory). IngestFleet__Model picks the model:
+// a manifest path, a revision folder, a revision name under INGESTFLEET_MODELS, or s3://BUCKET/models/TENANT/REVISION.
 if (HealthProbe.TryRun(args, out var probe)) return probe;
-var builder = Host.CreateApplicationBuilder(args);
-if (args is ["--doctor", ..])
+var doctor = args is ["--doctor", ..];
+var spec = new WorkerHostSpec { Args = doctor ? [.. args.Where(a => a is not "--doctor" and not "--json")] : args };
+var builder = WorkerHostFactory.CreateBuilder(spec);
+if (doctor)
 {
     // The same checks as `ingestfleet node doctor`, from the worker's own configuration; exit 8 when not fit.
     var checks = await NodeDoctor.RunAsync(builder.Configuration, CancellationToken.None);
     Console.Write(args.Contains("--json") ? DoctorReport.ToJson(checks) + Environment.NewLine : DoctorReport.ToText(checks));
     return NodeDoctor.IsFit(checks) ? 0 : 8;
 }
-builder.AddServiceDefaults("ingestfleet-worker");
-builder.AddIngestFleetWorker(FleetTransport.RabbitMq, await WorkerModels.LoadAsync(builder.Configuration["IngestFleet:Model"], builder.Configuration, CancellationToken.None));
-builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = WorkerHosting.DrainBudget + TimeSpan.FromSeconds(5));
-using var host = builder.Build();
-await host.RunWorkerAsync();
+using var host = await WorkerHostFactory.BuildAsync(builder, spec, CancellationToken.None);
+try
+{
+    await host.RunWorkerAsync();
+}
+catch (FleetUnreachableException e)
+{
+    // Exit 7, as `ingestfleet worker` does: the broker or the store cannot be reached (a supervisor restarts the worker).
+    await Console.Error.WriteLineAsync($"ingestfleet-worker: {e.Message}");
+    return 7;
+}
 return 0;

@@ -59,8 +59,42 @@ public sealed class FleetFixture : IAsyncLifetime
 
     public async Task DisposeAsync()
     {
+        // What MassTransit declares for the fault events of our contract (shared by every worker the tests started).
+        await DeleteDeclaredAsync(name => name.StartsWith("MassTransit:Fault", StringComparison.Ordinal));
         if (_rabbitContainer is not null) await _rabbitContainer.DisposeAsync();
         if (_s3Container is not null) await _s3Container.DisposeAsync();
+    }
+
+    /// <summary>Deletes the queues and exchanges whose names match (read from the management API, deleted over AMQP);
+    /// best effort: a test that stopped the broker leaves its own behind.</summary>
+    public async Task DeleteDeclaredAsync(Func<string, bool> match)
+    {
+        try
+        {
+            var uri = new Uri(RabbitUri);
+            var user = Uri.UnescapeDataString(uri.UserInfo);
+            using var http = new HttpClient { BaseAddress = new Uri(ManagementUri.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(10) };
+            http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic",
+                Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(user.Length > 0 ? user : "guest:guest")));
+            async Task<List<string>> Names(string path)
+            {
+                using var doc = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new Uri(path, UriKind.Relative)));
+                return doc.RootElement.EnumerateArray().Select(e => e.GetProperty("name").GetString() ?? "").Where(n => n.Length > 0 && match(n)).ToList();
+            }
+            var queues = await Names("api/queues/%2F?columns=name");
+            var exchanges = await Names("api/exchanges/%2F?columns=name");
+            var factory = new ConnectionFactory { Uri = uri };
+            await using var connection = await factory.CreateConnectionAsync();
+            await using var channel = await connection.CreateChannelAsync();
+            foreach (var q in queues) await channel.QueueDeleteAsync(q, ifUnused: false, ifEmpty: false);
+            foreach (var x in exchanges) await channel.ExchangeDeleteAsync(x, ifUnused: false);
+        }
+#pragma warning disable CA1031 // clean-up is best effort whatever failed
+        catch (Exception)
+#pragma warning restore CA1031
+        {
+            // best effort
+        }
     }
 
     /// <summary>A fresh test world: its own queues (by prefix) and bucket.</summary>
@@ -117,29 +151,11 @@ public sealed class FleetWorld(FleetFixture fixture, string queuePrefix, string 
         ["IngestFleet__Embedder__IntraOpThreads"] = "2",
     };
 
-    /// <summary>Deletes this world's queues and exchanges (the broker is shared by every test and every run).</summary>
+    /// <summary>Deletes every queue and exchange whose name starts with this world's prefix (its priority queues, poison,
+    /// <c>_error</c>/<c>_skipped</c>, the shed lock, a soak's own prefix): the broker is shared by every test and every run.</summary>
     public void Dispose()
     {
         Store.Dispose();
-        Task.Run(async () =>
-        {
-            try
-            {
-                var factory = new ConnectionFactory { Uri = new Uri(Fixture.RabbitUri) };
-                await using var connection = await factory.CreateConnectionAsync();
-                await using var channel = await connection.CreateChannelAsync();
-                foreach (var name in new FleetOptions().Priorities.Select(p => QueuePrefix + p).Append(QueuePrefix + "poison"))
-                {
-                    await channel.QueueDeleteAsync(name, ifUnused: false, ifEmpty: false);
-                    await channel.ExchangeDeleteAsync(name, ifUnused: false);
-                }
-            }
-#pragma warning disable CA1031 // clean-up is best effort whatever failed
-            catch (Exception)
-#pragma warning restore CA1031
-            {
-                // best effort: a test that stopped the broker leaves its queues behind
-            }
-        }).GetAwaiter().GetResult();
+        Task.Run(() => Fixture.DeleteDeclaredAsync(name => name.StartsWith(QueuePrefix, StringComparison.Ordinal))).GetAwaiter().GetResult();
     }
 }

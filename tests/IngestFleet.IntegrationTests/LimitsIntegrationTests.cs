@@ -10,8 +10,9 @@ using IngestFleet.Messaging;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Messaging.Shedding;
 using IngestFleet.Messaging.Broker;
-using IngestFleet.Messaging.Replay;
+using IngestFleet.Operations.Replay;
 using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -275,6 +276,41 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         Assert.Empty(await KeysAsync(world, StorageKeys.DeadLetterRoot + "/"));
         var again = CliRunner.RunWith(world.Settings(), "replay", "shed/");
         Assert.Contains("40 already replayed", again.Stdout);
+    }
+
+    [Fact]
+    public async Task AWorkerWithShedEnabledFalse_NeverSheds_WhileOneWithTheDefaultDoes()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var uri = await UploadPhotoAsync(world);
+        var catalog = Path.Combine(Path.GetTempPath(), $"noshed-{Guid.NewGuid():N}.jsonl");
+        await File.WriteAllLinesAsync(catalog, Enumerable.Range(0, 30).Select(i => JsonSerializer.Serialize(Job(uri, $"bulk-{i}", "bulk", "catalog"))));
+        var published = CliRunner.RunWith(world.Settings(), "publish", catalog);
+        Assert.True(published.ExitCode == 0, published.Stderr + published.Stdout);
+        // Bulk is over its max depth; the workers consume only online, so only a shedder can lower the bulk depth.
+        var settings = new Dictionary<string, string?>
+        {
+            ["IngestFleet:Limits:Queues:bulk:MaxDepth"] = "10", ["IngestFleet:Limits:Queues:bulk:ResumeDepth"] = "5",
+            ["IngestFleet:Limits:ShedIntervalSeconds"] = "0.5", ["IngestFleet:Fleet:Consume:0"] = "online",
+        };
+        var rabbit = new RabbitMqOptions { Uri = fixture.RabbitUri, ManagementUri = fixture.ManagementUri };
+        await using var link = new BrokerLink(rabbit, "test-noshed");
+        using var monitor = new QueueMonitor(link, rabbit, world.Fleet(), new LimitsOptions(), TimeProvider.System, NullLogger<QueueMonitor>.Instance);
+
+        await using (var worker = await WorkerHost.StartAsync(world, extra: new(settings) { ["IngestFleet:Limits:ShedEnabled"] = "false" }))
+        {
+            var loop = worker.Services.GetServices<Microsoft.Extensions.Hosting.IHostedService>().OfType<ShedLoop>().Single();
+            Assert.True(loop.ExecuteTask?.IsCompletedSuccessfully, "the shed loop of a worker with ShedEnabled=false must not run");
+            await Task.Delay(TimeSpan.FromSeconds(3)); // six shed intervals
+            Assert.Empty(await KeysAsync(world, StorageKeys.ShedRoot + "/"));
+            Assert.Equal(30, (await monitor.GetAsync(CancellationToken.None, fresh: true)).Queues["bulk"].Depth);
+        }
+        await using (var worker = await WorkerHost.StartAsync(world, extra: settings)) // ShedEnabled by default
+        {
+            var deadline = DateTime.UtcNow.AddSeconds(60);
+            while ((await KeysAsync(world, StorageKeys.ShedRoot + "/")).Count < 25 && DateTime.UtcNow < deadline) await Task.Delay(250);
+            Assert.Equal(25, (await KeysAsync(world, StorageKeys.ShedRoot + "/")).Count); // down to the resume depth of 5
+        }
     }
 
     [Fact]

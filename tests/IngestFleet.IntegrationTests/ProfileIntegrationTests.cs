@@ -2,7 +2,7 @@ using System.Net.Http.Headers;
 using System.Text;
 using System.Text.Json;
 using IngestFleet.Tests.Cli;
-using IngestFleet.Worker.Tuning;
+using IngestFleet.Worker.Profiles;
 
 using IngestFleet.Embedding.Inference;
 

@@ -1,8 +1,7 @@
-using IngestFleet.Embedding.Models;
+using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Consumers;
 using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -25,15 +24,11 @@ public sealed class WorkerHost : IAsyncDisposable
     /// <param name="model">A model argument as the worker takes it (a bundle's s3:// address); default the bundled clip-tiny-r1.</param>
     public static async Task<WorkerHost> StartAsync(FleetWorld world, int batch = 16, Dictionary<string, string?>? extra = null, string? model = null)
     {
-        var builder = Host.CreateApplicationBuilder();
-        builder.Logging.SetMinimumLevel(LogLevel.Warning);
-        builder.Configuration.AddInMemoryCollection(world.Settings(batch).ToDictionary(kv => kv.Key.Replace("__", ":", StringComparison.Ordinal), kv => (string?)kv.Value));
-        if (extra is not null) builder.Configuration.AddInMemoryCollection(extra);
-        var manifest = model is null
-            ? ManifestLoader.Load(Path.Combine(AppContext.BaseDirectory, "models", "clip-tiny-r1"))
-            : await IngestFleet.Worker.Bundles.WorkerModels.LoadAsync(model, builder.Configuration, CancellationToken.None);
-        builder.AddIngestFleetWorker(FleetTransport.RabbitMq, manifest);
-        var host = builder.Build();
+        // The one worker host factory every entry point uses; the test's settings are its command-line options.
+        var options = world.Settings(batch).ToDictionary(kv => kv.Key.Replace("__", ":", StringComparison.Ordinal), kv => (string?)kv.Value);
+        foreach (var (k, v) in extra ?? []) options[k] = v;
+        if (model is not null) options[WorkerModels.ModelKey] = model;
+        var host = await WorkerHostFactory.BuildAsync(new WorkerHostSpec { Options = options, MinimumLevel = LogLevel.Warning }, CancellationToken.None);
         await host.StartAsync();
         return new WorkerHost(host);
     }

@@ -21,6 +21,10 @@ internal static class CommonOptions
         Description = $"Manifest path, revision folder, or revision name under the models directory (default {ModelLocator.DefaultRevision})",
     };
 
+    /// <summary>Whether the option was on the command line (not its default): only given options override the
+    /// environment and appsettings.json.</summary>
+    public static bool Given(ParseResult p, Option option) => p.GetResult(option) is { Implicit: false };
+
     public static Option<int> Threads() => new("--threads")
     {
         Description = "Intra-op threads (0 = one per core)",

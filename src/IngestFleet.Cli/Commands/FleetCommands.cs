@@ -1,5 +1,5 @@
 using System.CommandLine;
-using IngestFleet.Messaging.Catalogs;
+using IngestFleet.Operations.Catalogs;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
@@ -9,7 +9,7 @@ using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Publishing;
-using IngestFleet.Messaging.Replay;
+using IngestFleet.Operations.Replay;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Contracts;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -154,10 +154,9 @@ internal static class FleetCommands
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
-            var overrides = new Dictionary<string, string?>(connection.Overrides(p))
-            {
-                [$"{EmbedderOptions.SectionName}:ExecutionProvider"] = p.GetValue(ep).Name(),
-            };
+            var overrides = new Dictionary<string, string?>(connection.Overrides(p));
+            if (CommonOptions.Given(p, ep)) overrides[$"{EmbedderOptions.SectionName}:ExecutionProvider"] = p.GetValue(ep).Name();
+            if (p.GetValue(model) is { } m) overrides[WorkerModels.ModelKey] = m;
             if (p.GetValue(threads) is > 0 and var t) overrides[$"{EmbedderOptions.SectionName}:IntraOpThreads"] = t.ToString();
             if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString();
             if (p.GetValue(healthPort) is { } hp) overrides[$"{HealthOptions.SectionName}:Port"] = hp.ToString();
@@ -167,23 +166,7 @@ internal static class FleetCommands
                     throw new CliInputException("--profile sets the batch and the thread caps; drop --batch/--threads, or drop --profile to set them by hand.", ExitCodes.Usage);
                 overrides["IngestFleet:Profile"] = pf;
             }
-            var builder = Host.CreateApplicationBuilder();
-            builder.AddServiceDefaults("ingestfleet-worker");
-            builder.Configuration.AddInMemoryCollection(overrides);
-            try
-            {
-                builder.AddIngestFleetWorker(FleetTransport.RabbitMq, await WorkerModels.LoadAsync(p.GetValue(model), builder.Configuration, ct));
-            }
-            catch (ModelBundleException e)
-            {
-                throw new CliInputException(e.Message, ExitCodes.BadModel);
-            }
-            catch (IngestFleet.Worker.Tuning.ProfileException e)
-            {
-                throw new CliInputException(e.Message, ExitCodes.BadInput);
-            }
-            builder.Services.Configure<HostOptions>(o => o.ShutdownTimeout = WorkerHosting.DrainBudget + TimeSpan.FromSeconds(5));
-            using var host = builder.Build();
+            using var host = await BuildWorkerHostAsync(new WorkerHostSpec { Options = overrides }, ct);
             try
             {
                 await host.RunWorkerAsync(ct);
@@ -195,6 +178,23 @@ internal static class FleetCommands
             return ExitCodes.Ok;
         }));
         return cmd;
+    }
+
+    /// <summary>A worker host from the one factory, with a bad model or profile turned into the CLI's exit codes.</summary>
+    internal static async Task<IHost> BuildWorkerHostAsync(WorkerHostSpec spec, CancellationToken ct, Microsoft.Extensions.Hosting.HostApplicationBuilder? builder = null)
+    {
+        try
+        {
+            return await WorkerHostFactory.BuildAsync(builder ?? WorkerHostFactory.CreateBuilder(spec), spec, ct);
+        }
+        catch (ModelBundleException e)
+        {
+            throw new CliInputException(e.Message, ExitCodes.BadModel);
+        }
+        catch (IngestFleet.Worker.Profiles.ProfileException e)
+        {
+            throw new CliInputException(e.Message, ExitCodes.BadInput);
+        }
     }
 
     /// <summary>A broker connection for a CLI command, after the topology is declared (so nothing published is lost).</summary>

@@ -1,8 +1,9 @@
 using System.CommandLine;
-using IngestFleet.Messaging.Catalogs;
+using IngestFleet.Operations.Catalogs;
 using IngestFleet.Storage;
 using IngestFleet.VectorStore;
 using IngestFleet.Worker;
+using IngestFleet.Worker.Bundles;
 using IngestFleet.Messaging;
 using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Hosting;
@@ -28,21 +29,23 @@ internal static class IngestCommand
         var model = CommonOptions.Model();
         var ep = CommonOptions.Ep();
         var threads = CommonOptions.Threads();
-        var batch = new Option<int>("--batch") { Description = "Batch size", DefaultValueFactory = _ => 16 };
+        var batch = new Option<int>("--batch") { Description = "Batch size (else IngestFleet__Fleet__BatchSize, default 16)" };
         var cmd = new Command("ingest", "Embed a catalog in this process (no broker, no S3): the laptop mode") { catalog, output, model, ep, threads, batch };
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
-            var manifest = ModelLocator.Load(p.GetValue(model));
-            var builder = Host.CreateApplicationBuilder();
-            builder.AddServiceDefaults("ingestfleet-embedded");
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
-            {
-                [$"{FleetOptions.SectionName}:BatchSize"] = p.GetValue(batch).ToString(),
-                ["IngestFleet:Embedder:ExecutionProvider"] = p.GetValue(ep).Name(),
-                ["IngestFleet:Embedder:IntraOpThreads"] = p.GetValue(threads).ToString(),
-            });
+            // Only options given on the command line override the environment and appsettings.json.
+            var options = new Dictionary<string, string?>();
+            if (CommonOptions.Given(p, batch)) options[$"{FleetOptions.SectionName}:BatchSize"] = p.GetValue(batch).ToString();
+            if (CommonOptions.Given(p, ep)) options[$"{EmbedderOptions.SectionName}:ExecutionProvider"] = p.GetValue(ep).Name();
+            if (CommonOptions.Given(p, threads)) options[$"{EmbedderOptions.SectionName}:IntraOpThreads"] = p.GetValue(threads).ToString();
+            if (p.GetValue(model) is { } m) options[WorkerModels.ModelKey] = m;
             var outDir = Path.GetFullPath(p.GetValue(output)!);
+            var spec = new WorkerHostSpec
+            {
+                Transport = FleetTransport.InMemory, ServiceName = "ingestfleet-embedded", Options = options, LocalStoreDirectory = outDir,
+                MinimumLevel = LogLevel.Warning,
+            };
+            var builder = WorkerHostFactory.CreateBuilder(spec);
             var priorities = builder.Configuration.GetSection(FleetOptions.SectionName).Get<FleetOptions>()?.Priorities ?? new FleetOptions().Priorities;
             IReadOnlyList<IngestFleet.Contracts.EmbedCatalogImage> jobs;
             try
@@ -59,8 +62,8 @@ internal static class IngestCommand
             var consume = new Dictionary<string, string?>();
             for (var i = 0; i < used.Length; i++) consume[$"{FleetOptions.SectionName}:Consume:{i}"] = used[i];
             builder.Configuration.AddInMemoryCollection(consume);
-            builder.AddIngestFleetWorker(FleetTransport.InMemory, manifest, outDir);
-            using var host = builder.Build();
+            using var host = await FleetCommands.BuildWorkerHostAsync(spec, ct, builder);
+            var manifest = host.Services.GetRequiredService<ModelManifest>();
             await host.StartAsync(ct);
             var ledger = host.Services.GetRequiredService<FleetLedger>();
             var publisher = host.Services.GetRequiredService<IJobPublisher>();

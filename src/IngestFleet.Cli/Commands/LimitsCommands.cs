@@ -5,7 +5,7 @@ using IngestFleet.Gateway.Security;
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Limits;
 using IngestFleet.Messaging.Broker;
-using IngestFleet.Messaging.Replay;
+using IngestFleet.Operations.Replay;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
@@ -80,7 +80,7 @@ internal static class LimitsCommands
 
     public static Command Gateway()
     {
-        var urls = new Option<string>("--urls") { Description = "Where to listen", DefaultValueFactory = _ => "http://127.0.0.1:8080" };
+        var urls = new Option<string?>("--urls") { Description = $"Where to listen (else ASPNETCORE_URLS, else {GatewayApp.DefaultUrls})" };
         var anonymous = new Option<bool>("--allow-anonymous") { Description = "Accept jobs without an API key, for any tenant (a development machine only)" };
         var connection = new FleetConnection();
         var cmd = new Command("gateway",
@@ -94,12 +94,13 @@ internal static class LimitsCommands
             var config = FleetConnection.Configuration(connection.Overrides(p));
             var fleet = FleetConnection.Bind<FleetOptions>(config, FleetOptions.SectionName);
             ValidatedLimits(config, fleet);
-            var settings = Microsoft.Extensions.Configuration.ConfigurationExtensions.AsEnumerable(config).ToList();
-            if (p.GetValue(anonymous)) settings.Add(new($"{GatewayAuthOptions.SectionName}:AllowAnonymous", "true"));
+            // Only the command line's own options: the gateway host reads appsettings.json and the environment itself, below them.
+            var options = connection.Overrides(p).ToList();
+            if (p.GetValue(anonymous)) options.Add(new($"{GatewayAuthOptions.SectionName}:AllowAnonymous", "true"));
             WebApplication app;
             try
             {
-                app = GatewayApp.Build(settings, p.GetValue(urls)!);
+                app = GatewayApp.Build(new GatewayHostSpec { Options = options, Urls = p.GetValue(urls) });
             }
             catch (InvalidOperationException e) when (e.Message.Contains("API key", StringComparison.Ordinal))
             {

@@ -8,9 +8,10 @@ using IngestFleet.Messaging.Limits;
 using IngestFleet.ServiceDefaults;
 using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
-using IngestFleet.Worker.Acceptance;
+using IngestFleet.Operations.Acceptance;
+using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Hosting;
-using IngestFleet.Worker.Tuning;
+using IngestFleet.Worker.Profiles;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
@@ -70,7 +71,6 @@ internal static class SreCommands
             SoakCurve soakCurve;
             try { soakCurve = SoakCurve.Load(p.GetValue(curve)!, d); }
             catch (Exception e) when (e is FormatException or FileNotFoundException) { throw new CliInputException(e.Message); }
-            var manifest = ModelLocator.Load(p.GetValue(model));
             var dir = p.GetValue(images) ?? TuneCommand.FindSamplePhotos()
                 ?? throw new CliInputException("no --images folder given and no tests/data/photos above the current folder.", ExitCodes.Usage);
             var files = Directory.Exists(dir)
@@ -82,28 +82,21 @@ internal static class SreCommands
 
             var overrides = new Dictionary<string, string?>(connection.Overrides(p))
             {
-                [$"{EmbedderOptions.SectionName}:ExecutionProvider"] = p.GetValue(ep).Name(),
                 [$"{FleetOptions.SectionName}:QueuePrefix"] = p.GetValue(prefix),
-                [$"{LimitsOptions.SectionName}:ShedEnabled"] = "false",
+                [$"{LimitsOptions.SectionName}:ShedEnabled"] = "false", // the soak's own queues are never shed
             };
+            if (CommonOptions.Given(p, ep)) overrides[$"{EmbedderOptions.SectionName}:ExecutionProvider"] = p.GetValue(ep).Name();
+            if (p.GetValue(model) is { } m) overrides[WorkerModels.ModelKey] = m;
             if (p.GetValue(threads) is > 0 and var t) overrides[$"{EmbedderOptions.SectionName}:IntraOpThreads"] = t.ToString(CultureInfo.InvariantCulture);
             if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString(CultureInfo.InvariantCulture);
             if (p.GetValue(profile) is { } pf) overrides["IngestFleet:Profile"] = pf;
             var isEmbedded = p.GetValue(embedded);
-            var builder = Host.CreateApplicationBuilder();
-            builder.AddServiceDefaults("ingestfleet-soak");
-            builder.Configuration.AddJsonFile(Path.Combine(Directory.GetCurrentDirectory(), "appsettings.json"), optional: true);
-            builder.Configuration.AddInMemoryCollection(overrides);
-            builder.Logging.SetMinimumLevel(LogLevel.Warning);
-            try
+            using var host = await FleetCommands.BuildWorkerHostAsync(new WorkerHostSpec
             {
-                builder.AddIngestFleetWorker(isEmbedded ? FleetTransport.InMemory : FleetTransport.RabbitMq, manifest, Path.Combine(outDir, "store"));
-            }
-            catch (ProfileException e)
-            {
-                throw new CliInputException(e.Message);
-            }
-            using var host = builder.Build();
+                Transport = isEmbedded ? FleetTransport.InMemory : FleetTransport.RabbitMq, ServiceName = "ingestfleet-soak", Options = overrides,
+                LocalStoreDirectory = Path.Combine(outDir, "store"), MinimumLevel = LogLevel.Warning,
+            }, ct);
+            var manifest = host.Services.GetRequiredService<ModelManifest>();
             List<string> uris;
             if (isEmbedded) uris = files.Select(f => new Uri(f).AbsoluteUri).ToList();
             else

@@ -1,3 +1,4 @@
+using IngestFleet.Operations.Tuning;
 using System.CommandLine;
 using IngestFleet.Embedding;
 using IngestFleet.Worker.Scheduling;
@@ -5,7 +6,7 @@ using IngestFleet.Embedding.Diagnostics;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
 using IngestFleet.Embedding.Preprocessing;
-using IngestFleet.Worker.Tuning;
+using IngestFleet.Worker.Profiles;
 using ScottPlot;
 using SixLabors.ImageSharp;
 using SixLabors.ImageSharp.PixelFormats;

@@ -16,7 +16,9 @@ public sealed class LimitsOptions
     /// <value>Default 1 s.</value>
     public double SampleIntervalSeconds { get; set; } = 1;
 
-    /// <summary>Whether this process runs the shedder (the worker does by default).</summary>
+    /// <summary>Whether this process runs the shedder (every fleet worker does by default; one at a time holds the
+    /// fleet's shed lock). False: this worker never sheds.</summary>
+    /// <value>Default true.</value>
     public bool ShedEnabled { get; set; } = true;
 
     /// <summary>How often the shedder checks depths.</summary>

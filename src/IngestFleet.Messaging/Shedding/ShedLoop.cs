@@ -4,11 +4,17 @@ using Microsoft.Extensions.Logging;
 
 namespace IngestFleet.Messaging.Shedding;
 
-/// <summary>Runs the shedder every <see cref="LimitsOptions.ShedIntervalSeconds"/> in a fleet worker.</summary>
+/// <summary>Runs the shedder every <see cref="LimitsOptions.ShedIntervalSeconds"/> in a fleet worker, unless
+/// <see cref="LimitsOptions.ShedEnabled"/> is false: then this worker never sheds (another process may).</summary>
 public sealed class ShedLoop(Shedder shedder, LimitsOptions options, ILogger<ShedLoop> logger) : BackgroundService
 {
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
+        if (!options.ShedEnabled)
+        {
+            logger.LogInformation("shedding is off in this process (IngestFleet:Limits:ShedEnabled=false)");
+            return;
+        }
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(options.ShedIntervalSeconds));
         while (await timer.WaitForNextTickAsync(stoppingToken))
         {

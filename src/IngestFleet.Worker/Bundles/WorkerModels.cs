@@ -4,6 +4,20 @@ using Microsoft.Extensions.Configuration;
 
 namespace IngestFleet.Worker.Bundles;
 
+/// <summary>Where a tenant-bound bundle came from: <c>s3://{Bucket}/models/{Tenant}/{Revision}</c>, cached locally
+/// under <see cref="CacheDirectory"/>.</summary>
+public sealed record ModelBundleSource(string Bucket, string Tenant, string Revision, string CacheDirectory)
+{
+    public string Uri => $"s3://{Bucket}/models/{Tenant}/{Revision}";
+}
+
+/// <summary>The model a worker serves, and the bundle it came from (null for a local manifest, which allows every
+/// tenant).</summary>
+public sealed record LoadedModel(ModelManifest Manifest, ModelBundleSource? Bundle)
+{
+    public static LoadedModel Local(ModelManifest manifest) => new(manifest, null);
+}
+
 /// <summary>
 /// The model a worker serves: a local manifest, revision folder or bundled revision name (<see cref="ModelLocator"/>),
 /// or a tenant's archived bundle <c>s3://BUCKET/models/{tenant}/{revision}</c>, downloaded into the local cache
@@ -13,25 +27,28 @@ namespace IngestFleet.Worker.Bundles;
 /// </summary>
 public static class WorkerModels
 {
-    public const string BucketKey = "IngestFleet:ModelBundle:Bucket";
-    public const string EnforceKey = "IngestFleet:ModelBundle:Enforce";
+    public const string ModelKey = "IngestFleet:Model";
+    public const string CacheDirectoryKey = "IngestFleet:ModelBundle:CacheDirectory";
 
     public static string DefaultCacheDirectory =>
         Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "ingestfleet", "models");
 
-    public static async Task<ModelManifest> LoadAsync(string? model, IConfigurationManager configuration, CancellationToken ct)
+    /// <summary>Loads the model named by <c>IngestFleet:Model</c> (default: the bundled default revision).</summary>
+    public static Task<LoadedModel> LoadAsync(IConfiguration configuration, CancellationToken ct) => LoadAsync(configuration[ModelKey], configuration, ct);
+
+    /// <summary>Loads <paramref name="model"/>; the S3 settings (<c>IngestFleet:S3</c>) reach an s3:// bundle. Reads
+    /// configuration, never writes it.</summary>
+    public static async Task<LoadedModel> LoadAsync(string? model, IConfiguration configuration, CancellationToken ct)
     {
         if (!ModelBundles.TryParseUri(model, out var bucket, out var tenant, out var revision))
         {
             if (model is not null && model.StartsWith("s3://", StringComparison.OrdinalIgnoreCase))
                 throw new ModelBundleException($"{model}: a bundle is named s3://BUCKET/models/TENANT/REVISION");
-            return ModelLocator.Load(model);
+            return LoadedModel.Local(ModelLocator.Load(string.IsNullOrEmpty(model) ? null : model));
         }
         using var store = new S3ObjectStore((configuration.GetSection(S3Options.SectionName).Get<S3Options>() ?? new S3Options()).ForBucket(bucket));
-        var cache = configuration["IngestFleet:ModelBundle:CacheDirectory"] is { Length: > 0 } c ? c : DefaultCacheDirectory;
+        var cache = configuration[CacheDirectoryKey] is { Length: > 0 } c ? c : DefaultCacheDirectory;
         var manifestPath = await ModelBundles.DownloadAsync(store, tenant, revision, cache, ct);
-        configuration[BucketKey] = bucket;
-        configuration[EnforceKey] = "true";
-        return ManifestLoader.Load(manifestPath);
+        return new LoadedModel(ManifestLoader.Load(manifestPath), new ModelBundleSource(bucket, tenant, revision, cache));
     }
 }

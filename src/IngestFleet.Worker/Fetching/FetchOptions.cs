@@ -18,7 +18,8 @@ public sealed class FetchOptions
     /// <summary>Hosts allowed for https:// images; empty allows any public host (private ranges are always refused).</summary>
     public string[] AllowedHosts { get; set; } = [];
 
-    /// <summary>file:// sources: only the embedded single-process mode turns this on.</summary>
+    /// <summary>file:// sources. Not a setting: the host sets it (on in the embedded single-process mode, off in a fleet
+    /// worker) whatever configuration says.</summary>
     public bool AllowFileScheme { get; set; }
 
     /// <summary>Connections open at once to one host, so one slow host cannot take every fetch slot.</summary>

@@ -3,7 +3,7 @@ using IngestFleet.Messaging;
 using IngestFleet.Storage;
 using IngestFleet.Worker.Scheduling;
 using IngestFleet.Worker.Telemetry;
-using IngestFleet.Worker.Tuning;
+using IngestFleet.Worker.Profiles;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 

@@ -21,7 +21,7 @@ using IngestFleet.Worker.Fetching;
 using IngestFleet.Worker.Node;
 using IngestFleet.Worker.Processing;
 using IngestFleet.Worker.Scheduling;
-using IngestFleet.Worker.Tuning;
+using IngestFleet.Worker.Profiles;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -41,14 +41,22 @@ public static class WorkerHosting
     /// <summary>How long a stopping worker lets in-flight batches finish (MassTransit's stop timeout).</summary>
     public static readonly TimeSpan DrainBudget = TimeSpan.FromSeconds(60);
 
+    /// <summary>Composes the worker for a local manifest (every tenant served).</summary>
     public static IHostApplicationBuilder AddIngestFleetWorker(this IHostApplicationBuilder builder, FleetTransport transport,
-        ModelManifest manifest, string? localStoreDirectory = null)
+        ModelManifest manifest, string? localStoreDirectory = null) =>
+        builder.AddIngestFleetWorker(transport, LoadedModel.Local(manifest), localStoreDirectory);
+
+    /// <summary>Composes the worker on a builder whose configuration is complete (see <see cref="WorkerHostFactory"/>,
+    /// the one way every entry point builds a worker host).</summary>
+    public static IHostApplicationBuilder AddIngestFleetWorker(this IHostApplicationBuilder builder, FleetTransport transport,
+        LoadedModel model, string? localStoreDirectory = null)
     {
+        var manifest = model.Manifest;
         builder.ApplyTunedProfile(manifest);
         builder.AddWorkerOptions(transport);
         builder.Services.AddModel(manifest);
         builder.Services.AddStore(transport, localStoreDirectory);
-        builder.Services.AddBatchProcessing();
+        builder.Services.AddBatchProcessing(transport == FleetTransport.RabbitMq ? model.Bundle : null);
         if (transport == FleetTransport.RabbitMq) builder.Services.AddFleetMessaging(manifest.Revision);
         builder.Services.AddWorkerBus(transport);
         builder.Services.AddHostedService<StartupLogger>();
@@ -149,7 +157,9 @@ public static class WorkerHosting
         services.AddSingleton(sp => new ResultWriter(sp.GetRequiredService<IObjectStore>(), sp.GetRequiredService<TimeProvider>()));
     }
 
-    private static void AddBatchProcessing(this IServiceCollection services)
+    /// <param name="bundle">The tenant bundle the model came from: only tenants with that revision archived are
+    /// served. Null (a local manifest, or the embedded mode) serves every tenant.</param>
+    private static void AddBatchProcessing(this IServiceCollection services, ModelBundleSource? bundle)
     {
         services.AddSingleton(sp => new ImageFetcher(sp.GetRequiredService<FetchOptions>(), sp.GetService<IAmazonS3>(), sp.GetRequiredService<ILogger<ImageFetcher>>(),
             sp.GetRequiredService<TimeProvider>()));
@@ -159,12 +169,18 @@ public static class WorkerHosting
         services.AddSingleton<BatchTelemetry>();
         services.AddSingleton(sp =>
         {
-            var config = sp.GetRequiredService<IConfiguration>();
-            if (!string.Equals(config[WorkerModels.EnforceKey], "true", StringComparison.OrdinalIgnoreCase) || config[WorkerModels.BucketKey] is not { Length: > 0 } bucket)
-                return TenantBundlePolicy.AllowAll(sp.GetRequiredService<TimeProvider>());
-            return new TenantBundlePolicy(new S3ObjectStore(sp.GetRequiredService<S3Options>().ForBucket(bucket)), enforced: true,
-                sp.GetRequiredService<TimeProvider>());
+            var time = sp.GetRequiredService<TimeProvider>();
+            if (bundle is null) return TenantBundlePolicy.AllowAll(time);
+            // The fleet's own resilient store when the bundle lives in the fleet bucket; otherwise a view of the bundle
+            // bucket through the same S3 client, behind the same retry policy.
+            IObjectStore store = bundle.Bucket == sp.GetRequiredService<S3Options>().Bucket
+                ? sp.GetRequiredService<IObjectStore>()
+                : sp.GetRequiredService<BundleBucketStore>().Store;
+            return new TenantBundlePolicy(store, enforced: true, time);
         });
+        if (bundle is not null)
+            services.AddSingleton(sp => new BundleBucketStore(sp.GetRequiredService<S3ObjectStore>().ForBucket(bundle.Bucket),
+                sp.GetRequiredService<StoreRetryOptions>(), sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddSingleton<BatchProcessor>();
     }
 
@@ -194,6 +210,8 @@ public static class WorkerHosting
         });
         services.AddMassTransit(x =>
         {
+            // MassTransit 8.4+ reports usage to an internet host unless told not to; a fleet node must not call out.
+            x.ConfigureUsageTelemetryOptions(o => o.Enabled = false);
             x.AddConsumer<EmbedBatchConsumer, EmbedBatchConsumerDefinition>();
             if (transport == FleetTransport.RabbitMq)
             {
@@ -219,4 +237,14 @@ public static class WorkerHosting
             }
         });
     }
+}
+
+/// <summary>The tenant-bundle bucket when it is not the fleet bucket: a view through the fleet's S3 client, retried like
+/// every other store call, owned (and disposed) by the container.</summary>
+internal sealed class BundleBucketStore(S3ObjectStore bucket, StoreRetryOptions retry, TimeProvider time, ILoggerFactory loggers) : IDisposable
+{
+    public IObjectStore Store { get; } = new ResilientObjectStore(bucket, retry, time, (operation, attempt, error) =>
+        loggers.CreateLogger("IngestFleet.Store.Bundles").LogWarning("bundle store: {Operation} failed ({Error}); attempt {Attempt} follows", operation, error.Message, attempt));
+
+    public void Dispose() => bucket.Dispose();
 }

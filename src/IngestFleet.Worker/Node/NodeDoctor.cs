@@ -5,7 +5,9 @@ using IngestFleet.Embedding.Models;
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Storage.S3;
-using IngestFleet.Worker.Tuning;
+using IngestFleet.Worker.Bundles;
+using IngestFleet.Worker.Fetching;
+using IngestFleet.Worker.Profiles;
 using Microsoft.Extensions.Configuration;
 using RabbitMQ.Client.Exceptions;
 
@@ -35,9 +37,11 @@ public static class NodeDoctor
         checks.Add(CheckExecutionProvider(embedder.ExecutionProvider));
         try
         {
-            manifest = ModelLocator.Load(config["IngestFleet:Model"]);
+            // Exactly as the worker loads it: a local manifest or revision, or an s3:// tenant bundle into the cache.
+            manifest = (await WorkerModels.LoadAsync(config, cancellationToken)).Manifest;
         }
-        catch (ModelManifestException e)
+        catch (Exception e) when (e is ModelManifestException or ModelBundleException or IOException or UnauthorizedAccessException
+                                      or Amazon.Runtime.AmazonClientException or Amazon.Runtime.AmazonServiceException or HttpRequestException)
         {
             checks.Add(new DoctorCheck("model bundle", false, e.Message));
         }
@@ -61,11 +65,17 @@ public static class NodeDoctor
             checks.Add(CheckMemory(manifest, fleet, batch));
         }
         checks.Add(CheckThreads(intra, batch, profile is not null));
+        checks.Add(CheckFetchGuard(Bind<FetchOptions>(config, FetchOptions.SectionName)));
         checks.Add(CheckSwap());
         checks.Add(await CheckBrokerAsync(Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName), cancellationToken));
         checks.Add(await CheckStoreAsync(Bind<S3Options>(config, S3Options.SectionName), cancellationToken));
         return checks;
     }
+
+    /// <summary>The SSRF guard must be whole on a node: the loopback exemption is for the test suite only.</summary>
+    private static DoctorCheck CheckFetchGuard(FetchOptions fetch) => fetch.TestOnlyAllowLoopback
+        ? new DoctorCheck("fetch guard", false, "IngestFleet:Fetch:TestOnlyAllowLoopback is on: jobs could make this node fetch from its own loopback services; turn it off")
+        : new DoctorCheck("fetch guard", true, "private, loopback and link-local addresses refused for https:// sources");
 
     private static DoctorCheck CheckExecutionProvider(ExecutionProvider requested)
     {

@@ -4,9 +4,8 @@ using System.Text;
 using System.Text.Json;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Storage;
-using IngestFleet.Worker.Acceptance;
 using IngestFleet.Worker.Processing;
-using IngestFleet.Worker.Tuning;
+using IngestFleet.Worker.Profiles;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
@@ -61,7 +60,7 @@ public sealed class NodeLifecycle(Embedder embedder, IObjectStore store, FleetLe
             Event = name, At = at, NodeId = NodeId, Host = Environment.MachineName, Hardware = Hardware,
             ExecutionProvider = embedder.ExecutionProvider.Name(), ModelRevision = embedder.Manifest.Revision, Profile = profile.Path,
             Pid = Environment.ProcessId,
-        }, SoakReport.Json).ReplaceLineEndings(" ");
+        }, LifecycleEvent.Json).ReplaceLineEndings(" ");
         await _write.WaitAsync(cancellationToken);
         try
         {
@@ -85,7 +84,7 @@ public sealed class NodeLifecycle(Embedder embedder, IObjectStore store, FleetLe
         var bytes = await store.GetAsync($"nodes/{nodeId}/lifecycle.jsonl", cancellationToken);
         if (bytes is null) return [];
         return Encoding.UTF8.GetString(bytes).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => JsonSerializer.Deserialize<LifecycleEvent>(l, SoakReport.Json)!).OrderBy(e => e.At).ToList();
+            .Select(l => JsonSerializer.Deserialize<LifecycleEvent>(l, LifecycleEvent.Json)!).OrderBy(e => e.At).ToList();
     }
 
     public void Dispose()

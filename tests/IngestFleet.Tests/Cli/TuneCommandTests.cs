@@ -1,4 +1,4 @@
-using IngestFleet.Worker.Tuning;
+using IngestFleet.Worker.Profiles;
 
 using IngestFleet.Embedding.Inference;
 

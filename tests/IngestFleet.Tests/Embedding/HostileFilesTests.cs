@@ -23,7 +23,7 @@ public class HostileFilesTests
 
     [Theory]
     [MemberData(nameof(Files))]
-    public void HostileFile_ReachesItsExpectedOutcomeWithinTwoSeconds(string file)
+    public void HostileFile_ReachesItsExpectedOutcome_WithBoundedWorkAndMemory(string file)
     {
         var p = new ImagePreprocessor(PreprocessContracts.Clip(224));
         var bytes = File.ReadAllBytes(Path.Combine(TestPaths.Hostile, file));
@@ -38,7 +38,9 @@ public class HostileFilesTests
         Assert.Equal(Expected[file] is null, outcome.Ok);
         if (!outcome.Ok) Assert.False(string.IsNullOrWhiteSpace(outcome.Detail));
         else Assert.All(tensor, v => Assert.True(float.IsFinite(v)));
-        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(2), $"{file} took {watch.Elapsed.TotalMilliseconds:0} ms");
+        // A bound on unbounded work, not a speed test: a zTXt bomb decoded with the default settings took 19.8 s; every
+        // file here takes well under 1 s, so a machine two or three times slower under load still passes.
+        Assert.True(watch.Elapsed < TimeSpan.FromSeconds(10), $"{file} took {watch.Elapsed.TotalMilliseconds:0} ms");
         Assert.True(grown < 300L * 1024 * 1024, $"{file} grew the working set by {grown / 1e6:0} MB");
     }
 

@@ -1,0 +1,126 @@
+using IngestFleet.Worker.Node;
+using System.Globalization;
+using System.Text;
+using System.Text.Json;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Worker.Profiles;
+
+namespace IngestFleet.Operations.Acceptance;
+
+/// <summary>
+/// <c>ingestfleet accept</c>: signs a node off against the local benchmark with the same artifacts finance sees. Every
+/// gate is evaluated and reported (measured value, limit, verdict, and what to do when it fails); the node passes only
+/// when all pass.
+/// </summary>
+public static class NodeAcceptance
+{
+    /// <summary>Billed minutes may differ from the fleet's own wall clock by this fraction, plus one minute of rounding.</summary>
+    public const double DefaultBillingTolerance = 0.05;
+
+    public static IReadOnlyList<AcceptanceGate> Evaluate(TunedProfile baseline, SoakReport soak, ModelManifest local, double tolerance,
+        IReadOnlyList<BillingRecord>? billing = null, double billingTolerance = DefaultBillingTolerance)
+    {
+        var gates = new List<AcceptanceGate>();
+        var inv = CultureInfo.InvariantCulture;
+
+        // Recomputed from the samples themselves (the report's own verdict is only a summary).
+        var swap = SoakReportBuilder.Sustained(soak.Swap, soak.SwapVerdict.ThresholdBytes > 0 ? soak.SwapVerdict.ThresholdBytes : SoakReportBuilder.SwapThresholdBytes,
+            soak.SwapVerdict.MinSeconds > 0 ? soak.SwapVerdict.MinSeconds : 60);
+        gates.Add(new AcceptanceGate("swap never sustained",
+            soak.Swap.Count == 0 ? "no swap samples" : $"longest run above {swap.ThresholdBytes >> 20} MiB: {swap.LongestSeconds:0} s (max {swap.MaxBytes >> 20} MiB, {soak.Swap.Count} samples)",
+            $"< {swap.MinSeconds:0} s above {swap.ThresholdBytes >> 20} MiB", soak.Swap.Count > 0 && !swap.Sustained,
+            "free memory on the node, lower the batch (ingestfleet tune --p95-budget-ms), or rent a node with more memory"));
+
+        var cell = baseline.Measurements.FirstOrDefault(c => c.Threads == baseline.IntraOpThreads && c.Batch == baseline.Batch);
+        var likeWithLike = soak.Serving.Batch == baseline.Batch && soak.Serving.IntraOpThreads == baseline.IntraOpThreads;
+        var soakP95 = soak.BatchP95MsBySize.TryGetValue(baseline.Batch.ToString(inv), out var p) ? p : double.NaN;
+        if (cell is null)
+            gates.Add(new AcceptanceGate("batch p95 at the tuned cell", "-", $"the baseline has no cell for threads {baseline.IntraOpThreads}, batch {baseline.Batch}", false,
+                "pass the profile.json that ingestfleet tune wrote"));
+        else if (!likeWithLike)
+            gates.Add(new AcceptanceGate("batch p95 at the tuned cell", $"soak ran batch {soak.Serving.Batch}, {soak.Serving.IntraOpThreads} threads",
+                $"batch {baseline.Batch}, {baseline.IntraOpThreads} threads (like with like)", false, "run the soak with --profile set to the baseline profile"));
+        else
+            gates.Add(new AcceptanceGate("batch p95 at the tuned cell",
+                double.IsNaN(soakP95) ? $"no full batch of {baseline.Batch} ran" : $"{soakP95:0.0} ms (batch {baseline.Batch}, {baseline.IntraOpThreads} threads)",
+                $"≤ {cell.P95Ms * (1 + tolerance):0.0} ms (local {cell.P95Ms:0.0} ms + {tolerance:P0})", !double.IsNaN(soakP95) && soakP95 <= cell.P95Ms * (1 + tolerance),
+                "compare the node's tune table with the local one (ingestfleet tune on the node), check thermal throttling and noisy neighbours"));
+
+        foreach (var (cls, p95) in soak.LatencyP95SecondsByClass.OrderBy(kv => kv.Key, StringComparer.Ordinal))
+        {
+            var slo = soak.WaitSloSecondsByClass.TryGetValue(cls, out var s) ? s : double.NaN;
+            gates.Add(new AcceptanceGate($"publish → vector p95, {cls}", $"{p95:0.000} s", $"≤ {slo:0.###} s (published wait SLO)", !double.IsNaN(p95) && p95 <= slo,
+                "the node is too slow for this class at this curve: add nodes (ingestfleet plan) or lower the batch time limit"));
+        }
+
+        var c2 = soak.Contract;
+        var pre = local.Preprocess;
+        var same = c2.ShortEdge == pre.Size && c2.Crop == pre.Crop && c2.ResizeMode == pre.ResizeMode.Name() && c2.OutputDimension == local.OutputDimension
+                   && c2.TokenCap is null && soak.Serving.ModelRevision == local.Revision && c2.ContractHash == pre.ContractHash()
+                   && (baseline.ModelSha256.Length == 0 || baseline.ModelSha256 == local.Onnx.Sha256);
+        gates.Add(new AcceptanceGate("contract parity",
+            $"{soak.Serving.ModelRevision}: short edge {c2.ShortEdge}, crop {c2.Crop}, {c2.ResizeMode}, token cap {(c2.TokenCap?.ToString(inv) ?? "none")}, {c2.OutputDimension}-d, contract {c2.ContractHash}",
+            $"{local.Revision}: short edge {pre.Size}, crop {pre.Crop}, {pre.ResizeMode}, token cap none, {local.OutputDimension}-d, contract {pre.ContractHash()} (identical)", same,
+            "the node serves another export or preprocessing: push the bundle that was benchmarked (ingestfleet models push) and restart the worker"));
+        gates.Add(new AcceptanceGate("golden pack on the node's EP", $"worst cosine distance {c2.GoldenWorstDistance:G3} on {soak.Serving.ExecutionProvider}",
+            $"≤ {c2.GoldenEpsilon:G3}", !double.IsNaN(c2.GoldenWorstDistance) && c2.GoldenWorstDistance <= c2.GoldenEpsilon,
+            "the EP computes something else: reopen the conversion (Core ML precision, unsupported ops)"));
+
+        var expected = soak.Totals.Batches * 3;
+        gates.Add(new AcceptanceGate("RSS sampled at every batch step", $"{soak.Rss.Count} samples for {soak.Totals.Batches} batches",
+            $"= 3 per batch (decode, inference, batch), {expected}", soak.Totals.Batches > 0 && soak.Rss.Count == expected,
+            "the worker build is too old or the soak ran no batch: rerun with this build"));
+        gates.Add(new AcceptanceGate("zero unexplained fallbacks",
+            soak.UnexplainedFallbacks == 0 ? "0" : $"{soak.UnexplainedFallbacks}: {string.Join(", ", soak.UnexplainedFallbackNodes.Take(5))}", "0",
+            soak.UnexplainedFallbacks == 0, "reopen the conversion, or list the node with a reason under the manifest's expected fallbacks"));
+
+        if (billing is not null)
+        {
+            var start = soak.Lifecycle.FirstOrDefault(e => e.Event == "process_start");
+            var stop = soak.Lifecycle.LastOrDefault(e => e.Event == "stop");
+            var billed = billing.Where(b => b.NodeId == soak.Node.Id).Sum(b => b.BilledMinutes);
+            if (start is null || stop is null)
+                gates.Add(new AcceptanceGate("billed minutes vs wall clock", $"billed {billed:0.#} min", "lifecycle process_start and stop needed", false,
+                    "the soak report carries no lifecycle: rerun the soak with this build"));
+            else
+            {
+                var wall = (stop.At - start.At).TotalMinutes;
+                var allowed = wall * billingTolerance + 1;
+                gates.Add(new AcceptanceGate("billed minutes vs wall clock",
+                    $"billed {billed:0.#} min for {soak.Node.Id}; wall clock {wall:0.#} min (cold start included: process start {start.At:u} → stop {stop.At:u})",
+                    $"within ±{allowed:0.#} min ({billingTolerance:P0} + 1 min of rounding)", Math.Abs(billed - wall) <= allowed,
+                    "raise it with the provider: billed time the fleet did not run (or a node id that does not match)"));
+            }
+        }
+        return gates;
+    }
+
+    public static bool Passed(IReadOnlyList<AcceptanceGate> gates) => gates.All(g => g.Pass);
+
+    public static string ToText(IReadOnlyList<AcceptanceGate> gates)
+    {
+        var sb = new StringBuilder();
+        foreach (var g in gates)
+        {
+            sb.Append(g.Pass ? "  PASS  " : "  FAIL  ").Append(g.Name).AppendLine();
+            sb.Append("          measured: ").AppendLine(g.Measured);
+            sb.Append("          limit:    ").AppendLine(g.Limit);
+            if (!g.Pass && g.Fix is not null) sb.Append("          do:       ").AppendLine(g.Fix);
+        }
+        sb.AppendLine(Passed(gates) ? "ACCEPTED: every gate passes" : $"NOT ACCEPTED: {string.Join(", ", gates.Where(g => !g.Pass).Select(g => g.Name))}");
+        return sb.ToString();
+    }
+
+    public static string ToJson(IReadOnlyList<AcceptanceGate> gates, SoakReport soak) =>
+        JsonSerializer.Serialize(new { accepted = Passed(gates), node = soak.Node.Id, model = soak.Serving.ModelRevision, gates }, SoakReport.Json);
+
+    public static string ToHtml(IReadOnlyList<AcceptanceGate> gates, SoakReport soak)
+    {
+        var sb = new StringBuilder(HtmlReport.Head($"Acceptance {soak.Node.Id}: {(Passed(gates) ? "ACCEPTED" : "NOT ACCEPTED")}"));
+        sb.Append(HtmlReport.Table(["gate", "measured", "limit", "verdict", "what to do"],
+            gates.Select(g => (IReadOnlyList<string>)[g.Name, g.Measured, g.Limit, g.Pass ? "pass" : "FAIL", g.Pass ? "" : g.Fix ?? ""]).ToList(),
+            (r, c) => c == 3 ? (gates[r].Pass ? "pass" : "fail") : null));
+        sb.Append(HtmlReport.Tail);
+        return sb.ToString();
+    }
+}

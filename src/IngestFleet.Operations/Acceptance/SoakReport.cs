@@ -1,0 +1,137 @@
+using IngestFleet.Worker.Node;
+using System.Text.Json;
+using System.Text.Json.Serialization;
+
+namespace IngestFleet.Operations.Acceptance;
+
+/// <summary>
+/// <c>soak.json</c>: what a soak run measured on one node, the artifact <c>ingestfleet accept</c> signs off and finance
+/// reads. Snake_case on disk (<see cref="Json"/>).
+/// </summary>
+public sealed record SoakReport
+{
+    public const string SchemaId = "ingestfleet.soak/v1";
+
+    public string Schema { get; init; } = SchemaId;
+    public string Mode { get; init; } = "embedded";
+    public string Curve { get; init; } = "";
+    public DateTimeOffset StartedAt { get; init; }
+    public DateTimeOffset EndedAt { get; init; }
+    public double PlannedSeconds { get; init; }
+    public double RanSeconds { get; init; }
+    /// <summary>False when the run was stopped early (Ctrl-C): the report is partial.</summary>
+    public bool Completed { get; init; }
+    public SoakNode Node { get; init; } = new();
+    public SoakServing Serving { get; init; } = new();
+    public SoakContract Contract { get; init; } = new();
+    public SoakTotals Totals { get; init; } = new();
+    /// <summary>Per window: images per hour, errors by reason, publish-to-vector p95 per class, peak RSS.</summary>
+    public IReadOnlyList<SoakWindow> Windows { get; init; } = [];
+    /// <summary>p95 of the batch compute wall time (first image in hand → last inference done; fetch waits excluded) per
+    /// batch size, in ms; what tune measures.
+    /// Batches of the first tenth of the run (at most a minute: warm-up) are left out.</summary>
+    public IReadOnlyDictionary<string, double> BatchP95MsBySize { get; init; } = new Dictionary<string, double>();
+    /// <summary>Publish-to-vector p95 per priority class over the whole run, in seconds.</summary>
+    public IReadOnlyDictionary<string, double> LatencyP95SecondsByClass { get; init; } = new Dictionary<string, double>();
+    /// <summary>The published wait SLO of each class the curve drove, in seconds (the accept gate's limit).</summary>
+    public IReadOnlyDictionary<string, double> WaitSloSecondsByClass { get; init; } = new Dictionary<string, double>();
+    /// <summary>RSS at every batch step: decode, inference and the whole batch, per batch.</summary>
+    public IReadOnlyList<SoakRssSample> Rss { get; init; } = [];
+    public IReadOnlyList<SoakSample> Swap { get; init; } = [];
+    public SoakSwapVerdict SwapVerdict { get; init; } = new();
+    public int UnexplainedFallbacks { get; init; }
+    public IReadOnlyList<string> UnexplainedFallbackNodes { get; init; } = [];
+    /// <summary>The node's lifecycle as the fleet recorded it (process start, model ready, first vector, drain, stop).</summary>
+    public IReadOnlyList<LifecycleEvent> Lifecycle { get; init; } = [];
+
+    public static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        WriteIndented = true,
+        DefaultIgnoreCondition = JsonIgnoreCondition.WhenWritingNull,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
+    };
+
+    public string ToJson() => JsonSerializer.Serialize(this, Json);
+
+    public static SoakReport Load(string path)
+    {
+        try
+        {
+            var report = JsonSerializer.Deserialize<SoakReport>(File.ReadAllText(path), Json) ?? throw new JsonException("empty");
+            return report.Schema == SchemaId ? report : throw new JsonException($"schema is {report.Schema}, expected {SchemaId}");
+        }
+        catch (JsonException e)
+        {
+            throw new FormatException($"{path}: not a soak report ({e.Message})", e);
+        }
+    }
+}
+
+public sealed record SoakNode
+{
+    public string Id { get; init; } = "";
+    public string Host { get; init; } = "";
+    public string Os { get; init; } = "";
+    public string Arch { get; init; } = "";
+    public int LogicalCores { get; init; }
+    public long MemoryBytes { get; init; }
+}
+
+public sealed record SoakServing
+{
+    public string ModelRevision { get; init; } = "";
+    public string ExecutionProvider { get; init; } = "";
+    public int Batch { get; init; }
+    public int IntraOpThreads { get; init; }
+    public int InterOpThreads { get; init; }
+}
+
+/// <summary>The preprocessing and output contract the node served, to compare with the local benchmark's.</summary>
+public sealed record SoakContract
+{
+    public int ShortEdge { get; init; }
+    public string Crop { get; init; } = "";
+    public string ResizeMode { get; init; } = "";
+    /// <summary>A text tower's token cap; null for image towers (none of the manifests here has one).</summary>
+    public int? TokenCap { get; init; }
+    public int OutputDimension { get; init; }
+    public string ContractHash { get; init; } = "";
+    public double GoldenWorstDistance { get; init; }
+    public double GoldenEpsilon { get; init; }
+}
+
+public sealed record SoakTotals
+{
+    public long Published { get; init; }
+    public long Embedded { get; init; }
+    public long DeadLettered { get; init; }
+    public long Batches { get; init; }
+    public IReadOnlyDictionary<string, long> PublishedByClass { get; init; } = new Dictionary<string, long>();
+    public IReadOnlyDictionary<string, long> ErrorsByReason { get; init; } = new Dictionary<string, long>();
+}
+
+public sealed record SoakWindow
+{
+    public double StartSeconds { get; init; }
+    public double EndSeconds { get; init; }
+    public long Images { get; init; }
+    public double ImagesPerHour { get; init; }
+    public IReadOnlyDictionary<string, long> Errors { get; init; } = new Dictionary<string, long>();
+    public IReadOnlyDictionary<string, double> P95SecondsByClass { get; init; } = new Dictionary<string, double>();
+    public long PeakRssBytes { get; init; }
+}
+
+public sealed record SoakRssSample(double At, string Step, long Bytes);
+
+/// <summary>Swap is "sustained" when it stays above <see cref="ThresholdBytes"/> for at least <see cref="MinSeconds"/>
+/// across consecutive samples; a short blip is reported but does not fail the node.</summary>
+public sealed record SoakSwapVerdict
+{
+    public long ThresholdBytes { get; init; }
+    public double MinSeconds { get; init; }
+    public bool Sustained { get; init; }
+    public double LongestSeconds { get; init; }
+    public long MaxBytes { get; init; }
+}

@@ -1,0 +1,3 @@
+namespace IngestFleet.Worker.Profiles;
+
+public sealed class ProfileException(string message) : Exception(message);

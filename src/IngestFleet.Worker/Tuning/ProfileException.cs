@@ -1,3 +1,0 @@
-namespace IngestFleet.Worker.Tuning;
-
-public sealed class ProfileException(string message) : Exception(message);

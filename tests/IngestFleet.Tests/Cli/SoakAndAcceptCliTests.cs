@@ -1,0 +1,233 @@
+using System.Diagnostics;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+
+namespace IngestFleet.Tests.Cli;
+
+/// <summary>
+/// A tune profile and a soak report captured from real runs on this project's 2-core CI machine (2026-12-06: `tune
+/// --threads 2 --batches 1 --seconds 12`, then a one-minute embedded soak of an online-only curve with that profile),
+/// kept as test data so the gate logic is tested on fixed inputs: no test compares times measured while it runs.
+/// The recorded soak's batch p95 is 28.0 ms against the profile's 21.8 ms, within the default +30 %.
+/// </summary>
+internal static class RecordedAcceptance
+{
+    public static string Dir => Path.Combine(TestPaths.Data, "acceptance");
+    public static string Profile => Path.Combine(Dir, "profile.json");
+    public static string Report => Path.Combine(Dir, "soak.json");
+
+    /// <summary>Every gate accept computes for an image model without a billing file.</summary>
+    public static readonly string[] GatesWithoutBilling =
+    [
+        "swap never sustained", "batch p95 at the tuned cell", "publish → vector p95, online", "contract parity", "golden pack on the node's EP",
+        "RSS sampled at every batch step", "zero unexplained fallbacks",
+    ];
+
+    /// <summary>A copy of a JSON artifact with one change, for the failing-gate tests.</summary>
+    public static string Edited(string path, Action<JsonNode> edit)
+    {
+        var node = JsonNode.Parse(File.ReadAllText(path))!;
+        edit(node);
+        var copy = Path.Combine(Directory.CreateTempSubdirectory("ingestfleet-accept-").FullName, Path.GetFileName(path));
+        File.WriteAllText(copy, node.ToJsonString());
+        return copy;
+    }
+
+    public static List<JsonElement> Gates(string json)
+    {
+        using var doc = JsonDocument.Parse(json);
+        return doc.RootElement.GetProperty("gates").EnumerateArray().Select(g => g.Clone()).ToList();
+    }
+
+    public static List<string> FailedGates(string json) =>
+        Gates(json).Where(g => !g.GetProperty("pass").GetBoolean()).Select(g => g.GetProperty("gate").GetString()!).ToList();
+}
+
+/// <summary>One live one-minute embedded soak on this machine with the recorded profile: its report's structure, its
+/// ledger, and that accept computes every gate from it. Whether its latencies pass is not asserted here (that would
+/// compare times measured on a shared machine); the gate verdicts are tested on the recorded inputs.</summary>
+public sealed class SoakRunFixture
+{
+    public SoakRunFixture()
+    {
+        Dir = Directory.CreateTempSubdirectory("ingestfleet-soak-").FullName;
+        File.WriteAllText(Curve, "offset_seconds,online\n0,5\n30,3\n");
+        var soak = CliRunner.Run("soak", "--curve", Curve, "--duration", "1m", "--embedded", "--profile", RecordedAcceptance.Profile, "--images", TestPaths.Photos,
+            "--out", Path.Combine(Dir, "soak"));
+        if (soak.ExitCode != 0) throw new InvalidOperationException(soak.Stdout + soak.Stderr);
+        SoakOutput = soak.Stdout;
+    }
+
+    public string Dir { get; }
+    public string Curve => Path.Combine(Dir, "curve.csv");
+    public string Report => Path.Combine(Dir, "soak", "soak.json");
+    public string SoakOutput { get; }
+}
+
+public sealed class SoakCliTests(SoakRunFixture run) : IClassFixture<SoakRunFixture>
+{
+    [Fact]
+    public void TheSoakReport_HasEveryField()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(run.Report));
+        var r = doc.RootElement;
+        Assert.Equal("ingestfleet.soak/v1", r.GetProperty("schema").GetString());
+        Assert.True(r.GetProperty("completed").GetBoolean());
+        Assert.InRange(r.GetProperty("ran_seconds").GetDouble(), 59, 200);
+        var totals = r.GetProperty("totals");
+        Assert.True(totals.GetProperty("embedded").GetInt64() > 150);
+        Assert.Equal(totals.GetProperty("published").GetInt64(), totals.GetProperty("embedded").GetInt64() + totals.GetProperty("dead_lettered").GetInt64());
+        Assert.True(r.GetProperty("windows").GetArrayLength() >= 10);
+        Assert.All(r.GetProperty("windows").EnumerateArray(), w => Assert.True(w.TryGetProperty("images_per_hour", out _) && w.TryGetProperty("p95_seconds_by_class", out _)));
+        Assert.True(r.GetProperty("batch_p95_ms_by_size").TryGetProperty("1", out _), "batches of the tuned size ran");
+        Assert.True(r.GetProperty("latency_p95_seconds_by_class").TryGetProperty("online", out _));
+        Assert.Equal(2, r.GetProperty("wait_slo_seconds_by_class").GetProperty("online").GetDouble());
+        Assert.Equal(totals.GetProperty("batches").GetInt64() * 3, r.GetProperty("rss").GetArrayLength());
+        Assert.True(r.GetProperty("swap").GetArrayLength() > 5);
+        Assert.Equal(0, r.GetProperty("unexplained_fallbacks").GetInt32());
+        Assert.Equal(224, r.GetProperty("contract").GetProperty("short_edge").GetInt32());
+        Assert.Equal(["process_start", "model_ready", "first_vector", "drain_begin", "stop"],
+            r.GetProperty("lifecycle").EnumerateArray().Select(e => e.GetProperty("event").GetString()));
+        foreach (var f in new[] { "soak.html", "images-per-hour.png", "errors-by-reason.png", "p95-by-class.png", "rss-per-batch-step.png", "swap.png", "unexplained-fallbacks.png" })
+            Assert.True(new FileInfo(Path.Combine(run.Dir, "soak", f)).Length > 1000, f);
+        Assert.Contains("data:image/png;base64,", File.ReadAllText(Path.Combine(run.Dir, "soak", "soak.html")), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void TheLiveSoak_KeepsItsLedger_AndAcceptComputesEveryGateFromIt()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(run.Report));
+        var totals = doc.RootElement.GetProperty("totals");
+        var published = totals.GetProperty("published").GetInt64();
+        Assert.Equal(published, totals.GetProperty("published_by_class").GetProperty("online").GetInt64());
+        Assert.Equal(published, totals.GetProperty("embedded").GetInt64() + totals.GetProperty("dead_lettered").GetInt64()); // every job has one outcome
+        Assert.Equal(0, totals.GetProperty("dead_lettered").GetInt64()); // the photos are valid
+        var stored = Directory.GetFiles(Path.Combine(run.Dir, "soak", "store", "vectors"), "*.parquet", SearchOption.AllDirectories);
+        Assert.Equal(totals.GetProperty("batches").GetInt64(), stored.Length); // one part per batch
+
+        var r = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", run.Report, "--json");
+        Assert.True(r.ExitCode is 0 or 9, r.Stdout + r.Stderr); // accepted or not: both are verdicts
+        var gates = RecordedAcceptance.Gates(r.Stdout);
+        Assert.Equal(RecordedAcceptance.GatesWithoutBilling.Order(), gates.Select(g => g.GetProperty("gate").GetString()!).Order());
+        Assert.All(gates, g =>
+        {
+            var measured = g.GetProperty("measured").GetString()!;
+            Assert.False(string.IsNullOrWhiteSpace(measured) || measured == "-" || measured.StartsWith("no ", StringComparison.Ordinal),
+                $"{g.GetProperty("gate").GetString()} was not computed: {measured}");
+        });
+    }
+
+    [Fact]
+    // SIGTERM takes the same path as Ctrl-C (System.CommandLine cancels the command on both); it is sent here because a
+    // process started from a background job inherits SIGINT as ignored, and .NET leaves an inherited-ignored SIGINT alone.
+    public async Task CtrlCOrSigterm_EndsTheSoakCleanly_WithAPartialReport()
+    {
+        var outDir = Path.Combine(run.Dir, "interrupted");
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = AppContext.BaseDirectory };
+        foreach (var a in new[] { Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll"), "soak", "--curve", "steady", "--duration", "10m", "--embedded",
+                     "--images", TestPaths.Photos, "--out", outDir })
+            psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        var deadline = DateTime.UtcNow.AddSeconds(60);
+        while (!stdout.IsCompleted && DateTime.UtcNow < deadline && !File.Exists(Path.Combine(outDir, "store", "nodes", Environment.MachineName, "lifecycle.jsonl")))
+            await Task.Delay(200);
+        await Task.Delay(4000); // some batches run
+        using (var kill = Process.Start("kill", ["-TERM", p.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)])) await kill.WaitForExitAsync();
+        using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(120));
+        await p.WaitForExitAsync(limit.Token);
+        var (output, errors) = (await stdout, await stderr);
+        Assert.True(p.ExitCode == 130, output + errors);
+        using var doc = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(outDir, "soak.json")));
+        Assert.False(doc.RootElement.GetProperty("completed").GetBoolean());
+        Assert.True(doc.RootElement.GetProperty("ran_seconds").GetDouble() < 60);
+        Assert.True(doc.RootElement.GetProperty("totals").GetProperty("embedded").GetInt64() > 0);
+        Assert.Contains("stopped early (partial report)", output, StringComparison.Ordinal);
+    }
+}
+
+/// <summary>The accept gates and the plan on the recorded profile and soak report (fixed inputs, no live timing).</summary>
+public sealed class AcceptCliTests
+{
+    private readonly string _dir = Directory.CreateTempSubdirectory("ingestfleet-accept-").FullName;
+
+    [Fact]
+    public void Accept_Passes_TheRecordedSoak_AgainstItsRecordedTuneBaseline()
+    {
+        var html = Path.Combine(_dir, "accept.html");
+        var r = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", RecordedAcceptance.Report, "--html", html);
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Contains("ACCEPTED: every gate passes", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("ACCEPTED", File.ReadAllText(html), StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Accept_Fails_NamingTheGate_WhenTheBaselineP95IsImpossible()
+    {
+        var impossible = RecordedAcceptance.Edited(RecordedAcceptance.Profile, n => { foreach (var c in n["measurements"]!.AsArray()) c!["p95_ms"] = 0.001; });
+        var r = CliRunner.Run("accept", "--baseline", impossible, "--soak", RecordedAcceptance.Report, "--json");
+        Assert.Equal(9, r.ExitCode);
+        var gate = RecordedAcceptance.FailedGates(r.Stdout);
+        Assert.Equal(["batch p95 at the tuned cell"], gate);
+    }
+
+    [Fact]
+    public void Accept_Fails_WhenSwapIsSustained()
+    {
+        var swapping = RecordedAcceptance.Edited(RecordedAcceptance.Report, n =>
+        {
+            var samples = n["swap"]!.AsArray();
+            for (var i = 0; i < samples.Count; i++) samples[i]!["value"] = 512L << 20;
+        });
+        var r = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", swapping, "--json");
+        Assert.Equal(9, r.ExitCode);
+        Assert.Equal(["swap never sustained"], RecordedAcceptance.FailedGates(r.Stdout));
+    }
+
+    [Fact]
+    public void Accept_Fails_OnAnUnexplainedFallback()
+    {
+        var fallback = RecordedAcceptance.Edited(RecordedAcceptance.Report, n => { n["unexplained_fallbacks"] = 1; n["unexplained_fallback_nodes"] = new JsonArray("/blocks.0/attn/MatMul"); });
+        var r = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", fallback);
+        Assert.Equal(9, r.ExitCode);
+        Assert.Contains("FAIL  zero unexplained fallbacks", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("/blocks.0/attn/MatMul", r.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public void Accept_ChecksBilledMinutes_AgainstTheLifecycleWallClock()
+    {
+        using var doc = JsonDocument.Parse(File.ReadAllText(RecordedAcceptance.Report));
+        var node = doc.RootElement.GetProperty("node").GetProperty("id").GetString();
+        var events = doc.RootElement.GetProperty("lifecycle").EnumerateArray().ToList();
+        var wall = (events[^1].GetProperty("at").GetDateTimeOffset() - events[0].GetProperty("at").GetDateTimeOffset()).TotalMinutes;
+        var agree = Path.Combine(_dir, "billing-agree.csv");
+        File.WriteAllText(agree, $"node_id,billed_minutes\n{node},{Math.Ceiling(wall):0}\nsome-other-node,999\n");
+        var ok = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", RecordedAcceptance.Report, "--billing", agree);
+        Assert.True(ok.ExitCode == 0, ok.Stdout + ok.Stderr);
+        Assert.Contains("PASS  billed minutes vs wall clock", ok.Stdout, StringComparison.Ordinal);
+
+        var disagree = Path.Combine(_dir, "billing-disagree.csv");
+        File.WriteAllText(disagree, $"node_id,billed_start,billed_end\n{node},2026-11-30T00:00:00Z,2026-11-30T03:00:00Z\n");
+        var bad = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", RecordedAcceptance.Report, "--billing", disagree, "--json");
+        Assert.Equal(9, bad.ExitCode);
+        Assert.Equal(["billed minutes vs wall clock"], RecordedAcceptance.FailedGates(bad.Stdout));
+    }
+
+    [Fact]
+    public void Plan_TakesTheNodeRateAndColdStartFromTheSoak()
+    {
+        var r = CliRunner.Run("plan", "--backlog", "100000", "--soak", RecordedAcceptance.Report, "--slo", "1h", "--price-per-hour", "1.2", "--min-rental-hours", "24", "--json");
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        using var doc = JsonDocument.Parse(r.Stdout);
+        var p = doc.RootElement;
+        using var soak = JsonDocument.Parse(File.ReadAllText(RecordedAcceptance.Report));
+        var rate = soak.RootElement.GetProperty("totals").GetProperty("embedded").GetInt64() / soak.RootElement.GetProperty("ran_seconds").GetDouble();
+        Assert.Equal(rate, p.GetProperty("node_rate").GetDouble(), 6);
+        Assert.True(p.GetProperty("cold_start_seconds").GetDouble() > 0);
+        Assert.Equal(24, p.GetProperty("billed_hours_per_node").GetDouble());
+        Assert.Equal((int)Math.Ceiling(100000 / (rate * (3600 - p.GetProperty("cold_start_seconds").GetDouble()))), p.GetProperty("nodes").GetInt32());
+    }
+
+}

@@ -1,0 +1,44 @@
+using IngestFleet.Worker.Hosting;
+using MassTransit;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
+
+namespace IngestFleet.Tests.Worker;
+
+/// <summary>What every worker host built by the one factory has, whatever the transport.</summary>
+public sealed class WorkerHostFactoryTests
+{
+    [Theory]
+    [InlineData(FleetTransport.RabbitMq)]
+    [InlineData(FleetTransport.InMemory)]
+    public async Task MassTransitUsageTelemetry_IsOff(FleetTransport transport)
+    {
+        using var host = await WorkerHostFactory.BuildAsync(new WorkerHostSpec
+        {
+            Transport = transport,
+            LocalStoreDirectory = Directory.CreateTempSubdirectory("ingestfleet-factory-").FullName,
+            Options = new Dictionary<string, string?> { ["IngestFleet:Embedder:ExecutionProvider"] = "cpu" },
+        }, CancellationToken.None);
+        Assert.False(host.Services.GetRequiredService<IOptions<UsageTelemetryOptions>>().Value.Enabled);
+    }
+
+    [Fact]
+    public async Task TheModel_IsTheOneNamedByConfiguration_AndNothingIsWrittenBack()
+    {
+        var spec = new WorkerHostSpec
+        {
+            Transport = FleetTransport.InMemory,
+            LocalStoreDirectory = Directory.CreateTempSubdirectory("ingestfleet-factory-").FullName,
+            Options = new Dictionary<string, string?> { ["IngestFleet:Model"] = "siglip-tiny-r1", ["IngestFleet:Embedder:ExecutionProvider"] = "cpu" },
+        };
+        var builder = WorkerHostFactory.CreateBuilder(spec);
+        var before = builder.Configuration.AsEnumerable().ToDictionary(kv => kv.Key, kv => kv.Value);
+        using var host = await WorkerHostFactory.BuildAsync(builder, spec, CancellationToken.None);
+        Assert.Equal("siglip-tiny-r1", host.Services.GetRequiredService<IngestFleet.Embedding.Models.ModelManifest>().Revision);
+        var after = builder.Configuration.AsEnumerable().ToDictionary(kv => kv.Key, kv => kv.Value);
+        Assert.DoesNotContain(after, kv => kv.Key.StartsWith("IngestFleet:ModelBundle", StringComparison.Ordinal));
+        Assert.Equal(before.Where(kv => kv.Key.StartsWith("IngestFleet", StringComparison.Ordinal)).OrderBy(kv => kv.Key),
+            after.Where(kv => kv.Key.StartsWith("IngestFleet", StringComparison.Ordinal)).OrderBy(kv => kv.Key));
+    }
+}
