@@ -7,7 +7,7 @@ namespace IngestFleet.IntegrationTests;
 [Collection(FleetTests.Name)]
 public sealed class NodeDoctorIntegrationTests(FleetFixture fixture)
 {
-    private static readonly string[] Checks = ["execution provider", "model bundle", "memory", "thread caps", "swap", "broker", "object store"];
+    private static readonly string[] Checks = ["execution provider", "model bundle", "memory", "thread caps", "fetch guard", "swap", "broker", "object store"];
 
     [Fact]
     public async Task AHealthyNode_IsFit_AndEveryCheckIsReported()

@@ -18,6 +18,7 @@ internal static class ModelsCommands
         models.Subcommands.Add(Forge());
         models.Subcommands.Add(Inspect());
         models.Subcommands.Add(Verify());
+        models.Subcommands.Add(Fp16Check());
         models.Subcommands.Add(BundleCommands.Push());
         models.Subcommands.Add(BundleCommands.List());
         return models;
@@ -99,9 +100,9 @@ internal static class ModelsCommands
                 {
                     var manifest = ModelLocator.Load(path);
                     revision = manifest.Revision;
-                    eps = manifest.Golden.Epsilon.ToString("G3");
                     using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep), VerifyGoldenPack = false });
                     epName = embedder.ExecutionProvider.Name();
+                    eps = manifest.Golden.EpsilonFor(epName).ToString("G3");
                     try
                     {
                         distance = embedder.VerifyGoldenPack().ToString("G3");
@@ -125,6 +126,43 @@ internal static class ModelsCommands
             }
             AnsiConsole.Write(table);
             return worstCode;
+        }));
+        return cmd;
+    }
+
+    /// <summary>What an FP16 EP does to the golden pack, measured on the CPU EP with an FP16-rounded copy of the model.</summary>
+    private static Command Fp16Check()
+    {
+        var manifests = new Argument<string[]>("MANIFEST") { Description = "Manifests to check (default: every manifest in the models directory)", Arity = ArgumentArity.ZeroOrMore };
+        var json = new Option<bool>("--json") { Description = "Print JSON" };
+        var cmd = new Command("fp16-check",
+            "Run each golden pack on a copy of the model with weights and activations rounded to FP16 (what the Neural Engine computes), on the CPU EP, " +
+            "and compare the worst cosine distance with the Core ML tolerance; exit 4 when it does not fit") { manifests, json };
+        cmd.SetAction((p, _) => CliErrors.Guard(async () =>
+        {
+            var paths = p.GetValue(manifests) is { Length: > 0 } given ? given : ManifestLoader.FindManifests(ModelLocator.ModelsDirectory).ToArray();
+            var rows = new List<(string Revision, double Fp32, double Fp16, double Tolerance)>();
+            foreach (var path in paths)
+            {
+                var manifest = ModelLocator.Load(path);
+                using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, VerifyGoldenPack = false });
+                rows.Add((manifest.Revision, embedder.VerifyGoldenPack(), IngestFleet.ModelTools.Fp16GoldenCheck.WorstDistance(manifest), manifest.Golden.EpsilonFor("coreml")));
+            }
+            if (p.GetValue(json))
+                Console.WriteLine(System.Text.Json.JsonSerializer.Serialize(rows.Select(r => new
+                {
+                    revision = r.Revision, fp32_worst = r.Fp32, fp16_worst = r.Fp16, coreml_epsilon = r.Tolerance, margin = r.Tolerance / r.Fp16, fits = r.Fp16 <= r.Tolerance,
+                })));
+            else
+            {
+                var table = new Table().AddColumns("revision", "fp32 worst (cpu)", "fp16 worst (simulated)", "coreml epsilon", "margin", "result");
+                foreach (var r in rows)
+                    table.AddRow(Markup.Escape(r.Revision), r.Fp32.ToString("G3"), r.Fp16.ToString("G3"), r.Tolerance.ToString("G3"), $"{r.Tolerance / r.Fp16:0.0}×",
+                        r.Fp16 <= r.Tolerance ? "[green]fits[/]" : "[red]TOO TIGHT[/]");
+                AnsiConsole.Write(table);
+            }
+            await Task.CompletedTask;
+            return rows.All(r => r.Fp16 <= r.Tolerance) ? ExitCodes.Ok : ExitCodes.GoldenMismatch;
         }));
         return cmd;
     }

@@ -57,11 +57,16 @@ internal static class SreCommands
         var profile = new Option<string?>("--profile") { Description = "The tuned profile to soak with (the accept baseline)" };
         var output = new Option<string>("--out") { Description = "Folder for soak.json, the charts and soak.html", DefaultValueFactory = _ => "soak-out" };
         var embedded = new Option<bool>("--embedded") { Description = "Run the in-process fleet (in-memory transport, local store) instead of the real broker and S3" };
+        var saturation = new Option<int>("--saturation-batches")
+        {
+            Description = "Full batches of the curve's most urgent class published at once after the curve, so the tuned cell is measured on full batches (0: none)",
+            DefaultValueFactory = _ => 20,
+        };
         var prefix = new Option<string>("--queue-prefix") { Description = "Queue prefix for the soak's queues on the real broker", DefaultValueFactory = _ => "ingestfleet-soak-" };
         var connection = new FleetConnection();
         var cmd = new Command("soak", "Drive a production batch curve through this node's worker; write soak.json, charts (PNG) and soak.html. Ctrl-C ends it with a partial report.")
         {
-            curve, duration, window, images, model, ep, threads, batch, profile, output, embedded, prefix,
+            curve, duration, window, images, model, ep, threads, batch, profile, output, embedded, saturation, prefix,
         };
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
@@ -112,7 +117,7 @@ internal static class SreCommands
             Console.WriteLine($"soak: curve {soakCurve.Name} ({string.Join(", ", soakCurve.Classes)}) for {Durations.Format(d)} on {manifest.Revision}, " +
                               $"{(isEmbedded ? "embedded" : "broker + S3")}, {uris.Count} images; Ctrl-C stops with a partial report");
             var lastShown = -1;
-            var report = await SoakRunner.RunAsync(host, new SoakSettings(soakCurve, d, uris, p.GetValue(window), isEmbedded ? "embedded" : "fleet"), pr =>
+            var report = await SoakRunner.RunAsync(host, new SoakSettings(soakCurve, d, uris, p.GetValue(window), isEmbedded ? "embedded" : "fleet", Math.Max(0, p.GetValue(saturation))), pr =>
             {
                 var pct = (int)Math.Min(100, pr.Elapsed / pr.Duration * 100);
                 if (!Console.IsOutputRedirected)

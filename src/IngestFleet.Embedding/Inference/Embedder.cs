@@ -21,10 +21,12 @@ public readonly record struct EmbeddingResult(float[]? Vector, double Norm, Reje
 /// </summary>
 public sealed class Embedder : IDisposable
 {
-    /// <summary>Core ML compiles static shapes: batches are padded to this when no fixed batch is configured.</summary>
-    public const int DefaultCoreMLBatch = 16;
+    /// <summary>Core ML's second, small fixed-shape session: calls of this many images or fewer (an online job alone, a
+    /// short batch) run on it instead of being padded to the full fixed batch.</summary>
+    public const int DefaultCoreMLSmallBatch = 2;
 
     private readonly InferenceSession _session;
+    private InferenceSession? _small;
     private readonly RunOptions _runOptions = new() { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING };
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
@@ -50,7 +52,13 @@ public sealed class Embedder : IDisposable
     public PlacementReport Placement { get; }
     /// <summary>Fallback nodes the manifest does not explain (<see cref="ModelManifest.ExpectedFallbacks"/>).</summary>
     public IReadOnlyList<string> UnexplainedFallbacks => Placement.Unexplained(Manifest.ExpectedFallbacks);
+    /// <summary>Unexplained fallback nodes counted, including those ORT placed on the CPU EP without naming them.</summary>
+    public int UnexplainedFallbackCount => Placement.UnexplainedCount(Manifest.ExpectedFallbacks);
+    /// <summary>Whether the requested EP holds at least the manifest's <see cref="ModelManifest.MinEpNodeShare"/> of the graph.</summary>
+    public bool HoldsGraph => Placement.Holds(Manifest.MinEpNodeShare);
     public int FixedBatch { get; }
+    /// <summary>The small fixed-shape session's batch (0 when there is none).</summary>
+    public int SmallBatch { get; private init; }
     public int Dimension => Manifest.OutputDimension;
     public int ImageLength => _imageLength;
     /// <summary>Worst cosine distance the golden pack showed at load (NaN when the check was turned off).</summary>
@@ -64,10 +72,54 @@ public sealed class Embedder : IDisposable
         logger ??= NullLogger.Instance;
         ManifestLoader.VerifyChecksum(manifest);
         var ep = ResolveProvider(options.ExecutionProvider, logger);
-        var fixedBatch = options.FixedBatch > 0 ? options.FixedBatch : ep == ExecutionProvider.CoreML ? DefaultCoreMLBatch : 0;
+        var fixedBatch = options.FixedBatch > 0 ? options.FixedBatch : ep == ExecutionProvider.CoreML ? options.CoreMLBatch : 0;
 
-        var logId = $"{manifest.Revision}-{ep.Name()}-{Guid.NewGuid():N}";
-        var so = new SessionOptions
+        var smallBatch = options.SmallFixedBatch ?? (ep == ExecutionProvider.CoreML && fixedBatch > DefaultCoreMLSmallBatch ? DefaultCoreMLSmallBatch : 0);
+        if (fixedBatch == 0 || smallBatch >= fixedBatch) smallBatch = 0;
+        var (session, placement) = CreateSession(manifest, ep, options, fixedBatch, sharedWeights);
+        InferenceSession? small = null;
+        if (smallBatch > 0)
+        {
+            try
+            {
+                small = CreateSession(manifest, ep, options, smallBatch, sharedWeights).Session;
+            }
+            catch
+            {
+                session.Dispose();
+                throw;
+            }
+        }
+        var embedder = new Embedder(manifest, ep, options, session, placement, fixedBatch) { _small = small, SmallBatch = smallBatch };
+        try
+        {
+            logger.LogInformation(
+                "Model {Revision} on EP {Ep}: intra-op threads {Intra}, inter-op threads {Inter}, fixed batch {Fixed} (small {Small}), {Nodes} nodes, {Fallback} fallback nodes; {Share}",
+                manifest.Revision, ep, options.EffectiveIntraOpThreads, options.InterOpThreads, fixedBatch, smallBatch, placement.TotalNodes, placement.FallbackCount, placement.ShareText);
+            if (options.VerifyGoldenPack)
+                embedder.VerifyGoldenPack();
+        }
+        catch
+        {
+            embedder.Dispose();
+            throw;
+        }
+        return embedder;
+    }
+
+    /// <summary>
+    /// One session, with its placement report. With a fixed batch (always on Core ML) every symbolic dimension of the
+    /// manifest's input (the batch axis, "batch" in the bundled manifests) is fixed to it with ORT's free-dimension
+    /// override, so the graph ORT partitions has fully static input shapes: the Core ML EP appended with
+    /// RequireStaticInputShapes=1 refuses every node whose input has a dynamic dimension (ORT
+    /// core/providers/coreml/builders/helper.cc:70-73, main 89b01b4), and padding a call to the fixed batch at run time
+    /// does not change the declared shape.
+    /// </summary>
+    private static (InferenceSession Session, PlacementReport Placement) CreateSession(ModelManifest manifest, ExecutionProvider ep, EmbedderOptions options,
+        int fixedBatch, SharedWeights? sharedWeights)
+    {
+        var logId = $"{manifest.Revision}-{ep.Name()}-{fixedBatch}-{Guid.NewGuid():N}";
+        using var so = new SessionOptions
         {
             LogId = logId,
             // Verbose at session creation so "Node placements" is logged; runs log at warning only.
@@ -79,41 +131,46 @@ public sealed class Embedder : IDisposable
         };
         // Spinning intra-op threads burn the cores that decode needs between batches.
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        if (fixedBatch > 0)
+            foreach (var dimension in SymbolicInputDimensions(manifest))
+                so.AddFreeDimensionOverrideByName(dimension, fixedBatch);
+        if (options.OptimizedModelPath is { Length: > 0 } optimized)
+            so.OptimizedModelFilePath = fixedBatch > 0 ? Path.ChangeExtension(optimized, null) + $"-b{fixedBatch}.onnx" : optimized;
         if (ep == ExecutionProvider.Cpu) sharedWeights?.ApplyTo(so);
         InferenceSession session;
         OrtRuntime.BeginCapture(logId);
         try
         {
             AppendProvider(so, ep, options, manifest);
+#pragma warning disable CA2000 // returned to the caller, which owns it
             session = new InferenceSession(manifest.OnnxPath, so);
+#pragma warning restore CA2000
         }
         catch (OnnxRuntimeException e)
         {
             OrtRuntime.EndCapture(logId);
             throw new ExecutionProviderUnavailableException($"model {manifest.Revision}: ONNX Runtime could not create a session on EP {ep}: {e.Message}", e);
         }
-        finally
-        {
-            so.Dispose();
-        }
         Diagnostics.ProcessMemory.ReturnFreedNativeMemory(); // the parsed model file, freed once the session holds the weights
-        var placement = PlacementReport.Parse(ep, OrtRuntime.EndCapture(logId));
-        var embedder = new Embedder(manifest, ep, options, session, placement, fixedBatch);
-        try
-        {
-            logger.LogInformation(
-                "Model {Revision} on EP {Ep}: intra-op threads {Intra}, inter-op threads {Inter}, fixed batch {Fixed}, {Nodes} nodes, {Fallback} fallback nodes",
-                manifest.Revision, ep, options.EffectiveIntraOpThreads, options.InterOpThreads, fixedBatch, placement.TotalNodes, placement.FallbackNodes.Count);
-            if (options.VerifyGoldenPack)
-                embedder.VerifyGoldenPack();
-        }
-        catch
-        {
-            embedder.Dispose();
-            throw;
-        }
-        return embedder;
+        return (session, PlacementReport.Parse(ep, OrtRuntime.EndCapture(logId)));
     }
+
+    /// <summary>The manifest input's symbolic dimensions (strings in its shape). Only the batch axis may be symbolic:
+    /// a fixed batch cannot fix a symbolic image size.</summary>
+    public static IReadOnlyList<string> SymbolicInputDimensions(ModelManifest manifest)
+    {
+        var names = manifest.Input.Shape.Select((d, i) => (d, i)).Where(x => x.d.ValueKind == System.Text.Json.JsonValueKind.String).ToList();
+        if (names.Any(x => x.i != 0))
+            throw new ModelManifestException($"{manifest.ManifestPath}: input {manifest.Input.Name} has symbolic dimensions other than the batch axis " +
+                                             $"({string.Join(", ", names.Where(x => x.i != 0).Select(x => x.d.GetString()))}); export it with a fixed image size.");
+        return names.Select(x => x.d.GetString()!).ToList();
+    }
+
+    /// <summary>The input's dimensions as the session serves them (-1 for a dynamic one).</summary>
+    public IReadOnlyList<int> InputDimensions => _session.InputMetadata[Manifest.Input.Name].Dimensions;
+
+    /// <summary>The same for the small fixed-shape session (empty when there is none).</summary>
+    public IReadOnlyList<int> SmallInputDimensions => _small?.InputMetadata[Manifest.Input.Name].Dimensions ?? [];
 
     /// <summary>Maps a configured EP name to one this process can use, or explains why it cannot.</summary>
     public static ExecutionProvider ResolveProvider(ExecutionProvider requested, ILogger? logger = null)
@@ -177,8 +234,9 @@ public sealed class Embedder : IDisposable
         var outputs = RunRaw(pack.Inputs, pack.Count);
         var worst = pack.WorstCosineDistance(outputs);
         GoldenWorstDistance = worst;
-        if (!(worst <= Manifest.Golden.Epsilon))
-            throw new GoldenPackMismatchException(Manifest.Revision, ExecutionProvider.Name(), worst, Manifest.Golden.Epsilon);
+        var epsilon = Manifest.Golden.EpsilonFor(ExecutionProvider.Name());
+        if (!(worst <= epsilon))
+            throw new GoldenPackMismatchException(Manifest.Revision, ExecutionProvider.Name(), worst, epsilon);
         return worst;
     }
 
@@ -236,7 +294,8 @@ public sealed class Embedder : IDisposable
         for (var start = 0; start < count; start += chunk)
         {
             var n = Math.Min(chunk, count - start);
-            var runBatch = FixedBatch > 0 ? FixedBatch : n;
+            var useSmall = _small is not null && n <= SmallBatch;
+            var runBatch = useSmall ? SmallBatch : FixedBatch > 0 ? FixedBatch : n;
             var images = pixels.Slice(start * _imageLength, n * _imageLength);
             float[]? padded = null;
             try
@@ -257,7 +316,7 @@ public sealed class Embedder : IDisposable
                 }
                 using var value = OrtValue.CreateTensorValueFromMemory(OrtMemoryInfo.DefaultInstance, input,
                     [runBatch, 3, Manifest.Preprocess.Size, Manifest.Preprocess.Size]);
-                using var results = _session.Run(_runOptions, _inputNames, [value], _outputNames);
+                using var results = (useSmall ? _small! : _session).Run(_runOptions, _inputNames, [value], _outputNames);
                 results[0].GetTensorDataAsSpan<float>()[..(n * Dimension)].CopyTo(outputs.Slice(start * Dimension, n * Dimension));
             }
             finally
@@ -270,6 +329,7 @@ public sealed class Embedder : IDisposable
     public void Dispose()
     {
         _session.Dispose();
+        _small?.Dispose();
         _runOptions.Dispose();
     }
 }

@@ -20,9 +20,24 @@ public sealed class EmbedderOptions
     /// <value>Default 1 (the graphs are sequential; more inter-op threads only add contention).</value>
     [Range(1, 64)] public int InterOpThreads { get; set; } = 1;
 
-    /// <summary>Pad every batch to exactly this many images (0 = run the real count). Core ML compiles static shapes,
-    /// so with <c>coreml</c> a value of 0 means the default fixed batch of 16.</summary>
+    /// <summary>Pad every batch to exactly this many images, with the model's batch axis fixed to it (0 = run the real
+    /// count on a dynamic axis). Core ML compiles static shapes, so with <c>coreml</c> a value of 0 means
+    /// <see cref="CoreMLBatch"/>.</summary>
     [Range(0, 1024)] public int FixedBatch { get; set; }
+
+    /// <summary>Core ML's fixed batch when <see cref="FixedBatch"/> is 0. A worker sets it to its own batch size
+    /// (<c>IngestFleet:Fleet:BatchSize</c>, or the tuned profile's), so the static shape is the batch it runs.</summary>
+    /// <value>Default 16.</value>
+    [Range(1, 1024)] public int CoreMLBatch { get; set; } = 16;
+
+    /// <summary>A second, small fixed-shape session beside a fixed batch: calls of this many images or fewer run on it
+    /// instead of being padded to the full batch (an online job alone costs 2 images, not 16). Null: 2 on Core ML, none
+    /// elsewhere; 0: none. Its price is a second compiled copy of the model (see README, "Core ML: static shapes").</summary>
+    [Range(0, 1024)] public int? SmallFixedBatch { get; set; }
+
+    /// <summary>Write the graph ORT will run (after its optimizations and the static-shape overrides) to this .onnx path
+    /// (a fixed-shape session adds "-b{batch}" to the name), to inspect what an EP was given.</summary>
+    public string? OptimizedModelPath { get; set; }
 
     /// <value>Core ML compute units: ALL, CPUAndNeuralEngine, CPUAndGPU or CPUOnly. Default ALL.</value>
     [RegularExpression("^(ALL|CPUAndNeuralEngine|CPUAndGPU|CPUOnly)$")]

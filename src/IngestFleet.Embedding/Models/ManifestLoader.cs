@@ -78,6 +78,12 @@ public static class ManifestLoader
         if (string.IsNullOrWhiteSpace(m.Golden.File)) Fail("golden.file", "is required: every revision ships a golden pack.");
         if (!File.Exists(m.GoldenPath)) Fail("golden.file", $"points at {m.GoldenPath}, which does not exist.");
         if (m.Golden.Epsilon is <= 0 or > 0.5) Fail("golden.epsilon", "must be a cosine distance in (0, 0.5].");
+        foreach (var (ep, e) in m.Golden.EpsilonByEp ?? [])
+        {
+            if (ep is not ("cpu" or "cuda" or "coreml")) Fail($"golden.epsilon_by_ep.{ep}", "must name an EP: cpu, cuda or coreml.");
+            if (e is <= 0 or > 0.5) Fail($"golden.epsilon_by_ep.{ep}", "must be a cosine distance in (0, 0.5].");
+        }
+        if (m.MinEpNodeShare is < 0 or > 1) Fail("min_ep_node_share", "must be a share of the graph's nodes in [0, 1].");
         for (var i = 0; i < m.ExpectedFallbacks.Count; i++)
         {
             var e = m.ExpectedFallbacks[i];

@@ -27,6 +27,15 @@ public sealed record ModelManifest
     /// "unexplained" (reported in the batch span, the worker's health, the node doctor and the soak report).</summary>
     public IReadOnlyList<ExpectedFallback> ExpectedFallbacks { get; init; } = [];
 
+    /// <summary>The default <see cref="MinEpNodeShare"/>: ORT keeps shape arithmetic on the CPU EP on purpose, so an
+    /// accelerator rarely holds every node; below this share most of the work runs on the CPU.</summary>
+    public const double DefaultMinEpNodeShare = 0.8;
+
+    /// <summary>The least share of the graph's nodes a requested accelerator EP (Core ML, CUDA) must hold, or the
+    /// node doctor fails, readiness is unhealthy and <c>accept</c> fails (the node would bill accelerator hours while
+    /// computing on the CPU).</summary>
+    public double MinEpNodeShare { get; init; } = DefaultMinEpNodeShare;
+
     /// <summary>Directory the manifest was loaded from; relative file names resolve against it.</summary>
     [JsonIgnore] public string Directory { get; init; } = "";
     [JsonIgnore] public string ManifestPath { get; init; } = "";
@@ -112,9 +121,31 @@ public sealed record Provenance
 
 public sealed record GoldenSpec
 {
+    /// <summary>
+    /// The tolerance an FP16 EP gets unless the manifest says otherwise: Core ML (the Neural Engine and Core ML's GPU
+    /// path compute in half precision), where the FP32 <see cref="Epsilon"/> (1e-4 for the bundled towers) would refuse
+    /// a healthy node. Measured with `ingestfleet models fp16-check` (every weight and every activation rounded to FP16,
+    /// golden pack on the CPU EP, 2026-12-06): 4.7e-7 (clip-tiny-r1), 5.4e-7 (siglip-tiny-r1), 1.0e-6 and 4.8e-7 for
+    /// ViT-B/32- and ViT-B/16-size CLIP and SigLIP towers. That simulation rounds between operators but accumulates
+    /// inside each MatMul, Softmax and LayerNorm in FP32, which the Neural Engine does not; the largest distance known
+    /// from a real Neural Engine run is about 4e-4 (a SigLIP tower, issue #19). The default is 1e-3: 2.5× that, ~1,000×
+    /// the simulation. A first Mac run must compare its golden distance with it (README, "What only a Mac can confirm").
+    /// </summary>
+    public const double DefaultFp16Epsilon = 1e-3;
+
     public string File { get; init; } = "";
-    /// <summary>Largest accepted cosine distance (1 − cos) between a golden output and a fresh one.</summary>
+    /// <summary>Largest accepted cosine distance (1 − cos) between a golden output and a fresh one, on the CPU and CUDA
+    /// EPs (FP32).</summary>
     public double Epsilon { get; init; }
+
+    /// <summary>Per-EP tolerances (keys <c>cpu</c>, <c>cuda</c>, <c>coreml</c>) that override <see cref="Epsilon"/> and
+    /// <see cref="DefaultFp16Epsilon"/>, for an export whose FP16 error was measured larger or smaller.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<string, double>? EpsilonByEp { get; init; }
+
+    /// <summary>The tolerance on an EP (its manifest name: cpu, cuda, coreml).</summary>
+    public double EpsilonFor(string ep) =>
+        EpsilonByEp is not null && EpsilonByEp.TryGetValue(ep, out var e) ? e : ep == "coreml" ? Math.Max(Epsilon, DefaultFp16Epsilon) : Epsilon;
 }
 
 public static class ManifestJson

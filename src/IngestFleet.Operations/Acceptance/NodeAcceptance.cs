@@ -1,3 +1,4 @@
+using IngestFleet.Embedding.Inference;
 using IngestFleet.Worker.Node;
 using System.Globalization;
 using System.Text;
@@ -26,10 +27,30 @@ public static class NodeAcceptance
         // Recomputed from the samples themselves (the report's own verdict is only a summary).
         var swap = SoakReportBuilder.Sustained(soak.Swap, soak.SwapVerdict.ThresholdBytes > 0 ? soak.SwapVerdict.ThresholdBytes : SoakReportBuilder.SwapThresholdBytes,
             soak.SwapVerdict.MinSeconds > 0 ? soak.SwapVerdict.MinSeconds : 60);
-        gates.Add(new AcceptanceGate("swap never sustained",
-            soak.Swap.Count == 0 ? "no swap samples" : $"longest run above {swap.ThresholdBytes >> 20} MiB: {swap.LongestSeconds:0} s (max {swap.MaxBytes >> 20} MiB, {soak.Swap.Count} samples)",
-            $"< {swap.MinSeconds:0} s above {swap.ThresholdBytes >> 20} MiB", soak.Swap.Count > 0 && !swap.Sustained,
-            "free memory on the node, lower the batch (ingestfleet tune --p95-budget-ms), or rent a node with more memory"));
+        const string swapFix = "free memory on the node, lower the batch (ingestfleet tune --p95-budget-ms), or rent a node with more memory";
+        gates.Add(soak.Swap.Count == 0
+            ? AcceptanceGate.NotApplicable("swap never sustained", "not computed: the soak recorded no swap samples", $"< {swap.MinSeconds:0} s above {swap.ThresholdBytes >> 20} MiB",
+                blocks: true, "rerun the soak with this build")
+            : new AcceptanceGate("swap never sustained",
+                $"longest run above {swap.ThresholdBytes >> 20} MiB: {swap.LongestSeconds:0} s (max {swap.MaxBytes >> 20} MiB, {soak.Swap.Count} samples)",
+                $"< {swap.MinSeconds:0} s above {swap.ThresholdBytes >> 20} MiB", !swap.Sustained, swapFix));
+
+        // Like with like: the baseline and the soak must run on the same EP, or the p95 comparison means nothing.
+        var baselineEp = baseline.ExecutionProvider.Name();
+        gates.Add(new AcceptanceGate("same EP as the baseline", $"soak on {soak.Serving.ExecutionProvider}, baseline tuned on {baselineEp}",
+            $"{baselineEp} (the baseline's)", string.Equals(soak.Serving.ExecutionProvider, baselineEp, StringComparison.Ordinal),
+            $"the node served on {soak.Serving.ExecutionProvider} but the baseline was tuned on {baselineEp}: tune on the same EP, or fix the node's EP (node doctor)"));
+
+        var minShare = soak.Placement?.MinEpNodeShare ?? local.MinEpNodeShare;
+        if (soak.Serving.ExecutionProvider == "cpu")
+            gates.Add(AcceptanceGate.NotApplicable("EP holds the graph", "not applicable: the node served on the CPU EP (no accelerator to hold it)",
+                $"≥ {minShare:P0} of the graph's nodes on the accelerator", blocks: false));
+        else if (soak.Placement?.EpNodeShare is not { } share)
+            gates.Add(AcceptanceGate.NotApplicable("EP holds the graph", "not computed: the soak report carries no placement (ORT logged none, or an older build)",
+                $"≥ {minShare:P0} of the graph's nodes on {soak.Serving.ExecutionProvider}", blocks: true, "rerun the soak with this build"));
+        else
+            gates.Add(new AcceptanceGate("EP holds the graph", soak.Placement.Summary, $"≥ {minShare:P0} of the graph's nodes on {soak.Serving.ExecutionProvider}",
+                share >= minShare, "the EP runs too little of the model: check the export's static shapes and ops (README, Core ML section), then rerun node doctor"));
 
         var cell = baseline.Measurements.FirstOrDefault(c => c.Threads == baseline.IntraOpThreads && c.Batch == baseline.Batch);
         var likeWithLike = soak.Serving.Batch == baseline.Batch && soak.Serving.IntraOpThreads == baseline.IntraOpThreads;
@@ -40,10 +61,12 @@ public static class NodeAcceptance
         else if (!likeWithLike)
             gates.Add(new AcceptanceGate("batch p95 at the tuned cell", $"soak ran batch {soak.Serving.Batch}, {soak.Serving.IntraOpThreads} threads",
                 $"batch {baseline.Batch}, {baseline.IntraOpThreads} threads (like with like)", false, "run the soak with --profile set to the baseline profile"));
+        else if (double.IsNaN(soakP95))
+            gates.Add(AcceptanceGate.NotApplicable("batch p95 at the tuned cell", $"not computed: no full batch of {baseline.Batch} ran (the soak's saturation phase did not complete)",
+                $"≤ {cell.P95Ms * (1 + tolerance):0.0} ms (local {cell.P95Ms:0.0} ms + {tolerance:P0})", blocks: true, "rerun the soak to the end"));
         else
-            gates.Add(new AcceptanceGate("batch p95 at the tuned cell",
-                double.IsNaN(soakP95) ? $"no full batch of {baseline.Batch} ran" : $"{soakP95:0.0} ms (batch {baseline.Batch}, {baseline.IntraOpThreads} threads)",
-                $"≤ {cell.P95Ms * (1 + tolerance):0.0} ms (local {cell.P95Ms:0.0} ms + {tolerance:P0})", !double.IsNaN(soakP95) && soakP95 <= cell.P95Ms * (1 + tolerance),
+            gates.Add(new AcceptanceGate("batch p95 at the tuned cell", $"{soakP95:0.0} ms (batch {baseline.Batch}, {baseline.IntraOpThreads} threads)",
+                $"≤ {cell.P95Ms * (1 + tolerance):0.0} ms (local {cell.P95Ms:0.0} ms + {tolerance:P0})", soakP95 <= cell.P95Ms * (1 + tolerance),
                 "compare the node's tune table with the local one (ingestfleet tune on the node), check thermal throttling and noisy neighbours"));
 
         foreach (var (cls, p95) in soak.LatencyP95SecondsByClass.OrderBy(kv => kv.Key, StringComparer.Ordinal))
@@ -56,15 +79,24 @@ public static class NodeAcceptance
         var c2 = soak.Contract;
         var pre = local.Preprocess;
         var same = c2.ShortEdge == pre.Size && c2.Crop == pre.Crop && c2.ResizeMode == pre.ResizeMode.Name() && c2.OutputDimension == local.OutputDimension
-                   && c2.TokenCap is null && soak.Serving.ModelRevision == local.Revision && c2.ContractHash == pre.ContractHash()
+                   && soak.Serving.ModelRevision == local.Revision && c2.ContractHash == pre.ContractHash()
                    && (baseline.ModelSha256.Length == 0 || baseline.ModelSha256 == local.Onnx.Sha256);
         gates.Add(new AcceptanceGate("contract parity",
-            $"{soak.Serving.ModelRevision}: short edge {c2.ShortEdge}, crop {c2.Crop}, {c2.ResizeMode}, token cap {(c2.TokenCap?.ToString(inv) ?? "none")}, {c2.OutputDimension}-d, contract {c2.ContractHash}",
-            $"{local.Revision}: short edge {pre.Size}, crop {pre.Crop}, {pre.ResizeMode}, token cap none, {local.OutputDimension}-d, contract {pre.ContractHash()} (identical)", same,
+            $"{soak.Serving.ModelRevision}: short edge {c2.ShortEdge}, crop {c2.Crop}, {c2.ResizeMode}, {c2.OutputDimension}-d, contract {c2.ContractHash}",
+            $"{local.Revision}: short edge {pre.Size}, crop {pre.Crop}, {pre.ResizeMode}, {local.OutputDimension}-d, contract {pre.ContractHash()} (identical)", same,
             "the node serves another export or preprocessing: push the bundle that was benchmarked (ingestfleet models push) and restart the worker"));
-        gates.Add(new AcceptanceGate("golden pack on the node's EP", $"worst cosine distance {c2.GoldenWorstDistance:G3} on {soak.Serving.ExecutionProvider}",
-            $"≤ {c2.GoldenEpsilon:G3}", !double.IsNaN(c2.GoldenWorstDistance) && c2.GoldenWorstDistance <= c2.GoldenEpsilon,
-            "the EP computes something else: reopen the conversion (Core ML precision, unsupported ops)"));
+        // The manifests here describe image towers only: with no text tower there is no token cap to compare.
+        gates.Add(c2.TokenCap is null
+            ? AcceptanceGate.NotApplicable("text token cap", $"not applicable: {local.Revision} is an image-only manifest (no text tower, no tokenizer)",
+                "identical tokenizer, token cap and truncation", blocks: false)
+            : new AcceptanceGate("text token cap", $"node token cap {c2.TokenCap.Value.ToString(inv)}", "the local manifest has no text tower to compare with", false,
+                "the node serves a text tower the local manifest lacks: push the bundle that was benchmarked"));
+        gates.Add(double.IsNaN(c2.GoldenWorstDistance)
+            ? AcceptanceGate.NotApplicable("golden pack on the node's EP", "not computed: the worker ran without its golden check", $"≤ {c2.GoldenEpsilon:G3}", blocks: true,
+                "run the soak with the golden check on (the default)")
+            : new AcceptanceGate("golden pack on the node's EP", $"worst cosine distance {c2.GoldenWorstDistance:G3} on {soak.Serving.ExecutionProvider}",
+                $"≤ {c2.GoldenEpsilon:G3}", c2.GoldenWorstDistance <= c2.GoldenEpsilon,
+                "the EP computes something else: reopen the conversion (Core ML precision, unsupported ops)"));
 
         var expected = soak.Totals.Batches * 3;
         gates.Add(new AcceptanceGate("RSS sampled at every batch step", $"{soak.Rss.Count} samples for {soak.Totals.Batches} batches",
@@ -95,19 +127,28 @@ public static class NodeAcceptance
         return gates;
     }
 
-    public static bool Passed(IReadOnlyList<AcceptanceGate> gates) => gates.All(g => g.Pass);
+    public static bool Passed(IReadOnlyList<AcceptanceGate> gates) => !gates.Any(g => g.Rejects);
+
+    private static string Label(AcceptanceGate g) => g.Verdict switch
+    {
+        GateVerdict.Pass => "PASS",
+        GateVerdict.Fail => "FAIL",
+        _ => "N/A ",
+    };
 
     public static string ToText(IReadOnlyList<AcceptanceGate> gates)
     {
         var sb = new StringBuilder();
         foreach (var g in gates)
         {
-            sb.Append(g.Pass ? "  PASS  " : "  FAIL  ").Append(g.Name).AppendLine();
+            sb.Append("  ").Append(Label(g)).Append("  ").Append(g.Name).AppendLine();
             sb.Append("          measured: ").AppendLine(g.Measured);
             sb.Append("          limit:    ").AppendLine(g.Limit);
-            if (!g.Pass && g.Fix is not null) sb.Append("          do:       ").AppendLine(g.Fix);
+            if (g.Rejects && g.Fix is not null) sb.Append("          do:       ").AppendLine(g.Fix);
         }
-        sb.AppendLine(Passed(gates) ? "ACCEPTED: every gate passes" : $"NOT ACCEPTED: {string.Join(", ", gates.Where(g => !g.Pass).Select(g => g.Name))}");
+        sb.AppendLine(Passed(gates)
+            ? gates.Any(g => g.Verdict == GateVerdict.NotApplicable) ? "ACCEPTED: every gate that applies passes" : "ACCEPTED: every gate passes"
+            : $"NOT ACCEPTED: {string.Join(", ", gates.Where(g => g.Rejects).Select(g => g.Name))}");
         return sb.ToString();
     }
 
@@ -118,8 +159,8 @@ public static class NodeAcceptance
     {
         var sb = new StringBuilder(HtmlReport.Head($"Acceptance {soak.Node.Id}: {(Passed(gates) ? "ACCEPTED" : "NOT ACCEPTED")}"));
         sb.Append(HtmlReport.Table(["gate", "measured", "limit", "verdict", "what to do"],
-            gates.Select(g => (IReadOnlyList<string>)[g.Name, g.Measured, g.Limit, g.Pass ? "pass" : "FAIL", g.Pass ? "" : g.Fix ?? ""]).ToList(),
-            (r, c) => c == 3 ? (gates[r].Pass ? "pass" : "fail") : null));
+            gates.Select(g => (IReadOnlyList<string>)[g.Name, g.Measured, g.Limit, Label(g).Trim(), g.Rejects ? g.Fix ?? "" : ""]).ToList(),
+            (r, c) => c == 3 ? (gates[r].Rejects ? "fail" : "pass") : null));
         sb.Append(HtmlReport.Tail);
         return sb.ToString();
     }

@@ -28,9 +28,12 @@ public sealed record SoakReport
     /// <summary>Per window: images per hour, errors by reason, publish-to-vector p95 per class, peak RSS.</summary>
     public IReadOnlyList<SoakWindow> Windows { get; init; } = [];
     /// <summary>p95 of the batch compute wall time (first image in hand → last inference done; fetch waits excluded) per
-    /// batch size, in ms; what tune measures.
-    /// Batches of the first tenth of the run (at most a minute: warm-up) are left out.</summary>
+    /// batch size, in ms; what tune measures. Read from the saturation phase when it ran; otherwise from every batch
+    /// after the first tenth of the run (at most a minute: warm-up).</summary>
     public IReadOnlyDictionary<string, double> BatchP95MsBySize { get; init; } = new Dictionary<string, double>();
+    /// <summary>When the saturation phase (full batches back to back, after the curve) began, in seconds from the start;
+    /// the batch p95 is then read from it. Null when it did not run (an interrupted soak).</summary>
+    public double? SaturationStartSeconds { get; init; }
     /// <summary>Publish-to-vector p95 per priority class over the whole run, in seconds.</summary>
     public IReadOnlyDictionary<string, double> LatencyP95SecondsByClass { get; init; } = new Dictionary<string, double>();
     /// <summary>The published wait SLO of each class the curve drove, in seconds (the accept gate's limit).</summary>
@@ -40,6 +43,8 @@ public sealed record SoakReport
     public IReadOnlyList<SoakSample> Swap { get; init; } = [];
     public SoakSwapVerdict SwapVerdict { get; init; } = new();
     public int UnexplainedFallbacks { get; init; }
+    /// <summary>How much of the graph the EP holds (null in reports written before it was recorded).</summary>
+    public SoakPlacement? Placement { get; init; }
     public IReadOnlyList<string> UnexplainedFallbackNodes { get; init; } = [];
     /// <summary>The node's lifecycle as the fleet recorded it (process start, model ready, first vector, drain, stop).</summary>
     public IReadOnlyList<LifecycleEvent> Lifecycle { get; init; } = [];
@@ -134,4 +139,14 @@ public sealed record SoakSwapVerdict
     public bool Sustained { get; init; }
     public double LongestSeconds { get; init; }
     public long MaxBytes { get; init; }
+}
+
+/// <summary>The share of the graph's nodes the serving EP held, from ORT's own placement lines, and the manifest's minimum.</summary>
+public sealed record SoakPlacement
+{
+    public string ExecutionProvider { get; init; } = "";
+    /// <summary>Null when ORT logged nothing to judge by.</summary>
+    public double? EpNodeShare { get; init; }
+    public double MinEpNodeShare { get; init; }
+    public string Summary { get; init; } = "";
 }

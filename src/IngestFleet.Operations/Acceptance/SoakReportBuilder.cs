@@ -17,7 +17,9 @@ public static class SoakReportBuilder
         // The first tenth of the run (at most a minute) is the process warming up (JIT tiers, ORT arenas, page cache),
         // which tune leaves out too; the p95 gate compares steady state with steady state.
         var warmUp = Math.Min(60, i.PlannedSeconds / 10);
-        var steady = i.Batches.Where(b => b.At >= warmUp);
+        // The tuned cell is measured on the saturation phase's full batches when it ran (a curve below capacity never
+        // fills a batch); otherwise on every steady-state batch.
+        var steady = i.SaturationStartSeconds is { } saturation ? i.Batches.Where(b => b.At >= saturation) : i.Batches.Where(b => b.At >= warmUp);
         var m = i.Embedder.Manifest;
         var unexplained = i.Embedder.UnexplainedFallbacks;
         return new SoakReport
@@ -39,7 +41,7 @@ public static class SoakReportBuilder
             {
                 ShortEdge = m.Preprocess.Size, Crop = m.Preprocess.Crop, ResizeMode = m.Preprocess.ResizeMode.Name(), TokenCap = null,
                 OutputDimension = m.OutputDimension, ContractHash = m.Preprocess.ContractHash(), GoldenWorstDistance = i.Embedder.GoldenWorstDistance,
-                GoldenEpsilon = m.Golden.Epsilon,
+                GoldenEpsilon = m.Golden.EpsilonFor(i.Embedder.ExecutionProvider.Name()),
             },
             Totals = new SoakTotals
             {
@@ -60,7 +62,13 @@ public static class SoakReportBuilder
             }).ToList(),
             Swap = i.Swap,
             SwapVerdict = Sustained(i.Swap, SwapThresholdBytes, Math.Max(3, Math.Min(60, ran / 10))),
-            UnexplainedFallbacks = unexplained.Count,
+            SaturationStartSeconds = i.SaturationStartSeconds,
+            UnexplainedFallbacks = i.Embedder.UnexplainedFallbackCount,
+            Placement = new SoakPlacement
+            {
+                ExecutionProvider = i.Embedder.ExecutionProvider.Name(), EpNodeShare = i.Embedder.Placement.EpNodeShare,
+                MinEpNodeShare = m.MinEpNodeShare, Summary = i.Embedder.Placement.ShareText,
+            },
             UnexplainedFallbackNodes = unexplained,
             Lifecycle = i.Lifecycle,
         };
@@ -116,4 +124,8 @@ public static class SoakReportBuilder
 public sealed record SoakInputs(
     string Mode, string Curve, DateTimeOffset StartedAt, DateTimeOffset EndedAt, double PlannedSeconds, bool Completed, string NodeId,
     Embedder Embedder, int Batch, IReadOnlyDictionary<string, long> PublishedByClass, IReadOnlyDictionary<string, double> WaitSloByClass,
-    IReadOnlyList<SoakBatch> Batches, IReadOnlyList<SoakSample> Swap, IReadOnlyList<LifecycleEvent> Lifecycle, double WindowSeconds);
+    IReadOnlyList<SoakBatch> Batches, IReadOnlyList<SoakSample> Swap, IReadOnlyList<LifecycleEvent> Lifecycle, double WindowSeconds)
+{
+    /// <summary>When the saturation phase (full batches back to back) began, in seconds from the start; null when none ran.</summary>
+    public double? SaturationStartSeconds { get; init; }
+}

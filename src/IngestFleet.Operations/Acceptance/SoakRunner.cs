@@ -12,7 +12,10 @@ using Microsoft.Extensions.Hosting;
 namespace IngestFleet.Operations.Acceptance;
 
 /// <summary>How a soak runs: the curve, for how long, over which images, in which windows.</summary>
-public sealed record SoakSettings(SoakCurve Curve, TimeSpan Duration, IReadOnlyList<string> ImageUris, TimeSpan Window, string Mode);
+/// <param name="SaturationBatches">After the curve, this many full batches of the curve's most urgent class are published
+/// at once, so the tuned cell (batch × threads) is measured on full batches whatever the curve's rates (a curve below
+/// capacity never fills a batch).</param>
+public sealed record SoakSettings(SoakCurve Curve, TimeSpan Duration, IReadOnlyList<string> ImageUris, TimeSpan Window, string Mode, int SaturationBatches = 20);
 
 /// <summary>Progress while a soak runs.</summary>
 public sealed record SoakProgress(TimeSpan Elapsed, TimeSpan Duration, long Published, long Done, long DeadLettered);
@@ -90,17 +93,44 @@ public static class SoakRunner
         }
 
         // Drain what was published (bounded: a stopped run only waits briefly).
-        var total = published.Values.Sum();
-        using (var drain = new CancellationTokenSource(completed ? TimeSpan.FromSeconds(120) : TimeSpan.FromSeconds(10)))
+        completed = await DrainAsync(completed ? TimeSpan.FromSeconds(120) : TimeSpan.FromSeconds(10), CancellationToken.None) && completed;
+
+        // Saturation: full batches back to back, the cell tune measured; the p95 gate reads them.
+        double? saturationAt = null;
+        if (completed && settings.SaturationBatches > 0)
         {
+            var cls = settings.Curve.Classes.OrderBy(c => Array.IndexOf(fleet.Priorities, c)).First();
+            saturationAt = (time.GetUtcNow() - startedAt).TotalSeconds;
+            var jobs = Enumerable.Range(0, settings.SaturationBatches * fleet.BatchSize).Select(_ => new EmbedCatalogImage
+            {
+                Tenant = "soak", Shard = cls, ItemId = $"soak-{run}-{next}", Priority = cls, Image = settings.ImageUris[(int)(next++ % settings.ImageUris.Count)],
+            }).ToList();
+            published[cls] += jobs.Count;
+            try
+            {
+                await publisher.PublishAsync(jobs, null, stop);
+                completed = await DrainAsync(TimeSpan.FromMinutes(10), stop);
+            }
+            catch (OperationCanceledException) when (stop.IsCancellationRequested)
+            {
+                completed = false;
+            }
+        }
+
+        async Task<bool> DrainAsync(TimeSpan limit, CancellationToken interrupt)
+        {
+            var total = published.Values.Sum();
+            using var drain = CancellationTokenSource.CreateLinkedTokenSource(interrupt);
+            drain.CancelAfter(limit);
             try
             {
                 await ledger.WaitForAsync(startItems + total, done => progress?.Invoke(new SoakProgress(time.GetUtcNow() - startedAt, settings.Duration, total,
                     done - startItems, ledger.DeadLettered)), drain.Token);
+                return true;
             }
             catch (OperationCanceledException)
             {
-                completed = false;
+                return false;
             }
         }
         var endedAt = time.GetUtcNow();
@@ -111,6 +141,9 @@ public static class SoakRunner
             settings.Mode, settings.Curve.Name, startedAt, endedAt, settings.Duration.TotalSeconds, completed, lifecycle.NodeId, embedder, fleet.BatchSize,
             published.Where(kv => kv.Value > 0).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
             limits.Where(l => settings.Curve.Classes.Contains(l.Priority)).ToDictionary(l => l.Priority, l => l.WaitSloSeconds, StringComparer.Ordinal),
-            observer.Batches.ToList(), observer.Swap.ToList(), events.Where(e => e.Pid == Environment.ProcessId).ToList(), window.TotalSeconds));
+            observer.Batches.ToList(), observer.Swap.ToList(), events.Where(e => e.Pid == Environment.ProcessId).ToList(), window.TotalSeconds)
+        {
+            SaturationStartSeconds = saturationAt,
+        });
     }
 }

@@ -15,7 +15,7 @@ internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObje
 {
     public Task StartAsync(CancellationToken cancellationToken)
     {
-        WorkerTelemetry.ReportModel(embedder.Manifest.Revision, embedder.ExecutionProvider.Name(), embedder.UnexplainedFallbacks.Count);
+        WorkerTelemetry.ReportModel(embedder.Manifest.Revision, embedder.ExecutionProvider.Name(), embedder.UnexplainedFallbackCount);
         if (fetch.TestOnlyAllowLoopback)
             logger.LogWarning("IngestFleet:Fetch:TestOnlyAllowLoopback is on: https:// to 127.0.0.1 is admitted and its certificate trusted. Never on a node.");
         if (!sources.Enforced && !fetch.AllowFileScheme) // the embedded mode reads local files

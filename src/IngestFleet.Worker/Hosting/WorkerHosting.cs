@@ -91,7 +91,8 @@ public static class WorkerHosting
         services.AddValidatedOptions<S3Options>(config, S3Options.SectionName);
         services.AddValidatedOptions<FetchOptions>(config, FetchOptions.SectionName)
             .PostConfigure(o => o.AllowFileScheme = transport == FleetTransport.InMemory);
-        services.AddValidatedOptions<EmbedderOptions>(config, EmbedderOptions.SectionName);
+        services.AddValidatedOptions<EmbedderOptions>(config, EmbedderOptions.SectionName)
+            .PostConfigure<IOptions<FleetOptions>>((e, fleet) => e.CoreMLBatch = fleet.Value.BatchSize); // Core ML's static shape = the batch this worker runs
         services.AddValidatedOptions<ImageLimits>(config, ImageLimits.SectionName);
         services.AddValidatedOptions<HealthOptions>(config, HealthOptions.SectionName);
         services.AddValidatedOptions<StoreRetryOptions>(config, StoreRetryOptions.SectionName);

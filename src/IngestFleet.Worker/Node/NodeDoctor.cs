@@ -103,13 +103,18 @@ public static class NodeDoctor
             using var embedder = Embedder.Load(manifest, options);
             var fallback = embedder.Placement.FallbackNodes;
             var unexplained = embedder.UnexplainedFallbacks;
-            if (unexplained.Count > 0)
+            if (!embedder.HoldsGraph)
                 return new DoctorCheck("model bundle", false,
-                    $"{manifest.Revision} on {embedder.ExecutionProvider.Name()}: {unexplained.Count} unexplained fallback node(s) ({string.Join(", ", unexplained.Take(5))}): " +
+                    $"{manifest.Revision} on {embedder.ExecutionProvider.Name()}: {embedder.Placement.ShareText}, below the manifest's minimum of " +
+                    $"{manifest.MinEpNodeShare:P0}: most of the model would run on the CPU. Check the export's shapes and ops (see the README's Core ML section)");
+            if (embedder.UnexplainedFallbackCount > 0)
+                return new DoctorCheck("model bundle", false,
+                    $"{manifest.Revision} on {embedder.ExecutionProvider.Name()}: {embedder.UnexplainedFallbackCount} unexplained fallback node(s) " +
+                    $"({(unexplained.Count > 0 ? string.Join(", ", unexplained.Take(5)) : "ORT named none: every node was placed on the CPU EP")}): " +
                     "reopen the conversion, or list them with a reason under the manifest's expected_fallbacks");
             return new DoctorCheck("model bundle", true,
-                $"{manifest.Revision}: SHA-256 verified, golden pack worst cosine distance {embedder.GoldenWorstDistance:G3} ≤ {manifest.Golden.Epsilon:G3} on {embedder.ExecutionProvider.Name()}; " +
-                $"{fallback.Count} node(s) fell back to the CPU EP{(fallback.Count > 0 ? $" ({string.Join(", ", fallback.Take(5))}{(fallback.Count > 5 ? ", …" : "")})" : "")}");
+                $"{manifest.Revision}: SHA-256 verified, golden pack worst cosine distance {embedder.GoldenWorstDistance:G3} ≤ {manifest.Golden.EpsilonFor(embedder.ExecutionProvider.Name()):G3} on {embedder.ExecutionProvider.Name()}; " +
+                $"{embedder.Placement.ShareText}; {fallback.Count} node(s) fell back to the CPU EP{(fallback.Count > 0 ? $" ({string.Join(", ", fallback.Take(5))}{(fallback.Count > 5 ? ", …" : "")})" : "")}");
         }
         catch (Exception e) when (e is ModelManifestException or GoldenPackMismatchException or ExecutionProviderUnavailableException)
         {

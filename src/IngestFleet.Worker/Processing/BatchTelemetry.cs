@@ -44,8 +44,9 @@ public sealed class BatchTelemetry(EmbeddingPipeline pipeline, FleetOptions flee
                 ExecutionProvider.CoreML => "apple-ane-gpu-cpu",
                 _ => "cpu",
             });
-            activity.SetTag("ingestfleet.fallback_nodes", embedder.Placement.FallbackNodes.Count);
-            activity.SetTag("ingestfleet.unexplained_fallback_nodes", embedder.UnexplainedFallbacks.Count);
+            activity.SetTag("ingestfleet.fallback_nodes", embedder.Placement.FallbackCount);
+            activity.SetTag("ingestfleet.unexplained_fallback_nodes", embedder.UnexplainedFallbackCount);
+            if (embedder.Placement.EpNodeShare is { } share) activity.SetTag("ingestfleet.ep_node_share", share);
             activity.SetTag("ingestfleet.priority", priority);
             activity.SetTag("ingestfleet.os_priority", lowOsPriority ? "low" : "normal");
             if (waits.Length > 0)

@@ -4,15 +4,23 @@ using Microsoft.ML.OnnxRuntime;
 
 namespace IngestFleet.Tests.Embedding;
 
-/// <summary>Fallbacks explained by the manifest versus unexplained ones, from recorded ORT placement log lines in the
-/// format ORT 1.31 writes for a Core ML session (Core ML itself cannot run here: no Mac).</summary>
+/// <summary>Fallbacks explained by the manifest versus unexplained ones, from ORT placement log messages in the exact
+/// format ORT prints them for a Core ML session (Core ML itself cannot run here: no Mac): one message per line, from
+/// onnxruntime core/framework/session_state.cc:1377-1385 and core/providers/coreml/coreml_execution_provider.cc:128-139
+/// (main 89b01b4; the same literals in 1.25). Real printed lines from public ORT issues are in PlacementTruthTests.</summary>
 public sealed class ExpectedFallbackTests
 {
     private static readonly OrtLogLine[] CoreMLSession =
     [
-        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING, "s", "CoreMLExecutionProvider::GetCapability, number of partitions supported by CoreML: 2 number of nodes supported by CoreML: 40"),
-        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", " Node(s) placed on [CoreMLExecutionProvider]. Number of nodes: 40"),
-        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", " Node(s) placed on [CPUExecutionProvider]. Number of nodes: 3\n  Erf (/blocks.0/mlp/Erf)\n  Erf (/blocks.1/mlp/Erf)\n  Gather (/pool/Gather)"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING, "s", "CoreMLExecutionProvider::GetCapability, number of partitions supported by CoreML: 2 number of nodes in the graph: 43 number of nodes supported by CoreML: 40"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", "Node placements"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", " Node(s) placed on [CoreMLExecutionProvider]. Number of nodes: 2"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", "  CoreML_6104331519212532101_0 (CoreMLExecutionProvider_CoreML_6104331519212532101_0_0)"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", "  CoreML_6104331519212532101_1 (CoreMLExecutionProvider_CoreML_6104331519212532101_1_1)"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", " Node(s) placed on [CPUExecutionProvider]. Number of nodes: 3"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", "  Erf (/blocks.0/mlp/Erf)"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", "  Erf (/blocks.1/mlp/Erf)"),
+        new(OrtLoggingLevel.ORT_LOGGING_LEVEL_VERBOSE, "s", "  Gather (/pool/Gather)"),
     ];
 
     [Fact]
@@ -27,6 +35,7 @@ public sealed class ExpectedFallbackTests
             new ExpectedFallback { Node = "/pool/Gather", Reason = "class-token gather" },
         ]));
         Assert.Equal(2, placement.CoreMLPartitions);
+        Assert.Equal(40.0 / 43, placement.EpNodeShare!.Value, 6); // S ÷ G, not the fused partition count
     }
 
     [Fact]

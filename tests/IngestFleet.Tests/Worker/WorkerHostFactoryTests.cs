@@ -41,4 +41,16 @@ public sealed class WorkerHostFactoryTests
         Assert.Equal(before.Where(kv => kv.Key.StartsWith("IngestFleet", StringComparison.Ordinal)).OrderBy(kv => kv.Key),
             after.Where(kv => kv.Key.StartsWith("IngestFleet", StringComparison.Ordinal)).OrderBy(kv => kv.Key));
     }
+
+    [Fact]
+    public async Task CoreMLsStaticBatch_IsTheBatchThisWorkerRuns()
+    {
+        using var host = await WorkerHostFactory.BuildAsync(new WorkerHostSpec
+        {
+            Transport = FleetTransport.InMemory,
+            LocalStoreDirectory = Directory.CreateTempSubdirectory("ingestfleet-factory-").FullName,
+            Options = new Dictionary<string, string?> { ["IngestFleet:Embedder:ExecutionProvider"] = "cpu", ["IngestFleet:Fleet:BatchSize"] = "24" },
+        }, CancellationToken.None);
+        Assert.Equal(24, host.Services.GetRequiredService<IngestFleet.Embedding.Inference.EmbedderOptions>().CoreMLBatch);
+    }
 }

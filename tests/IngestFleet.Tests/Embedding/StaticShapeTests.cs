@@ -1,0 +1,75 @@
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Embedding.Models;
+using Onnx;
+
+namespace IngestFleet.Tests.Embedding;
+
+/// <summary>
+/// What the Core ML path gives ORT: a graph whose input shapes are fully static. The Core ML EP cannot run here (no
+/// Mac), so the same session options are built on the CPU EP: a fixed batch fixes the manifest's symbolic batch axis
+/// with ORT's free-dimension override, and the graph ORT will run is written back (OptimizedModelPath) and read.
+/// </summary>
+public sealed class StaticShapeTests
+{
+    private static EmbedderOptions Fixed(int batch, int? small, string? optimized = null) => new()
+    {
+        ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = 2, FixedBatch = batch, SmallFixedBatch = small, OptimizedModelPath = optimized,
+    };
+
+    [Fact]
+    public void AFixedBatch_FixesTheBatchAxis_InTheSessionAndInTheGraphOrtRuns()
+    {
+        var dir = Directory.CreateTempSubdirectory("ingestfleet-static-").FullName;
+        using (var dynamicShape = Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = 2 }))
+            Assert.Equal([-1, 3, 224, 224], dynamicShape.InputDimensions); // the manifest's "batch" axis, as exported
+
+        using var embedder = Embedder.Load(TestPaths.Clip, Fixed(16, 2, Path.Combine(dir, "optimized.onnx")));
+        Assert.Equal([16, 3, 224, 224], embedder.InputDimensions);
+        Assert.Equal([2, 3, 224, 224], embedder.SmallInputDimensions);
+        foreach (var (file, batch) in new[] { ("optimized-b16.onnx", 16L), ("optimized-b2.onnx", 2L) })
+        {
+            ModelProto model;
+            using (var stream = File.OpenRead(Path.Combine(dir, file))) model = ModelProto.Parser.ParseFrom(stream);
+            var input = Assert.Single(model.Graph.Input, i => i.Name == TestPaths.Clip.Input.Name);
+            Assert.Equal([batch, 3L, 224L, 224L], input.Type.TensorType.Shape.Dim.Select(d => d.DimValue));
+            Assert.All(input.Type.TensorType.Shape.Dim, d => Assert.True(string.IsNullOrEmpty(d.DimParam)));
+            var output = Assert.Single(model.Graph.Output);
+            Assert.Equal([batch, 512L], output.Type.TensorType.Shape.Dim.Select(d => d.DimValue));
+        }
+    }
+
+    [Theory]
+    [InlineData(1)]
+    [InlineData(2)]
+    [InlineData(3)]
+    [InlineData(17)]
+    public void TheSmallAndTheFullFixedSession_EmbedAsTheDynamicSessionDoes(int count)
+    {
+        var photos = TestPaths.SamplePhotos.Select(p => File.ReadAllBytes(Path.Combine(TestPaths.Photos, p))).ToList();
+        var pre = new IngestFleet.Embedding.Preprocessing.ImagePreprocessor(TestPaths.Clip.Preprocess);
+        var pixels = new float[count * pre.TensorLength];
+        for (var i = 0; i < count; i++) Assert.True(pre.Preprocess(photos[i % photos.Count], pixels.AsSpan(i * pre.TensorLength, pre.TensorLength)).Ok);
+
+        using var dynamicShape = Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = 2 });
+        using var fixedShape = Embedder.Load(TestPaths.Clip, Fixed(16, 2));
+        var expected = dynamicShape.Embed(pixels, count);
+        var actual = fixedShape.Embed(pixels, count);
+        for (var i = 0; i < count; i++)
+            Assert.InRange(VectorMath.Cosine(expected[i].Vector!, actual[i].Vector!), 1 - 1e-6, 1 + 1e-6);
+    }
+
+    [Fact]
+    public void ASymbolicImageSize_CannotBeFixedByABatch_AndIsRefused()
+    {
+        var manifest = TestPaths.Clip with
+        {
+            Input = TestPaths.Clip.Input with
+            {
+                Shape = new object[] { "batch", 3, "height", 224 }.Select(d => System.Text.Json.JsonSerializer.SerializeToElement(d)).ToList(),
+            },
+        };
+        var e = Assert.Throws<ModelManifestException>(() => Embedder.SymbolicInputDimensions(manifest));
+        Assert.Contains("height", e.Message, StringComparison.Ordinal);
+        Assert.Equal(["batch"], Embedder.SymbolicInputDimensions(TestPaths.Clip));
+    }
+}
