@@ -63,6 +63,45 @@ public sealed class ModelBundleIntegrationTests(FleetFixture fixture)
     }
 
     [Fact]
+    public async Task ACoreMLCompile_TravelsWithTheBundle_OutsideItsIdentity_AndLandsWhereTheNodeLooks()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var manifest = IngestFleet.Embedding.Models.ManifestLoader.Load(Path.Combine(AppContext.BaseDirectory, "models", "clip-tiny-r1"));
+        // A stand-in for what Core ML compiled on one Mac (no Mac here): the files in its cache folder for this model.
+        string Compile(byte fill)
+        {
+            var root = Directory.CreateTempSubdirectory("ingestfleet-coreml-").FullName;
+            var dir = Directory.CreateDirectory(Path.Combine(root, manifest.Onnx.Sha256, "model.mlmodelc")).FullName;
+            File.WriteAllBytes(Path.Combine(dir, "coremldata.bin"), Enumerable.Repeat(fill, 4096).ToArray());
+            return root;
+        }
+        var firstMac = new Dictionary<string, string>(world.Settings()) { ["IngestFleet__Embedder__CoreMLCacheDirectory"] = Compile(1) };
+        var first = CliRunner.RunWith(firstMac, "models", "push", "clip-tiny-r1", "--tenant", "acme");
+        Assert.True(first.ExitCode == 0, first.Stdout + first.Stderr);
+        var sums = Encoding.UTF8.GetString((await world.Store.GetAsync("models/acme/clip-tiny-r1/SHA256SUMS", CancellationToken.None))!);
+        Assert.DoesNotContain("coreml", sums, StringComparison.Ordinal); // not part of the bundle's identity
+        var cachePrefix = ModelBundles.CoreMLCachePrefix("acme", "clip-tiny-r1", manifest.Onnx.Sha256);
+        Assert.True(await world.Store.ExistsAsync(cachePrefix + "SHA256SUMS", CancellationToken.None));
+
+        // The same revision pushed from another Mac (another compile): not refused, and the archived compile stays.
+        var secondMac = new Dictionary<string, string>(world.Settings()) { ["IngestFleet__Embedder__CoreMLCacheDirectory"] = Compile(2) };
+        var second = CliRunner.RunWith(secondMac, "models", "push", "clip-tiny-r1", "--tenant", "acme");
+        Assert.True(second.ExitCode == 0, second.Stdout + second.Stderr);
+        Assert.Contains("already holds this exact bundle", second.Stdout, StringComparison.Ordinal);
+
+        // A node loading the bundle finds the compile in its own Core ML cache folder (the daemon's writable one).
+        var nodeCache = Directory.CreateTempSubdirectory("ingestfleet-node-coreml-").FullName;
+        using var config = new ConfigurationManager();
+        config.AddInMemoryCollection(world.Settings().ToDictionary(kv => kv.Key.Replace("__", ":", StringComparison.Ordinal), kv => (string?)kv.Value));
+        config["IngestFleet:ModelBundle:CacheDirectory"] = Directory.CreateTempSubdirectory("ingestfleet-bundles-").FullName;
+        config["IngestFleet:Embedder:CoreMLCacheDirectory"] = nodeCache;
+        var loaded = await WorkerModels.LoadAsync($"s3://{world.Bucket}/models/acme/clip-tiny-r1", config, CancellationToken.None);
+        var placed = Path.Combine(nodeCache, loaded.Manifest.Onnx.Sha256, "model.mlmodelc", "coremldata.bin");
+        Assert.True(File.Exists(placed));
+        Assert.All(await File.ReadAllBytesAsync(placed), b => Assert.Equal(1, b)); // the first Mac's compile, verified
+    }
+
+    [Fact]
     public async Task AWorkerServingATenantsBundle_EmbedsThatTenant_AndDeadLettersATenantWithoutOne()
     {
         using var world = await fixture.NewWorldAsync();

@@ -5,6 +5,7 @@ namespace IngestFleet.IntegrationTests;
 
 /// <summary><c>ingestfleet node doctor</c> against the real broker and S3 server.</summary>
 [Collection(FleetTests.Name)]
+[System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class NodeDoctorIntegrationTests(FleetFixture fixture)
 {
     private static readonly string[] Checks = ["execution provider", "model bundle", "memory", "thread caps", "fetch guard", "swap", "broker", "object store"];
@@ -44,5 +45,74 @@ public sealed class NodeDoctorIntegrationTests(FleetFixture fixture)
         var r = CliRunner.RunWith(world.Settings(), "node", "doctor", "--profile", path);
         Assert.Equal(8, r.ExitCode);
         Assert.Contains("was tuned for siglip-tiny-r1", r.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>The macOS daemon's user has the home /var/empty: nothing may need to write there. Here a Linux system
+    /// user with a home it cannot write runs the worker's own doctor on a tenant's s3:// bundle, as install.sh does.</summary>
+    [RootFact]
+    public async Task AServiceUserWhoseHomeCannotBeWritten_RunsTheDoctorOnAnS3Bundle_AndTheNodeIsFit()
+    {
+        const string user = "ingestfleet-doctor";
+        const string home = "/var/empty-ingestfleet-doctor";
+        Directory.CreateDirectory(home); // root's, 755: the user cannot write it
+        if (Run("id", user).ExitCode != 0)
+            Assert.Equal(0, Run("useradd", "--system", "--no-create-home", "--home-dir", home, "--shell", "/usr/sbin/nologin", user).ExitCode);
+        Assert.NotEqual(0, Run("runuser", "-u", user, "--", "test", "-w", home).ExitCode);
+
+        using var world = await fixture.NewWorldAsync();
+        var push = CliRunner.RunWith(world.Settings(), "models", "push", "clip-tiny-r1", "--tenant", "acme");
+        Assert.True(push.ExitCode == 0, push.Stdout + push.Stderr);
+
+        // The worker host's build, copied where any user can read it (the checkout may sit under a private folder).
+        var bin = Directory.CreateTempSubdirectory("ingestfleet-doctor-bin-").FullName;
+        CopyReadable(Path.Combine(RepositoryRoot(), "src", "IngestFleet.WorkerHost", "bin", "Release", "net10.0"), bin);
+        File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
+        var args = new List<string> { "-u", user, "--", "env", $"HOME={home}", "DOTNET_NOLOGO=1", $"IngestFleet__Model=s3://{world.Bucket}/models/acme/clip-tiny-r1" };
+        args.AddRange(world.Settings().Select(kv => $"{kv.Key}={kv.Value}"));
+        args.AddRange(["dotnet", Path.Combine(bin, "ingestfleet-worker.dll"), "--doctor", "--json"]);
+        var r = Run("runuser", [.. args]);
+        Assert.True(r.ExitCode == 0, r.Output);
+        using var doc = JsonDocument.Parse(r.Output[r.Output.IndexOf('{', StringComparison.Ordinal)..]);
+        var model = doc.RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("check").GetString() == "model bundle");
+        Assert.True(model.GetProperty("ok").GetBoolean(), model.ToString());
+        Assert.True(doc.RootElement.GetProperty("fit").GetBoolean());
+    }
+
+    private static (int ExitCode, string Output) Run(string file, params string[] args)
+    {
+        var psi = new System.Diagnostics.ProcessStartInfo(file) { RedirectStandardOutput = true, RedirectStandardError = true, WorkingDirectory = "/" };
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEnd();
+        p.WaitForExit();
+        return (p.ExitCode, stdout.Result + stderr);
+    }
+
+    private static string RepositoryRoot()
+    {
+        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
+            if (File.Exists(Path.Combine(d.FullName, "IngestFleet.sln"))) return d.FullName;
+        throw new DirectoryNotFoundException("no IngestFleet.sln above the tests");
+    }
+
+    private static void CopyReadable(string from, string to)
+    {
+        foreach (var dir in Directory.GetDirectories(from, "*", SearchOption.AllDirectories))
+            Directory.CreateDirectory(Path.Combine(to, Path.GetRelativePath(from, dir)));
+        foreach (var file in Directory.GetFiles(from, "*", SearchOption.AllDirectories))
+            File.Copy(file, Path.Combine(to, Path.GetRelativePath(from, file)));
+        foreach (var dir in Directory.GetDirectories(to, "*", SearchOption.AllDirectories))
+            File.SetUnixFileMode(dir, (UnixFileMode)0b111_101_101);
+    }
+}
+
+/// <summary>A fact that needs root on Linux (to create a system user); elsewhere it is reported as skipped.</summary>
+public sealed class RootFactAttribute : FactAttribute
+{
+    public RootFactAttribute()
+    {
+        if (!OperatingSystem.IsLinux() || Environment.UserName != "root" || !File.Exists("/usr/sbin/useradd") || !File.Exists("/usr/sbin/runuser"))
+            Skip = "needs root on Linux with useradd and runuser (CI runs as root)";
     }
 }

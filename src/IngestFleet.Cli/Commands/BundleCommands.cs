@@ -14,8 +14,8 @@ internal static class BundleCommands
         var manifest = new Argument<string>("MANIFEST") { Description = "manifest.json, a revision folder or a bundled revision name" };
         var tenant = new Option<string>("--tenant") { Description = "The tenant the bundle is archived for", Required = true };
         var connection = new FleetConnection();
-        var cmd = new Command("push", "Archive a model bundle (manifest, ONNX, golden pack, EP cache, SHA256SUMS) under models/{tenant}/{revision}/; " +
-                                      "never over a different bundle of the same revision") { manifest, tenant };
+        var cmd = new Command("push", "Archive a model bundle (manifest, ONNX, golden pack, SHA256SUMS) under models/{tenant}/{revision}/, never over a different " +
+                                      "bundle of the same revision; and this Mac's Core ML compile of it (coreml-cache/{sha256}/, outside the identity) when there is one") { manifest, tenant };
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
@@ -25,9 +25,12 @@ internal static class BundleCommands
             var embedder = FleetConnection.Bind<EmbedderOptions>(config, EmbedderOptions.SectionName);
             try
             {
-                var wrote = await ModelBundles.PushAsync(store, m, p.GetValue(tenant)!, embedder.CoreMLCacheDirectory, ct);
+                var pushed = await ModelBundles.PushAsync(store, m, p.GetValue(tenant)!, embedder, ct);
                 var prefix = ModelBundles.Prefix(p.GetValue(tenant)!, m.Revision);
-                Console.WriteLine(wrote ? $"archived {m.Revision} for {p.GetValue(tenant)} at {store.Location}/{prefix}" : $"{prefix} already holds this exact bundle; nothing written");
+                Console.WriteLine(pushed.Archived ? $"archived {m.Revision} for {p.GetValue(tenant)} at {store.Location}/{prefix}" : $"{prefix} already holds this exact bundle");
+                Console.WriteLine(pushed.CoreMLCacheArchived
+                    ? $"archived this Mac's Core ML compile of it under {ModelBundles.CoreMLCachePrefix(p.GetValue(tenant)!, m.Revision, m.Onnx.Sha256)} (outside the bundle's identity)"
+                    : $"no Core ML compile archived from here ({Embedder.CoreMLCacheFor(embedder, m)} is empty, or one is archived already)");
                 Console.WriteLine($"serve it: ingestfleet worker --model s3://{FleetConnection.Bind<S3Options>(config, S3Options.SectionName).Bucket}/{prefix.TrimEnd('/')}");
                 return ExitCodes.Ok;
             }

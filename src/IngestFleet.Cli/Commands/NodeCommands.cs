@@ -27,7 +27,9 @@ internal static class NodeCommands
             if (p.GetValue(model) is { } m) overrides["IngestFleet:Model"] = m;
             if (p.GetValue(ep) is { } e) overrides[$"{EmbedderOptions.SectionName}:ExecutionProvider"] = e.Name();
             if (p.GetValue(profile) is { } pf) overrides["IngestFleet:Profile"] = pf;
-            var checks = await NodeDoctor.RunAsync(FleetConnection.Configuration(overrides), ct);
+            // The worker's own configuration (same factory, same precedence), so the doctor checks what the worker will run.
+            var config = IngestFleet.Worker.Hosting.WorkerHostFactory.CreateBuilder(new IngestFleet.Worker.Hosting.WorkerHostSpec { Options = overrides }).Configuration;
+            var checks = await NodeDoctor.RunAsync(config, ct);
             Console.Write(p.GetValue(json) ? DoctorReport.ToJson(checks) + Environment.NewLine : DoctorReport.ToText(checks));
             return NodeDoctor.IsFit(checks) ? ExitCodes.Ok : ExitCodes.NodeNotFit;
         }));

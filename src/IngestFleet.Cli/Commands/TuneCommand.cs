@@ -98,7 +98,7 @@ internal static class TuneCommand
             Console.WriteLine($"  threads {c.Threads,2} batch {c.Batch,3}: {c.ImagesPerSecond,7:0.0} img/s  p95 {c.P95Ms,8:0.0} ms  peak RSS {c.PeakRssBytes / 1048576.0,6:0} MiB"), ct);
         var (cells, choice, profile, resolvedEp) = (result.Cells, result.Choice, result.Profile, result.ExecutionProvider);
 
-        var table = new Table().AddColumns("thr", "batch", "img/s", "p50 ms", "p95 ms", "p99 ms", "RSS dec MiB", "RSS inf MiB", "swap MiB", "");
+        var table = new Table().AddColumns("thr", "batch", "img/s", "p50 ms", "p95 ms", "p99 ms", "RSS dec MiB", "RSS inf MiB", "swapped out MiB", "");
         foreach (var c in cells)
             table.AddRow($"{c.Threads}", $"{c.Batch}", $"{c.ImagesPerSecond:0.0}", $"{c.P50Ms:0.0}", $"{c.P95Ms:0.0}", $"{c.P99Ms:0.0}",
                 $"{c.PeakRssDecodeBytes / 1048576.0:0}", $"{c.PeakRssInferenceBytes / 1048576.0:0}",
@@ -106,7 +106,7 @@ internal static class TuneCommand
         AnsiConsole.Write(table);
         foreach (var step in choice.Steps) Console.WriteLine($"  rule: {step}");
         if (cells.Any(c => c.SwapBytes > 0))
-            Console.WriteLine($"  warning: swap in use during the sweep (up to {cells.Max(c => c.SwapBytes) / 1048576.0:0} MiB): latencies include paging; free memory or lower the batch");
+            Console.WriteLine($"  warning: the kernel swapped out memory during the sweep (up to {cells.Max(c => c.SwapBytes) / 1048576.0:0} MiB in a cell): latencies include paging; free memory or lower the batch");
 
         Directory.CreateDirectory(outDir);
         var profilePath = Path.Combine(outDir, "profile.json");

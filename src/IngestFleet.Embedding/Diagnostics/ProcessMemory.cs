@@ -5,14 +5,46 @@ namespace IngestFleet.Embedding.Diagnostics;
 
 /// <summary>
 /// Resident set size and swap, read cheaply enough to sample every few milliseconds: Linux reads /proc/self/statm
-/// (resident pages) and /proc/self/status (VmSwap); macOS uses the runtime's working set (task RSS) and
-/// sysctl vm.swapusage; elsewhere the working set, and swap is unknown (-1).
+/// (resident pages, one pread on a kept handle) and /proc/self/status (VmSwap); macOS asks the kernel for the task's
+/// physical footprint (task_info TASK_VM_INFO, what Activity Monitor shows as Memory) and sysctl vm.swapusage;
+/// elsewhere the runtime's working set, and swap is unknown (-1). Environment.WorkingSet is not used on macOS: it
+/// enumerates every thread of the process on each call.
 /// </summary>
 public static partial class ProcessMemory
 {
     private static readonly bool Linux = OperatingSystem.IsLinux() && File.Exists("/proc/self/statm");
 
-    public static long CurrentRss() => (Linux ? StatmRss() : null) ?? Environment.WorkingSet;
+    private static readonly bool Mac = OperatingSystem.IsMacOS();
+
+    public static long CurrentRss() => (Linux ? StatmRss() : Mac ? PhysFootprint() : null) ?? Environment.WorkingSet;
+
+    /// <summary>macOS: the task's phys_footprint from task_info(mach_task_self(), TASK_VM_INFO) (xnu osfmk/mach/task_info.h:
+    /// flavor 22 at :363; phys_footprint at byte 144 of struct task_vm_info, :365-388, #pragma pack(4) at :91;
+    /// TASK_VM_INFO_REV1_COUNT 38 natural_t at :448-449). Null when the call fails.</summary>
+    internal static long? PhysFootprint()
+    {
+        Span<int> info = stackalloc int[TaskVmInfoCount];
+        var count = (uint)TaskVmInfoCount;
+        if (task_info(mach_task_self(), TaskVmInfo, ref MemoryMarshal.GetReference(info), ref count) != 0 || count < TaskVmInfoRev1Count) return null;
+        return PhysFootprintFrom(MemoryMarshal.AsBytes(info));
+    }
+
+    /// <summary>phys_footprint out of a task_vm_info buffer (little-endian, as on arm64 and x86-64).</summary>
+    internal static long PhysFootprintFrom(ReadOnlySpan<byte> taskVmInfo) =>
+        (long)System.Buffers.Binary.BinaryPrimitives.ReadUInt64LittleEndian(taskVmInfo[PhysFootprintOffset..]);
+
+    internal const int PhysFootprintOffset = 144;
+    private const int TaskVmInfo = 22;
+    private const int TaskVmInfoRev1Count = 38;
+    private const int TaskVmInfoCount = 93; // the whole struct (task_info.h:432-433); older kernels fill fewer and say so in count
+
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    [LibraryImport("libc")]
+    private static partial uint mach_task_self();
+
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    [LibraryImport("libc")]
+    private static partial int task_info(uint task, int flavor, ref int info, ref uint count);
 
     /// <summary>Resident bytes from /proc/self/statm ("size resident …", in pages), read with a pread at offset 0 on one
     /// handle kept open: no open, close or allocation per sample. Null when it cannot be read.</summary>

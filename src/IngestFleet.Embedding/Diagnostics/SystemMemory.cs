@@ -4,8 +4,10 @@ using System.Runtime.InteropServices;
 namespace IngestFleet.Embedding.Diagnostics;
 
 /// <summary>The machine's memory as a node check needs it: physical total, available now, and swap in use system-wide.
-/// Linux reads /proc/meminfo; macOS sysctl (hw.memsize, vm.page_free_count + vm.page_purgeable_count, vm.swapusage).
-/// -1 where the platform does not tell.</summary>
+/// Linux reads /proc/meminfo (MemAvailable); macOS hw.memsize, <see cref="VmStatistics.AvailableBytes"/> (free +
+/// inactive + purgeable + speculative, less a wired headroom) and vm.swapusage. -1 where the platform does not tell.
+/// Swap in use is shown, never gated on: it stays up after any past pressure. Gates read paging activity
+/// (<see cref="PagingCounters"/>).</summary>
 public static partial class SystemMemory
 {
     public static SystemMemoryReading Read()
@@ -20,10 +22,7 @@ public static partial class SystemMemory
         if (OperatingSystem.IsMacOS())
         {
             var total = Sysctl64("hw.memsize");
-            var pageSize = Sysctl64("hw.pagesize");
-            var free = Sysctl32("vm.page_free_count");
-            var purgeable = Sysctl32("vm.page_purgeable_count");
-            var available = pageSize > 0 && free >= 0 ? (free + Math.Max(0, purgeable)) * pageSize : -1;
+            var available = VmStatistics.ReadMac()?.AvailableBytes ?? -1;
             return new SystemMemoryReading(total, available, ProcessMemory.Swap().UsedBytes); // vm.swapusage is system-wide on macOS
         }
         return new SystemMemoryReading(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, -1, -1);
@@ -34,13 +33,6 @@ public static partial class SystemMemory
         long value = 0;
         var size = (nint)sizeof(long);
         return sysctlbyname(name, ref value, ref size, 0, 0) == 0 ? value : -1;
-    }
-
-    private static long Sysctl32(string name)
-    {
-        long value = 0; // the kernel writes 4 bytes into the low half (little-endian)
-        var size = (nint)sizeof(int);
-        return sysctlbyname(name, ref value, ref size, 0, 0) == 0 ? value & 0xFFFFFFFF : -1;
     }
 
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]

@@ -172,6 +172,12 @@ public sealed class Embedder : IDisposable
     /// <summary>The same for the small fixed-shape session (empty when there is none).</summary>
     public IReadOnlyList<int> SmallInputDimensions => _small?.InputMetadata[Manifest.Input.Name].Dimensions ?? [];
 
+    /// <summary>Where Core ML keeps this model's compiled form: a folder per model SHA-256 under
+    /// <see cref="EmbedderOptions.CoreMLCacheDirectory"/> (default: under the temp directory), so a changed export never
+    /// reuses another's compile, and a compile shipped with the bundle lands where this node looks for it.</summary>
+    public static string CoreMLCacheFor(EmbedderOptions options, ModelManifest manifest) =>
+        Path.Combine(options.CoreMLCacheDirectory ?? Path.Combine(Path.GetTempPath(), "ingestfleet-coreml"), manifest.Onnx.Sha256);
+
     /// <summary>Maps a configured EP name to one this process can use, or explains why it cannot.</summary>
     public static ExecutionProvider ResolveProvider(ExecutionProvider requested, ILogger? logger = null)
     {
@@ -209,7 +215,7 @@ public sealed class Embedder : IDisposable
         switch (ep)
         {
             case ExecutionProvider.CoreML:
-                var cache = options.CoreMLCacheDirectory ?? Path.Combine(Path.GetTempPath(), "ingestfleet-coreml", manifest.Revision);
+                var cache = CoreMLCacheFor(options, manifest);
                 Directory.CreateDirectory(cache);
                 so.AppendExecutionProvider("CoreML", new Dictionary<string, string>
                 {

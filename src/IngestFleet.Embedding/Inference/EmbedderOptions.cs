@@ -43,7 +43,8 @@ public sealed class EmbedderOptions
     [RegularExpression("^(ALL|CPUAndNeuralEngine|CPUAndGPU|CPUOnly)$")]
     public string CoreMLComputeUnits { get; set; } = "ALL";
 
-    /// <summary>Where Core ML keeps compiled models between runs (default: a folder under the temp directory).</summary>
+    /// <summary>Where Core ML keeps compiled models between runs, one folder per model SHA-256 (default: a folder under
+    /// the temp directory; the launchd plist sets /opt/ingestfleet/var/coreml-cache, which the daemon user owns).</summary>
     public string? CoreMLCacheDirectory { get; set; }
 
     [Range(0, 64)] public int CudaDeviceId { get; set; }

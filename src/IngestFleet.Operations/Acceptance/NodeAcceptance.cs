@@ -28,12 +28,16 @@ public static class NodeAcceptance
         var swap = SoakReportBuilder.Sustained(soak.Swap, soak.SwapVerdict.ThresholdBytes > 0 ? soak.SwapVerdict.ThresholdBytes : SoakReportBuilder.SwapThresholdBytes,
             soak.SwapVerdict.MinSeconds > 0 ? soak.SwapVerdict.MinSeconds : 60);
         const string swapFix = "free memory on the node, lower the batch (ingestfleet tune --p95-budget-ms), or rent a node with more memory";
-        gates.Add(soak.Swap.Count == 0
-            ? AcceptanceGate.NotApplicable("swap never sustained", "not computed: the soak recorded no swap samples", $"< {swap.MinSeconds:0} s above {swap.ThresholdBytes >> 20} MiB",
-                blocks: true, "rerun the soak with this build")
-            : new AcceptanceGate("swap never sustained",
-                $"longest run above {swap.ThresholdBytes >> 20} MiB: {swap.LongestSeconds:0} s (max {swap.MaxBytes >> 20} MiB, {soak.Swap.Count} samples)",
-                $"< {swap.MinSeconds:0} s above {swap.ThresholdBytes >> 20} MiB", !swap.Sustained, swapFix));
+        var swapLimit = $"swap-outs above {swap.ThresholdBytes >> 20} MiB per sample for < {swap.MinSeconds:0} s in a row";
+        gates.Add(soak.SwapMeasure != SoakReport.SwappedOutPerSample
+            ? AcceptanceGate.NotApplicable("swap never sustained", "not computed: the report records the swap level, not paging activity (an older build)",
+                swapLimit, blocks: true, "rerun the soak with this build")
+            : soak.Swap.Count == 0 || soak.Swap.Any(s => s.Value < 0)
+                ? AcceptanceGate.NotApplicable("swap never sustained", "not computed: the kernel's paging counters could not be read on this node", swapLimit,
+                    blocks: true, "run the soak on macOS or Linux")
+                : new AcceptanceGate("swap never sustained",
+                    $"longest run of swap-outs: {swap.LongestSeconds:0} s (at most {swap.MaxBytes >> 10} KiB swapped out in one sample, {soak.Swap.Count} samples)",
+                    swapLimit, !swap.Sustained, swapFix));
 
         // Like with like: the baseline and the soak must run on the same EP, or the p95 comparison means nothing.
         var baselineEp = baseline.ExecutionProvider.Name();
@@ -83,7 +87,7 @@ public static class NodeAcceptance
                    && (baseline.ModelSha256.Length == 0 || baseline.ModelSha256 == local.Onnx.Sha256);
         gates.Add(new AcceptanceGate("contract parity",
             $"{soak.Serving.ModelRevision}: short edge {c2.ShortEdge}, crop {c2.Crop}, {c2.ResizeMode}, {c2.OutputDimension}-d, contract {c2.ContractHash}",
-            $"{local.Revision}: short edge {pre.Size}, crop {pre.Crop}, {pre.ResizeMode}, {local.OutputDimension}-d, contract {pre.ContractHash()} (identical)", same,
+            $"{local.Revision}: short edge {pre.Size}, crop {pre.Crop}, {pre.ResizeMode.Name()}, {local.OutputDimension}-d, contract {pre.ContractHash()} (identical)", same,
             "the node serves another export or preprocessing: push the bundle that was benchmarked (ingestfleet models push) and restart the worker"));
         // The manifests here describe image towers only: with no text tower there is no token cap to compare.
         gates.Add(c2.TokenCap is null
@@ -108,8 +112,9 @@ public static class NodeAcceptance
 
         if (billing is not null)
         {
-            var start = soak.Lifecycle.FirstOrDefault(e => e.Event == "process_start");
-            var stop = soak.Lifecycle.LastOrDefault(e => e.Event == "stop");
+            // The node's own lifecycle, every worker process on it (the daemon's cold start included), first start to last event.
+            var start = soak.Lifecycle.OrderBy(e => e.At).FirstOrDefault(e => e.Event == "process_start");
+            var stop = soak.Lifecycle.Count == 0 || !soak.Lifecycle.Any(e => e.Event == "stop") ? null : soak.Lifecycle.MaxBy(e => e.At);
             var billed = billing.Where(b => b.NodeId == soak.Node.Id).Sum(b => b.BilledMinutes);
             if (start is null || stop is null)
                 gates.Add(new AcceptanceGate("billed minutes vs wall clock", $"billed {billed:0.#} min", "lifecycle process_start and stop needed", false,
@@ -119,7 +124,7 @@ public static class NodeAcceptance
                 var wall = (stop.At - start.At).TotalMinutes;
                 var allowed = wall * billingTolerance + 1;
                 gates.Add(new AcceptanceGate("billed minutes vs wall clock",
-                    $"billed {billed:0.#} min for {soak.Node.Id}; wall clock {wall:0.#} min (cold start included: process start {start.At:u} → stop {stop.At:u})",
+                    $"billed {billed:0.#} min for {soak.Node.Id}; wall clock {wall:0.#} min (cold start included: first process start {start.At:u} → last event {stop.At:u}, {soak.Lifecycle.Select(e => e.Pid).Distinct().Count()} process(es))",
                     $"within ±{allowed:0.#} min ({billingTolerance:P0} + 1 min of rounding)", Math.Abs(billed - wall) <= allowed,
                     "raise it with the provider: billed time the fleet did not run (or a node id that does not match)"));
             }

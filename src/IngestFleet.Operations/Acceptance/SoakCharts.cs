@@ -64,7 +64,7 @@ public static class SoakCharts
         using (var p = new Plot())
         {
             p.Add.Scatter(r.Swap.Select(s => s.At / 60).ToArray(), r.Swap.Select(s => Math.Max(0, s.Value) / 1048576.0).ToArray());
-            p.XLabel("minutes"); p.YLabel("swap in use (MiB)");
+            p.XLabel("minutes"); p.YLabel("swapped out per sample (MiB)");
             Save("swap.png", r.SwapVerdict.Sustained ? "Swap (SUSTAINED)" : "Swap", p);
         }
         using (var p = new Plot())
@@ -85,7 +85,7 @@ public static class SoakCharts
             ["totals", $"{r.Totals.Published} published, {r.Totals.Embedded} embedded, {r.Totals.DeadLettered} dead-lettered in {r.Totals.Batches} batches"],
             ["batch p95 (ms) by size", string.Join(", ", r.BatchP95MsBySize.Select(kv => $"{kv.Key}: {kv.Value:0.0}"))],
             ["publish → vector p95 (s)", string.Join(", ", r.LatencyP95SecondsByClass.Select(kv => $"{kv.Key}: {kv.Value:0.000}"))],
-            ["swap", $"max {r.SwapVerdict.MaxBytes >> 20} MiB, longest run above {r.SwapVerdict.ThresholdBytes >> 20} MiB {r.SwapVerdict.LongestSeconds:0} s (sustained from {r.SwapVerdict.MinSeconds:0} s): {(r.SwapVerdict.Sustained ? "SUSTAINED" : "not sustained")}"],
+            ["paging", $"at most {r.SwapVerdict.MaxBytes >> 10} KiB swapped out per sample, longest run above {r.SwapVerdict.ThresholdBytes >> 20} MiB {r.SwapVerdict.LongestSeconds:0} s (sustained from {r.SwapVerdict.MinSeconds:0} s): {(r.SwapVerdict.Sustained ? "SUSTAINED" : "not sustained")}"],
             ["unexplained fallbacks", r.UnexplainedFallbacks.ToString(CultureInfo.InvariantCulture)],
         ]));
         foreach (var (file, title) in charts)

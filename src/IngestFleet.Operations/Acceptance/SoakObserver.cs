@@ -4,7 +4,9 @@ using IngestFleet.Worker.Processing;
 
 namespace IngestFleet.Operations.Acceptance;
 
-/// <summary>Collects what a soak measures from the worker's ledger (every batch) and a swap sampler.</summary>
+/// <summary>Collects what a soak measures from the worker's ledger (every batch) and a paging sampler: each sample is
+/// what the kernel swapped out since the previous one (its cumulative counters, not the swap level, which stays up long
+/// after any pressure); -1 where the counters cannot be read.</summary>
 public sealed class SoakObserver : IDisposable
 {
     private readonly FleetLedger _ledger;
@@ -31,7 +33,15 @@ public sealed class SoakObserver : IDisposable
         e.LatenciesSeconds.ToArray(), e.RejectionsByReason, e.Report.Timings.PeakRssDecodeBytes, e.Report.Timings.PeakRssInferenceBytes,
         e.Report.Timings.PeakRssBytes));
 
-    private void SampleSwap() => Swap.Enqueue(new SoakSample(Now, SystemMemory.Read().SwapUsedBytes));
+    private PagingCounters? _lastPaging;
+
+    private void SampleSwap()
+    {
+        var now = PagingCounters.Read();
+        var swappedOut = now is { } n ? _lastPaging is { } last ? n.Since(last).SwappedOutBytes : 0 : -1;
+        _lastPaging = now;
+        Swap.Enqueue(new SoakSample(Now, swappedOut));
+    }
 
     public void Dispose()
     {

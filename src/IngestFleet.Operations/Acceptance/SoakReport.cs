@@ -40,7 +40,12 @@ public sealed record SoakReport
     public IReadOnlyDictionary<string, double> WaitSloSecondsByClass { get; init; } = new Dictionary<string, double>();
     /// <summary>RSS at every batch step: decode, inference and the whole batch, per batch.</summary>
     public IReadOnlyList<SoakRssSample> Rss { get; init; } = [];
+    /// <summary>Paging activity per sample: bytes the kernel swapped out since the previous sample (see <see cref="SwapMeasure"/>).</summary>
     public IReadOnlyList<SoakSample> Swap { get; init; } = [];
+    /// <summary>What <see cref="Swap"/> holds: <c>swapped_out_bytes_per_sample</c>. Reports written before paging was
+    /// measured hold the swap level and have no value here; accept cannot judge them.</summary>
+    public string? SwapMeasure { get; init; }
+    public const string SwappedOutPerSample = "swapped_out_bytes_per_sample";
     public SoakSwapVerdict SwapVerdict { get; init; } = new();
     public int UnexplainedFallbacks { get; init; }
     /// <summary>How much of the graph the EP holds (null in reports written before it was recorded).</summary>

@@ -9,7 +9,8 @@ namespace IngestFleet.Operations.Acceptance;
 public static class SoakReportBuilder
 {
     /// <summary>Swap above this is "in use" for the sustained-swap rule.</summary>
-    public const long SwapThresholdBytes = 64L * 1024 * 1024;
+    /// <summary>Swap-outs per sample above this count as paging (a few pages of kernel housekeeping do not).</summary>
+    public const long SwapThresholdBytes = 1L * 1024 * 1024;
 
     public static SoakReport Build(SoakInputs i)
     {
@@ -61,6 +62,7 @@ public static class SoakReportBuilder
                 new SoakRssSample(b.At, "batch", b.PeakRssBatchBytes),
             }).ToList(),
             Swap = i.Swap,
+            SwapMeasure = SoakReport.SwappedOutPerSample,
             SwapVerdict = Sustained(i.Swap, SwapThresholdBytes, Math.Max(3, Math.Min(60, ran / 10))),
             SaturationStartSeconds = i.SaturationStartSeconds,
             UnexplainedFallbacks = i.Embedder.UnexplainedFallbackCount,

@@ -141,7 +141,7 @@ public static class SoakRunner
             settings.Mode, settings.Curve.Name, startedAt, endedAt, settings.Duration.TotalSeconds, completed, lifecycle.NodeId, embedder, fleet.BatchSize,
             published.Where(kv => kv.Value > 0).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal),
             limits.Where(l => settings.Curve.Classes.Contains(l.Priority)).ToDictionary(l => l.Priority, l => l.WaitSloSeconds, StringComparer.Ordinal),
-            observer.Batches.ToList(), observer.Swap.ToList(), events.Where(e => e.Pid == Environment.ProcessId).ToList(), window.TotalSeconds)
+            observer.Batches.ToList(), observer.Swap.ToList(), events.ToList() /* every process on the node: the daemon's cold start and stops count for billing */, window.TotalSeconds)
         {
             SaturationStartSeconds = saturationAt,
         });

@@ -20,7 +20,7 @@ public sealed record TuneResult(IReadOnlyList<TuneCell> Cells, TuneChoice Choice
 /// <summary>
 /// The thread × batch sweep behind <c>ingestfleet tune</c>: for each intra-op thread count one ORT session, for each
 /// batch size the pipeline run for the given seconds (at least 3 batches), with p50/p95/p99 batch latency, peak RSS at
-/// the decode and inference steps, and swap; then the documented selection rule picks the profile.
+/// the decode and inference steps, and what the kernel swapped out during the cell; then the documented selection rule picks the profile.
 /// </summary>
 public static class TuneSweep
 {
@@ -88,7 +88,8 @@ public static class TuneSweep
         var micro = new FleetOptions { BatchSize = batch }.EffectiveMicroBatch; // as the worker runs it
         pipeline.ProcessAsync(Batch(), Environment.ProcessorCount, micro, ct).GetAwaiter().GetResult(); // warm-up
         var latencies = new List<double>();
-        long peak = 0, peakDecode = 0, peakInference = 0, swap = 0;
+        long peak = 0, peakDecode = 0, peakInference = 0;
+        var pagingBefore = PagingCounters.Read();
         var wall = Stopwatch.StartNew();
         while ((wall.Elapsed.TotalSeconds < seconds || latencies.Count < 3) && latencies.Count < 100_000)
         {
@@ -98,9 +99,10 @@ public static class TuneSweep
             peak = Math.Max(peak, timings.PeakRssBytes);
             peakDecode = Math.Max(peakDecode, timings.PeakRssDecodeBytes);
             peakInference = Math.Max(peakInference, timings.PeakRssInferenceBytes);
-            swap = Math.Max(swap, ProcessMemory.Swap().UsedBytes);
         }
         var elapsed = wall.Elapsed.TotalSeconds;
+        // Paging during the cell (the kernel's swap-out counter), not the swap level, which stays up after past pressure.
+        var swap = pagingBefore is { } before && PagingCounters.Read() is { } after ? after.Since(before).SwappedOutBytes : -1;
         return new TuneCell
         {
             Threads = threads, Batch = batch, BatchesRun = latencies.Count, ImagesPerSecond = latencies.Count * batch / elapsed,

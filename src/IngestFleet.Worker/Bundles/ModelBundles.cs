@@ -1,3 +1,4 @@
+using IngestFleet.Embedding.Inference;
 using System.Security.Cryptography;
 using System.Text;
 using IngestFleet.Contracts;
@@ -12,12 +13,18 @@ public sealed class ModelBundleException(string message) : Exception(message);
 /// <summary>One archived revision of a tenant: its key prefix and what its SHA256SUMS lists.</summary>
 public sealed record ArchivedBundle(string Tenant, string Revision, string Prefix, IReadOnlyDictionary<string, string> Sums);
 
+/// <summary>What a push did: whether it archived the bundle, and whether it archived a Core ML cache.</summary>
+public sealed record BundlePushResult(bool Archived, bool CoreMLCacheArchived);
+
 /// <summary>
 /// Model bundles per tenant in the object store, the exact artifacts a node serves:
-/// <c>models/{tenant}/{revision}/</c> holds <c>manifest.json</c>, the ONNX file, the golden pack, any execution-provider
-/// cache the runtime produced (the Core ML compiled-model cache under <c>coreml-cache/</c>), and a <c>SHA256SUMS</c>
-/// over all of them, written last, so a bundle without it is not archived. A different bundle is never written over
-/// an archived revision; workers download a bundle into a local cache and verify every checksum before loading it.
+/// <c>models/{tenant}/{revision}/</c> holds <c>manifest.json</c>, the ONNX file, the golden pack and a <c>SHA256SUMS</c>
+/// over them, written last, so a bundle without it is not archived. That is the bundle's identity: a different bundle is
+/// never written over an archived revision. Beside it, outside the identity, <c>coreml-cache/{model-sha256}/</c> holds
+/// the Core ML compiled model a Mac produced (with its own SHA256SUMS, written last): pushing the same revision from
+/// another Mac adds nothing to the identity and is not refused, and a cache already archived for that model is kept.
+/// Workers download a bundle (and its Core ML cache, when there is one) into a local cache, verify every checksum, and
+/// place the compiled model where Core ML looks for it, so a node that has it never compiles cold.
 /// </summary>
 public static class ModelBundles
 {
@@ -25,21 +32,26 @@ public static class ModelBundles
 
     public static string Prefix(string tenant, string revision) => $"models/{tenant}/{revision}/";
 
-    /// <summary>The files of a local bundle (relative path → full path): manifest, ONNX, golden pack, EP cache.</summary>
-    public static SortedDictionary<string, string> LocalFiles(ModelManifest manifest, string? coreMLCacheDirectory)
+    /// <summary>The files of a bundle's identity (relative path → full path): manifest, ONNX, golden pack.</summary>
+    public static SortedDictionary<string, string> LocalFiles(ModelManifest manifest) => new(StringComparer.Ordinal)
     {
-        var files = new SortedDictionary<string, string>(StringComparer.Ordinal)
-        {
-            ["manifest.json"] = manifest.ManifestPath,
-            [manifest.Onnx.File] = manifest.OnnxPath,
-            [manifest.Golden.File] = manifest.GoldenPath,
-        };
-        var cache = coreMLCacheDirectory ?? Path.Combine(Path.GetTempPath(), "ingestfleet-coreml", manifest.Revision);
+        ["manifest.json"] = manifest.ManifestPath,
+        [manifest.Onnx.File] = manifest.OnnxPath,
+        [manifest.Golden.File] = manifest.GoldenPath,
+    };
+
+    /// <summary>The Core ML compiled-model files this machine holds for the model (relative to its cache folder).</summary>
+    public static SortedDictionary<string, string> LocalCoreMLCache(ModelManifest manifest, EmbedderOptions options)
+    {
+        var files = new SortedDictionary<string, string>(StringComparer.Ordinal);
+        var cache = Embedder.CoreMLCacheFor(options, manifest);
         if (Directory.Exists(cache))
             foreach (var f in Directory.EnumerateFiles(cache, "*", SearchOption.AllDirectories))
-                files["coreml-cache/" + Path.GetRelativePath(cache, f).Replace('\\', '/')] = f;
+                files[Path.GetRelativePath(cache, f).Replace('\\', '/')] = f;
         return files;
     }
+
+    public static string CoreMLCachePrefix(string tenant, string revision, string modelSha256) => $"{Prefix(tenant, revision)}coreml-cache/{modelSha256}/";
 
     public static string Sums(IEnumerable<KeyValuePair<string, string>> relativeToSha) =>
         string.Concat(relativeToSha.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Value}  {kv.Key}\n"));
@@ -48,26 +60,39 @@ public static class ModelBundles
         text.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => l.Split("  ", 2)).Where(p => p.Length == 2)
             .ToDictionary(p => p[1].Trim(), p => p[0].Trim(), StringComparer.Ordinal);
 
-    /// <summary>Uploads a bundle; returns false when the identical bundle was already archived. Throws when a
-    /// different bundle is archived under the same revision.</summary>
-    public static async Task<bool> PushAsync(IObjectStore store, ModelManifest manifest, string tenant, string? coreMLCacheDirectory, CancellationToken ct)
+    /// <summary>Uploads a bundle (Archived false when the identical bundle was already archived) and this machine's
+    /// Core ML cache for the model when it has one and none is archived yet. Throws when a different bundle is
+    /// archived under the same revision.</summary>
+    public static async Task<BundlePushResult> PushAsync(IObjectStore store, ModelManifest manifest, string tenant, EmbedderOptions options, CancellationToken ct)
     {
         if (!JobValidator.IsSafeSegment(tenant)) throw new ModelBundleException($"tenant '{tenant}' must be 1–128 letters, digits, '-', '_' or '.'");
         ManifestLoader.VerifyChecksum(manifest);
-        var files = LocalFiles(manifest, coreMLCacheDirectory);
-        var sums = files.ToDictionary(kv => kv.Key, kv => Sha256(kv.Value), StringComparer.Ordinal);
-        var text = Sums(sums);
+        var files = LocalFiles(manifest);
+        var text = Sums(files.ToDictionary(kv => kv.Key, kv => Sha256(kv.Value), StringComparer.Ordinal));
         var prefix = Prefix(tenant, manifest.Revision);
+        var archived = true;
         if (await store.GetAsync(prefix + SumsFile, ct) is { } existing)
         {
-            if (Encoding.UTF8.GetString(existing) == text) return false;
-            throw new ModelBundleException($"{prefix}{SumsFile} already archives a different bundle for {manifest.Revision}: a revision names exact " +
-                                           "weights, so give this export a new revision in its manifest");
+            if (Encoding.UTF8.GetString(existing) != text)
+                throw new ModelBundleException($"{prefix}{SumsFile} already archives a different bundle for {manifest.Revision}: a revision names exact " +
+                                               "weights, so give this export a new revision in its manifest");
+            archived = false;
         }
-        foreach (var (relative, path) in files)
-            await store.PutAsync(prefix + relative, await File.ReadAllBytesAsync(path, ct), "application/octet-stream", ct);
-        await store.PutAsync(prefix + SumsFile, Encoding.UTF8.GetBytes(text), "text/plain", ct); // last: the bundle is complete
-        return true;
+        else
+        {
+            foreach (var (relative, path) in files)
+                await store.PutAsync(prefix + relative, await File.ReadAllBytesAsync(path, ct), "application/octet-stream", ct);
+            await store.PutAsync(prefix + SumsFile, Encoding.UTF8.GetBytes(text), "text/plain", ct); // last: the bundle is complete
+        }
+
+        var cache = LocalCoreMLCache(manifest, options);
+        var cachePrefix = CoreMLCachePrefix(tenant, manifest.Revision, manifest.Onnx.Sha256);
+        if (cache.Count == 0 || await store.ExistsAsync(cachePrefix + SumsFile, ct)) return new BundlePushResult(archived, false);
+        foreach (var (relative, path) in cache)
+            await store.PutAsync(cachePrefix + relative, await File.ReadAllBytesAsync(path, ct), "application/octet-stream", ct);
+        await store.PutAsync(cachePrefix + SumsFile, Encoding.UTF8.GetBytes(Sums(cache.ToDictionary(kv => kv.Key, kv => Sha256(kv.Value), StringComparer.Ordinal))),
+            "text/plain", ct);
+        return new BundlePushResult(archived, true);
     }
 
     /// <summary>The archived revisions of a tenant (those with a SHA256SUMS).</summary>
@@ -95,6 +120,29 @@ public static class ModelBundles
         var sums = ParseSums(Encoding.UTF8.GetString(sumsBytes));
         if (!sums.ContainsKey("manifest.json")) throw new ModelBundleException($"{prefix}{SumsFile} lists no manifest.json");
         var local = Path.Combine(cacheDirectory, tenant, revision);
+        await DownloadVerifiedAsync(store, prefix, sums, local, ct);
+        return Path.Combine(local, "manifest.json");
+    }
+
+    /// <summary>Places the bundle's archived Core ML compiled model, when there is one, in this node's Core ML cache
+    /// folder for the model (<see cref="Embedder.CoreMLCacheFor"/>), unless the node already has one; returns whether
+    /// it placed it. Every file is verified against the cache's SHA256SUMS.</summary>
+    public static async Task<bool> PlaceCoreMLCacheAsync(IObjectStore store, string tenant, ModelManifest manifest, EmbedderOptions options, CancellationToken ct)
+    {
+        var target = Embedder.CoreMLCacheFor(options, manifest);
+        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()) return false;
+        var prefix = CoreMLCachePrefix(tenant, manifest.Revision, manifest.Onnx.Sha256);
+        if (await store.GetAsync(prefix + SumsFile, ct) is not { } sums) return false;
+        var staging = target + $".download-{Guid.NewGuid():N}";
+        await DownloadVerifiedAsync(store, prefix, ParseSums(Encoding.UTF8.GetString(sums)), staging, ct);
+        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
+        if (Directory.Exists(target)) Directory.Delete(target, recursive: true); // an empty folder
+        Directory.Move(staging, target);
+        return true;
+    }
+
+    private static async Task DownloadVerifiedAsync(IObjectStore store, string prefix, IReadOnlyDictionary<string, string> sums, string local, CancellationToken ct)
+    {
         Directory.CreateDirectory(local);
         foreach (var (relative, sha) in sums)
         {
@@ -109,7 +157,6 @@ public static class ModelBundles
             Directory.CreateDirectory(Path.GetDirectoryName(target)!);
             await File.WriteAllBytesAsync(target, bytes, ct);
         }
-        return Path.Combine(local, "manifest.json");
     }
 
     /// <summary>Splits <c>s3://bucket/models/{tenant}/{revision}</c>.</summary>

@@ -1,3 +1,4 @@
+using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
 using IngestFleet.Storage.S3;
 using Microsoft.Extensions.Configuration;
@@ -30,8 +31,33 @@ public static class WorkerModels
     public const string ModelKey = "IngestFleet:Model";
     public const string CacheDirectoryKey = "IngestFleet:ModelBundle:CacheDirectory";
 
-    public static string DefaultCacheDirectory =>
-        Path.Combine(Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.Create), "ingestfleet", "models");
+    /// <summary>Where bundles are cached when <c>IngestFleet:ModelBundle:CacheDirectory</c> is not set: the user's local
+    /// application data, or, for a service user whose home cannot be written (the macOS daemon's is /var/empty), a
+    /// folder of its own under the temp directory. The launchd plist sets the key to /opt/ingestfleet/var/models.</summary>
+    public static string DefaultCacheDirectory
+    {
+        get
+        {
+            try
+            {
+                var home = Environment.GetFolderPath(Environment.SpecialFolder.LocalApplicationData, Environment.SpecialFolderOption.DoNotVerify);
+                if (home.Length > 0 && Path.IsPathRooted(home))
+                {
+                    var dir = Path.Combine(home, "ingestfleet", "models");
+                    Directory.CreateDirectory(dir);
+                    var probe = Path.Combine(dir, $".write-{Environment.ProcessId}");
+                    File.WriteAllBytes(probe, []);
+                    File.Delete(probe);
+                    return dir;
+                }
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // not writable: fall through
+            }
+            return Path.Combine(Path.GetTempPath(), $"ingestfleet-{Environment.UserName}", "models");
+        }
+    }
 
     /// <summary>Loads the model named by <c>IngestFleet:Model</c> (default: the bundled default revision).</summary>
     public static Task<LoadedModel> LoadAsync(IConfiguration configuration, CancellationToken ct) => LoadAsync(configuration[ModelKey], configuration, ct);
@@ -49,6 +75,10 @@ public static class WorkerModels
         using var store = new S3ObjectStore((configuration.GetSection(S3Options.SectionName).Get<S3Options>() ?? new S3Options()).ForBucket(bucket));
         var cache = configuration[CacheDirectoryKey] is { Length: > 0 } c ? c : DefaultCacheDirectory;
         var manifestPath = await ModelBundles.DownloadAsync(store, tenant, revision, cache, ct);
-        return new LoadedModel(ManifestLoader.Load(manifestPath), new ModelBundleSource(bucket, tenant, revision, cache));
+        var manifest = ManifestLoader.Load(manifestPath);
+        // A Core ML compile archived with the bundle goes where Core ML looks for it: no cold compile on this node.
+        var embedder = configuration.GetSection(EmbedderOptions.SectionName).Get<EmbedderOptions>() ?? new EmbedderOptions();
+        await ModelBundles.PlaceCoreMLCacheAsync(store, tenant, manifest, embedder, ct);
+        return new LoadedModel(manifest, new ModelBundleSource(bucket, tenant, revision, cache));
     }
 }

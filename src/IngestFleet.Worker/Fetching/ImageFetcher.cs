@@ -113,7 +113,7 @@ public sealed class ImageFetcher : IDisposable
         catch (Exception e) when (e is not OperationCanceledException)
 #pragma warning restore CA1031
         {
-            _logger.LogWarning(e, "fetch of {Source} failed unexpectedly", source);
+            _logger.LogWarning(e, "fetch of {Source} failed unexpectedly", ForLog(source));
             return FetchResult.Fail(ReasonCodes.FetchFailed, $"{e.GetType().Name}: {e.Message}");
         }
     }
@@ -240,4 +240,11 @@ public sealed class ImageFetcher : IDisposable
     }
 
     public void Dispose() => _http.Dispose();
+
+    /// <summary>A source as logs may show it: scheme, host and path, never user info or the query (pre-signed URLs carry
+    /// credentials there).</summary>
+    internal static string ForLog(string source) =>
+        Uri.TryCreate(source, UriKind.Absolute, out var uri)
+            ? $"{uri.Scheme}://{uri.Host}{(uri.IsDefaultPort ? "" : $":{uri.Port}")}{uri.AbsolutePath}{(uri.Query.Length > 0 ? "?…" : "")}"
+            : "(not a URI)";
 }

@@ -3,7 +3,8 @@ using System.Text.Json.Serialization;
 
 namespace IngestFleet.Worker.Node;
 
-/// <summary>One line of <c>nodes/{node-id}/lifecycle.jsonl</c>: what happened to a worker process, when, and on what.</summary>
+/// <summary>One line of a worker process's lifecycle object (<c>nodes/{node-id}/lifecycle/…jsonl</c>): what happened
+/// to it, when, and on what.</summary>
 public sealed record LifecycleEvent
 {
     /// <summary>process_start, model_ready, first_vector, drain_begin or stop.</summary>

@@ -13,9 +13,11 @@ using Microsoft.Extensions.Logging;
 namespace IngestFleet.Worker.Node;
 
 /// <summary>
-/// Writes the worker's lifecycle to <c>nodes/{node-id}/lifecycle.jsonl</c> in the store (process start, model ready,
-/// first vector, drain begin, stop, with host, hardware, EP and profile), so cold start and wall clock are measured by
-/// the fleet itself and compared with what the node was billed. Registered before the bus: its start loads the model
+/// Writes the worker's lifecycle to the store (process start, model ready, first vector, drain begin, stop, with host,
+/// hardware, EP and profile), so cold start and wall clock are measured by the fleet itself and compared with what the
+/// node was billed. Each worker process writes its own object, <c>nodes/{node-id}/lifecycle/{start}-{pid}-{id}.jsonl</c>:
+/// several processes on one node (the launchd daemon, a soak, a restart overlapping its predecessor) never write the
+/// same key, so none loses another's events; readers merge them. Registered before the bus: its start loads the model
 /// and runs the golden pack, so a worker consumes only once its model is verified. A store that cannot be written is
 /// logged, never fatal.
 /// </summary>
@@ -28,14 +30,25 @@ public sealed class NodeLifecycle(Embedder embedder, IObjectStore store, FleetLe
 
     public string NodeId { get; } = config["IngestFleet:Node:Id"] is { Length: > 0 } id ? id : Environment.MachineName;
 
-    public string Key => $"nodes/{NodeId}/lifecycle.jsonl";
+    private static readonly DateTimeOffset ProcessStart = new(Process.GetCurrentProcess().StartTime.ToUniversalTime());
+
+    /// <summary>This writer's own object: nobody else writes it.</summary>
+    public string Key { get; } = $"{Prefix(config["IngestFleet:Node:Id"] is { Length: > 0 } n ? n : Environment.MachineName)}" +
+                                 $"{ProcessStart:yyyyMMdd'T'HHmmss'Z'}-{Environment.ProcessId}-{Guid.NewGuid():N}.jsonl";
+
+    public static string Prefix(string nodeId) => $"nodes/{nodeId}/lifecycle/";
+
+    /// <summary>Where builds before per-process objects wrote one shared file; still read.</summary>
+    public static string LegacyKey(string nodeId) => $"nodes/{nodeId}/lifecycle.jsonl";
+
+    private readonly StringBuilder _written = new();
 
     public static string Hardware => $"{RuntimeInformation.OSDescription}; {RuntimeInformation.ProcessArchitecture}; {Environment.ProcessorCount} logical cores; " +
                                      $"{GC.GetGCMemoryInfo().TotalAvailableMemoryBytes >> 20} MiB";
 
     public async Task StartAsync(CancellationToken cancellationToken)
     {
-        await AppendAsync("process_start", new DateTimeOffset(Process.GetCurrentProcess().StartTime.ToUniversalTime()), cancellationToken);
+        await AppendAsync("process_start", ProcessStart, cancellationToken);
         await AppendAsync("model_ready", time.GetUtcNow(), cancellationToken); // the embedder was loaded and golden-checked to construct this
         ledger.BatchCompleted += OnBatch;
         _stopping = lifetime.ApplicationStopping.Register(() => _ = AppendAsync("drain_begin", time.GetUtcNow(), CancellationToken.None));
@@ -64,9 +77,9 @@ public sealed class NodeLifecycle(Embedder embedder, IObjectStore store, FleetLe
         await _write.WaitAsync(cancellationToken);
         try
         {
-            var existing = await store.GetAsync(Key, cancellationToken);
-            var text = (existing is null ? "" : Encoding.UTF8.GetString(existing)) + line + "\n";
-            await store.PutAsync(Key, Encoding.UTF8.GetBytes(text), "application/x-ndjson", cancellationToken);
+            // Only this process writes its key, so what it wrote so far is known here: no read-modify-write race.
+            _written.Append(line).Append('\n');
+            await store.PutAsync(Key, Encoding.UTF8.GetBytes(_written.ToString()), "application/x-ndjson", cancellationToken);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
@@ -78,13 +91,19 @@ public sealed class NodeLifecycle(Embedder embedder, IObjectStore store, FleetLe
         }
     }
 
-    /// <summary>The events recorded for a node, oldest first (empty when none).</summary>
+    /// <summary>The events every process recorded for a node, oldest first (empty when none).</summary>
     public static async Task<IReadOnlyList<LifecycleEvent>> ReadAsync(IObjectStore store, string nodeId, CancellationToken cancellationToken)
     {
-        var bytes = await store.GetAsync($"nodes/{nodeId}/lifecycle.jsonl", cancellationToken);
-        if (bytes is null) return [];
-        return Encoding.UTF8.GetString(bytes).Split('\n', StringSplitOptions.RemoveEmptyEntries)
-            .Select(l => JsonSerializer.Deserialize<LifecycleEvent>(l, LifecycleEvent.Json)!).OrderBy(e => e.At).ToList();
+        var keys = new List<string> { LegacyKey(nodeId) };
+        await foreach (var key in store.ListAsync(Prefix(nodeId), cancellationToken)) keys.Add(key);
+        var events = new List<LifecycleEvent>();
+        foreach (var key in keys)
+        {
+            if (await store.GetAsync(key, cancellationToken) is not { } bytes) continue;
+            events.AddRange(Encoding.UTF8.GetString(bytes).Split('\n', StringSplitOptions.RemoveEmptyEntries)
+                .Select(l => JsonSerializer.Deserialize<LifecycleEvent>(l, LifecycleEvent.Json)!));
+        }
+        return events.OrderBy(e => e.At).ToList();
     }
 
     public void Dispose()

@@ -15,5 +15,6 @@ public sealed record TuneCell
     [JsonPropertyName("peak_rss_bytes")] public long PeakRssBytes { get; init; }
     [JsonPropertyName("peak_rss_decode_bytes")] public long PeakRssDecodeBytes { get; init; }
     [JsonPropertyName("peak_rss_inference_bytes")] public long PeakRssInferenceBytes { get; init; }
+    /// <summary>Bytes the kernel swapped out while the cell ran (-1: not readable here).</summary>
     [JsonPropertyName("swap_bytes")] public long SwapBytes { get; init; }
 }
