@@ -57,7 +57,9 @@ check_osx_bundle() {
     [ -e "$dir/$f" ] || problems+="missing $f; "
   done
   [ -x "$dir/run-worker.sh" ] || problems+="run-worker.sh is not executable; "
-  if [ -z "$problems" ]; then ok "osx-arm64 worker bundle: $(basename "$bundle"), $(du -h "$bundle" | cut -f1), Mach-O arm64 with the Core ML EP and libvips, launchd files, SHA256SUMS verified"
+  local unsigned
+  unsigned=$(python3 .ci/lib/check_deploy.py macho-signed "$dir/ingestfleet-worker" "$dir/libonnxruntime.dylib") || problems+="$unsigned; "
+  if [ -z "$problems" ]; then ok "osx-arm64 worker bundle: $(basename "$bundle"), $(du -h "$bundle" | cut -f1), Mach-O arm64 with the Core ML EP and libvips, the executable and ORT code-signed (LC_CODE_SIGNATURE), launchd files, SHA256SUMS verified"
   else fail "osx-arm64 worker bundle" "$problems"; fi
 }
 

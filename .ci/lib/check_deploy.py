@@ -2,6 +2,10 @@
 """Static checks of the deploy files that cannot run on this machine (no Docker engine, no Mac).
 
   check_deploy.py plist PATH DRAIN_SECONDS      launchd property list: parses (plistlib) and has the keys a node needs
+  check_deploy.py macho-signed PATH...          each file is a 64-bit Mach-O (thin, or every slice of a fat one) that
+                                                carries a code signature load command (LC_CODE_SIGNATURE): macOS on Apple
+                                                Silicon refuses to run unsigned arm64 code; whether the signature is valid
+                                                is for `codesign --verify` on a Mac
   check_deploy.py dockerfile PATH               multi-stage, no SDK in the final stage, non-root USER, HEALTHCHECK;
                                                 prints the `dotnet publish` command of the build stage and the binary
                                                 the final stage runs, for the caller to build and look for
@@ -71,10 +75,52 @@ def check_dockerfile(path):
     return problems, publish[0], binary
 
 
+LC_CODE_SIGNATURE = 0x1D
+
+
+def macho_signed(path):
+    """Problems with a Mach-O file's signature load command (mach-o/loader.h: LC_CODE_SIGNATURE 0x1d)."""
+    import struct
+    with open(path, "rb") as f:
+        data = f.read()
+    def slices():
+        magic = struct.unpack_from(">I", data, 0)[0]
+        if magic in (0xCAFEBABE, 0xCAFEBABF):  # fat: big-endian header, one entry per architecture
+            n = struct.unpack_from(">I", data, 4)[0]
+            size = 20 if magic == 0xCAFEBABE else 32
+            for i in range(n):
+                if magic == 0xCAFEBABE:
+                    _, _, off, _, _ = struct.unpack_from(">iiIII", data, 8 + i * size)
+                else:
+                    _, _, off, _, _, _ = struct.unpack_from(">iiQQII", data, 8 + i * size)
+                yield off
+        else:
+            yield 0
+    problems = []
+    for off in slices():
+        if struct.unpack_from("<I", data, off)[0] != 0xFEEDFACF:
+            problems.append(f"{path}: slice at {off} is not a 64-bit little-endian Mach-O")
+            continue
+        ncmds = struct.unpack_from("<I", data, off + 16)[0]
+        at, cmds = off + 32, []
+        for _ in range(ncmds):
+            cmd, size = struct.unpack_from("<II", data, at)
+            cmds.append(cmd)
+            at += size
+        if LC_CODE_SIGNATURE not in cmds:
+            problems.append(f"{path}: no LC_CODE_SIGNATURE (unsigned: Apple Silicon will not run it)")
+    return problems
+
+
 if __name__ == "__main__":
     kind, path = sys.argv[1], sys.argv[2]
     if kind == "plist":
         found = check_plist(path, int(sys.argv[3]))
+        for p in found:
+            print(p)
+        sys.exit(1 if found else 0)
+    if kind == "macho-signed":
+        found = [p for f in sys.argv[2:] for p in macho_signed(f)]
         for p in found:
             print(p)
         sys.exit(1 if found else 0)
