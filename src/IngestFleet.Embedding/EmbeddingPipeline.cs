@@ -99,7 +99,9 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
             }
 
             var inference = TimeSpan.Zero;
-            var step = Math.Max(1, microBatch);
+            // A fixed-shape session (Core ML) pads every call to its batch: calls shorter than it would only multiply the
+            // accelerator's work, so such a model is always called with up to a whole fixed batch.
+            var step = model.FixedBatch > 0 ? model.FixedBatch : Math.Max(1, microBatch);
             var scratch = ArrayPool<float>.Shared.Rent(step * len);
             try
             {

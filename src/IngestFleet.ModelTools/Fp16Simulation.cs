@@ -32,11 +32,10 @@ public static class Fp16Simulation
         foreach (var node in nodes)
         {
             graph.Node.Add(node);
-            // Shape gives int64; the other ops here keep the element type of their data input.
-            var floatOut = node.OpType != "Shape" && node.Input.Count > 0 && isFloat.GetValueOrDefault(node.Input[0]);
             for (var i = 0; i < node.Output.Count; i++)
             {
                 var name = node.Output[i];
+                var floatOut = OutputIsFloat(node, i, n => isFloat.GetValueOrDefault(n));
                 isFloat[name] = floatOut;
                 if (!floatOut) continue;
                 var raw = name + "__fp32";
@@ -47,6 +46,31 @@ public static class Fp16Simulation
             }
         }
         return model;
+    }
+
+    /// <summary>Whether a node's output is a float tensor, from the operator's type rules (onnx/docs/Operators.md):
+    /// comparisons, logic, index and shape operators give bool or int64; Cast, Constant and ConstantOfShape say so in
+    /// an attribute; Where takes its type from its second input; the rest from their first (data) input.</summary>
+    internal static bool OutputIsFloat(NodeProto node, int output, Func<string, bool> isFloat)
+    {
+        switch (node.OpType)
+        {
+            case "Shape" or "Size" or "Equal" or "Less" or "Greater" or "LessOrEqual" or "GreaterOrEqual" or "And" or "Or" or "Not" or "Xor"
+                or "ArgMax" or "ArgMin" or "NonZero" or "IsNaN" or "IsInf" or "NonMaxSuppression" or "BitShift":
+                return false;
+            case "TopK":
+                return output == 0 && node.Input.Count > 0 && isFloat(node.Input[0]); // values, then int64 indices
+            case "Cast":
+                return node.Attribute.FirstOrDefault(a => a.Name == "to")?.I == FloatType;
+            case "Constant":
+                return node.Attribute.FirstOrDefault(a => a.Name == "value")?.T?.DataType == FloatType;
+            case "ConstantOfShape":
+                return node.Attribute.FirstOrDefault(a => a.Name == "value")?.T is not { } t || t.DataType == FloatType; // default: float 0
+            case "Where":
+                return node.Input.Count > 1 && isFloat(node.Input[1]);
+            default:
+                return node.Input.Count > 0 && isFloat(node.Input[0]);
+        }
     }
 
     private static NodeProto Cast(string input, string output, int to, string name)

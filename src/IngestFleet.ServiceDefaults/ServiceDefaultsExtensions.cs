@@ -22,7 +22,8 @@ public static class ServiceDefaultsExtensions
     }
 
     /// <summary>With <c>IngestFleet:Logging:File</c> set, also writes the log to that file, rolled over by size
-    /// (Serilog's file sink), so a node without a log collector never fills its disk.</summary>
+    /// (Serilog's file sink), so a node without a log collector never fills its disk; the console then carries
+    /// warnings and errors only.</summary>
     public static void AddFileLogging(this IHostApplicationBuilder builder)
     {
         var options = builder.Configuration.GetSection(FileLoggingOptions.SectionName).Get<FileLoggingOptions>() ?? new FileLoggingOptions();
@@ -33,6 +34,9 @@ public static class ServiceDefaultsExtensions
                 retainedFileCountLimit: options.RetainedFiles, shared: false, flushToDiskInterval: TimeSpan.FromSeconds(1))
             .CreateLogger();
         builder.Logging.AddSerilog(logger, dispose: true);
+        // The file has the whole log; the console (launchd's stdout capture on a Mac, which nothing rotates while it is
+        // open) keeps warnings and errors only: start-up failures and what needs a person.
+        builder.Logging.AddFilter<Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider>(null, LogLevel.Warning);
     }
 
     /// <summary>Binds an options class once from its section, validates its DataAnnotations (and any registered

@@ -71,7 +71,7 @@ public sealed class ModelBundleIntegrationTests(FleetFixture fixture)
         string Compile(byte fill)
         {
             var root = Directory.CreateTempSubdirectory("ingestfleet-coreml-").FullName;
-            var dir = Directory.CreateDirectory(Path.Combine(root, manifest.Onnx.Sha256, "model.mlmodelc")).FullName;
+            var dir = Directory.CreateDirectory(Path.Combine(root, manifest.Onnx.Sha256, "b16", "model.mlmodelc")).FullName;
             File.WriteAllBytes(Path.Combine(dir, "coremldata.bin"), Enumerable.Repeat(fill, 4096).ToArray());
             return root;
         }
@@ -96,7 +96,7 @@ public sealed class ModelBundleIntegrationTests(FleetFixture fixture)
         config["IngestFleet:ModelBundle:CacheDirectory"] = Directory.CreateTempSubdirectory("ingestfleet-bundles-").FullName;
         config["IngestFleet:Embedder:CoreMLCacheDirectory"] = nodeCache;
         var loaded = await WorkerModels.LoadAsync($"s3://{world.Bucket}/models/acme/clip-tiny-r1", config, CancellationToken.None);
-        var placed = Path.Combine(nodeCache, loaded.Manifest.Onnx.Sha256, "model.mlmodelc", "coremldata.bin");
+        var placed = Path.Combine(nodeCache, loaded.Manifest.Onnx.Sha256, "b16", "model.mlmodelc", "coremldata.bin");
         Assert.True(File.Exists(placed));
         Assert.All(await File.ReadAllBytesAsync(placed), b => Assert.Equal(1, b)); // the first Mac's compile, verified
     }

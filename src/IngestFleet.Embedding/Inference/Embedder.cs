@@ -141,9 +141,11 @@ public sealed class Embedder : IDisposable
         OrtRuntime.BeginCapture(logId);
         try
         {
-            AppendProvider(so, ep, options, manifest);
+            AppendProvider(so, ep, options, manifest, fixedBatch);
+            // Core ML loads a copy that names its compile cache by the model's content, not by where the file lies.
+            var model = ep == ExecutionProvider.CoreML ? CoreMLKeyedModel(manifest, options) : manifest.OnnxPath;
 #pragma warning disable CA2000 // returned to the caller, which owns it
-            session = new InferenceSession(manifest.OnnxPath, so);
+            session = new InferenceSession(model, so);
 #pragma warning restore CA2000
         }
         catch (OnnxRuntimeException e)
@@ -178,6 +180,59 @@ public sealed class Embedder : IDisposable
     public static string CoreMLCacheFor(EmbedderOptions options, ModelManifest manifest) =>
         Path.Combine(options.CoreMLCacheDirectory ?? Path.Combine(Path.GetTempPath(), "ingestfleet-coreml"), manifest.Onnx.Sha256);
 
+    /// <summary>The copy of the model file a Core ML session loads, in <see cref="CoreMLCacheFor"/>.</summary>
+    public const string CoreMLKeyedModelFile = "model-keyed.onnx";
+
+    /// <summary>The Core ML compile cache key of a model: its SHA-256, as ORT accepts a key (alphanumeric, at most 64
+    /// characters: core/providers/coreml/coreml_execution_provider.cc:64-72, main 89b01b4).</summary>
+    public static string CoreMLCacheKey(ModelManifest manifest) => "if" + manifest.Onnx.Sha256[..Math.Min(60, manifest.Onnx.Sha256.Length)];
+
+    /// <summary>
+    /// Without a key, ORT names a Core ML compile by a hash of the path the model was loaded from
+    /// (include/onnxruntime/core/providers/coreml/coreml_provider_factory.h:66-74), so a compile archived from one Mac
+    /// would never be found on a node that keeps the model elsewhere. The key is read from the model's metadata
+    /// (COREML_CACHE_KEY), and the model's bytes are its identity (SHA-256, checked before this), so the session loads a
+    /// copy of the verified file with one metadata entry appended: protobuf lets a repeated field (ModelProto
+    /// metadata_props, field 14; StringStringEntryProto key 1, value 2) be appended to a serialized message.
+    /// </summary>
+    public static string CoreMLKeyedModel(ModelManifest manifest, EmbedderOptions options)
+    {
+        var dir = CoreMLCacheFor(options, manifest);
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, CoreMLKeyedModelFile);
+        var entry = KeyedMetadata(CoreMLCacheKey(manifest));
+        var original = new FileInfo(manifest.OnnxPath);
+        if (File.Exists(path) && new FileInfo(path).Length == original.Length + entry.Length) return path;
+        var staging = path + $".{Environment.ProcessId}.tmp";
+        using (var output = File.Create(staging))
+        {
+            using (var input = File.OpenRead(manifest.OnnxPath)) input.CopyTo(output);
+            output.Write(entry);
+        }
+        File.Move(staging, path, overwrite: true);
+        return path;
+    }
+
+    private static byte[] KeyedMetadata(string key)
+    {
+        static void Field(List<byte> to, int field, byte[] value)
+        {
+            to.Add((byte)((field << 3) | 2));
+            for (var n = (uint)value.Length; ; n >>= 7)
+            {
+                if (n < 0x80) { to.Add((byte)n); break; }
+                to.Add((byte)((n & 0x7F) | 0x80));
+            }
+            to.AddRange(value);
+        }
+        var entry = new List<byte>();
+        Field(entry, 1, System.Text.Encoding.UTF8.GetBytes("COREML_CACHE_KEY"));
+        Field(entry, 2, System.Text.Encoding.UTF8.GetBytes(key));
+        var metadata = new List<byte>();
+        Field(metadata, 14, [.. entry]);
+        return [.. metadata];
+    }
+
     /// <summary>Maps a configured EP name to one this process can use, or explains why it cannot.</summary>
     public static ExecutionProvider ResolveProvider(ExecutionProvider requested, ILogger? logger = null)
     {
@@ -210,12 +265,14 @@ public sealed class Embedder : IDisposable
         }
     }
 
-    private static void AppendProvider(SessionOptions so, ExecutionProvider ep, EmbedderOptions options, ModelManifest manifest)
+    private static void AppendProvider(SessionOptions so, ExecutionProvider ep, EmbedderOptions options, ModelManifest manifest, int fixedBatch)
     {
         switch (ep)
         {
             case ExecutionProvider.CoreML:
-                var cache = CoreMLCacheFor(options, manifest);
+                // One folder per static batch: ORT names a compile {cache}/{key}/{partition}_static, so two shapes of one
+                // model under one key would share (and reuse) one compile.
+                var cache = Path.Combine(CoreMLCacheFor(options, manifest), $"b{fixedBatch}");
                 Directory.CreateDirectory(cache);
                 so.AppendExecutionProvider("CoreML", new Dictionary<string, string>
                 {

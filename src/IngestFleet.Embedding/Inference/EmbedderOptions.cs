@@ -62,6 +62,14 @@ public sealed class EmbedderOptions
         return copy;
     }
 
+    /// <summary>A copy whose Core ML static batch is <paramref name="batch"/> (the worker's batch size).</summary>
+    public EmbedderOptions WithCoreMLBatch(int batch)
+    {
+        var copy = (EmbedderOptions)MemberwiseClone();
+        copy.CoreMLBatch = batch;
+        return copy;
+    }
+
     /// <summary>A copy with another intra-op thread cap (a tuned profile's).</summary>
     public EmbedderOptions WithIntraOpThreads(int threads)
     {

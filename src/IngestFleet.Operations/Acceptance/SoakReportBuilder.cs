@@ -53,7 +53,8 @@ public static class SoakReportBuilder
             Windows = Windows(i.Batches, ran, i.WindowSeconds),
             BatchP95MsBySize = steady.GroupBy(b => b.Size).OrderBy(g => g.Key)
                 .ToDictionary(g => g.Key.ToString(System.Globalization.CultureInfo.InvariantCulture), g => P95(g.Select(b => b.ComputeMs))),
-            LatencyP95SecondsByClass = i.Batches.GroupBy(b => b.Priority)
+            // Publish → vector latency is the curve's: the saturation phase is a deliberate backlog, not production traffic.
+            LatencyP95SecondsByClass = i.Batches.Where(b => i.SaturationStartSeconds is not { } start || b.At < start).GroupBy(b => b.Priority)
                 .ToDictionary(g => g.Key, g => P95(g.SelectMany(b => b.LatenciesSeconds)), StringComparer.Ordinal),
             WaitSloSecondsByClass = i.WaitSloByClass,
             Rss = i.Batches.SelectMany(b => new[]

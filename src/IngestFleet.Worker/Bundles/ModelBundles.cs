@@ -47,7 +47,11 @@ public static class ModelBundles
         var cache = Embedder.CoreMLCacheFor(options, manifest);
         if (Directory.Exists(cache))
             foreach (var f in Directory.EnumerateFiles(cache, "*", SearchOption.AllDirectories))
-                files[Path.GetRelativePath(cache, f).Replace('\\', '/')] = f;
+            {
+                var relative = Path.GetRelativePath(cache, f).Replace('\\', '/');
+                if (relative == Embedder.CoreMLKeyedModelFile || relative.EndsWith(".tmp", StringComparison.Ordinal)) continue; // derived from the bundle on each node
+                files[relative] = f;
+            }
         return files;
     }
 
@@ -130,14 +134,20 @@ public static class ModelBundles
     public static async Task<bool> PlaceCoreMLCacheAsync(IObjectStore store, string tenant, ModelManifest manifest, EmbedderOptions options, CancellationToken ct)
     {
         var target = Embedder.CoreMLCacheFor(options, manifest);
-        if (Directory.Exists(target) && Directory.EnumerateFileSystemEntries(target).Any()) return false;
+        // A compile is a b{batch}/ folder (one per static shape); the keyed model copy alone is not one.
+        if (Directory.Exists(target) && Directory.EnumerateDirectories(target, "b*").Any()) return false;
         var prefix = CoreMLCachePrefix(tenant, manifest.Revision, manifest.Onnx.Sha256);
         if (await store.GetAsync(prefix + SumsFile, ct) is not { } sums) return false;
         var staging = target + $".download-{Guid.NewGuid():N}";
         await DownloadVerifiedAsync(store, prefix, ParseSums(Encoding.UTF8.GetString(sums)), staging, ct);
-        Directory.CreateDirectory(Path.GetDirectoryName(target)!);
-        if (Directory.Exists(target)) Directory.Delete(target, recursive: true); // an empty folder
-        Directory.Move(staging, target);
+        Directory.CreateDirectory(target);
+        foreach (var entry in Directory.EnumerateFileSystemEntries(staging))
+        {
+            var to = Path.Combine(target, Path.GetFileName(entry));
+            if (Directory.Exists(entry) && !Directory.Exists(to)) Directory.Move(entry, to);
+            else if (File.Exists(entry) && !File.Exists(to)) File.Move(entry, to);
+        }
+        Directory.Delete(staging, recursive: true);
         return true;
     }
 

@@ -57,7 +57,8 @@ public static class NodeDoctor
         var batch = profile?.Batch ?? fleet.BatchSize;
         if (manifest is not null)
         {
-            checks.Add(CheckModel(manifest, embedder.WithIntraOpThreads(intra)));
+            // The session the worker will build: its thread caps, and on Core ML its static batch (the worker's batch).
+            checks.Add(CheckModel(manifest, embedder.WithIntraOpThreads(intra).WithCoreMLBatch(batch)));
             if (profile is not null) checks.Add(CheckProfile(profile, manifest, config["IngestFleet:Profile"]!));
             checks.Add(CheckMemory(manifest, fleet, batch));
         }

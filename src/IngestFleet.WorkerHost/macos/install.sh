@@ -5,7 +5,8 @@
 # Layout: /opt/ingestfleet/worker/<version> (current -> it), /opt/ingestfleet/etc/worker.env (640 root:_ingestfleet),
 #         /opt/ingestfleet/log (750), /opt/ingestfleet/var/{models,coreml-cache} (the daemon's writable state);
 #         a hidden system user and group _ingestfleet; the daemon com.ingestfleet.worker.
-# Order, as launchd expects: the node doctor first (a node that is not fit is left installed but not started), then
+# Order, as launchd expects: the node doctor first, on the new build from its own folder (a node that is not fit keeps
+# the version `current` points at, and nothing is started or restarted), then `current` moves to the new build, then
 # any running daemon is booted out (it drains: ExitTimeOut 90 s), the service is enabled, and only then bootstrapped
 # (bootstrapping a disabled service fails; `enable` alone starts nothing). INGESTFLEET_INSTALL_PREFIX puts every path
 # under another root (the test suite installs into a scratch folder with stand-ins for dscl and launchctl).
@@ -47,10 +48,11 @@ if ! dscl . -read /Users/$user >/dev/null 2>&1; then
 fi
 
 mkdir -p "$root/worker" "$root/etc" "$root/log" "$root/var/models" "$root/var/coreml-cache"
-rm -rf "${root:?}/worker/$version"
-cp -R "$bundle" "$root/worker/$version"
-ln -sfn "$root/worker/$version" "$root/worker/current"
-chmod 755 "$root/worker/current/run-worker.sh" "$root/worker/current/ingestfleet-worker"
+new="$root/worker/$version"
+[ "$(readlink "$root/worker/current" 2>/dev/null)" = "$new" ] && new="$root/worker/$version.reinstall"
+rm -rf "$new"
+cp -R "$bundle" "$new"
+chmod 755 "$new/run-worker.sh" "$new/ingestfleet-worker"
 if [ -n "$env_src" ]; then install -m 640 "$env_src" "$root/etc/worker.env"
 elif [ ! -f "$root/etc/worker.env" ]; then install -m 640 "$bundle/macos/worker.env.example" "$root/etc/worker.env"; echo "edit $root/etc/worker.env, then rerun install.sh"; fi
 chown root:$user "$root/etc/worker.env"
@@ -62,11 +64,16 @@ install -m 644 "$bundle/macos/newsyslog-ingestfleet.conf" "$prefix/etc/newsyslog
 
 # Check the node before taking traffic, as the daemon will run: the same user, the same launcher, the same env file
 # (read as data), the plist's own environment: Core ML, model bundle, broker, S3, paging, memory, thread caps.
-doctor_env=(INGESTFLEET_MODELS="$root/worker/current/models" IngestFleet__ModelBundle__CacheDirectory="$root/var/models"
+# The new build is checked from its own folder; `current` (what launchd starts, and restarts) moves to it only once
+# the doctor passed, so a failed upgrade leaves the running version in place.
+doctor_env=(INGESTFLEET_MODELS="$new/models" IngestFleet__ModelBundle__CacheDirectory="$root/var/models"
             IngestFleet__Embedder__CoreMLCacheDirectory="$root/var/coreml-cache")
-if ! (cd "$root/var" && sudo -u $user env "${doctor_env[@]}" "$root/worker/current/run-worker.sh" "$root/etc/worker.env" --doctor); then
-  echo "install.sh: node doctor says this node is not fit (above); the daemon is installed but not started"; exit 2
+if ! (cd "$root/var" && sudo -u $user env "${doctor_env[@]}" "$new/run-worker.sh" "$root/etc/worker.env" --doctor); then
+  echo "install.sh: node doctor says this node is not fit (above); $new is installed, current still points at $(readlink "$root/worker/current" 2>/dev/null || echo nothing), nothing was started"
+  exit 2
 fi
+if [ "$new" != "$root/worker/$version" ]; then rm -rf "${root:?}/worker/$version"; mv "$new" "$root/worker/$version"; new="$root/worker/$version"; fi
+ln -sfn "$new" "$root/worker/current"
 
 mkdir -p "$(dirname "$plist")"
 launchctl bootout system/$label 2>/dev/null || true   # an upgrade drains the running worker first (ExitTimeOut 90 s)

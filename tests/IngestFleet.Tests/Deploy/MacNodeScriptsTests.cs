@@ -78,6 +78,7 @@ public sealed class MacNodeScriptsTests
             File.GetUnixFileMode($"{r.Root}/opt/ingestfleet/log"));
         Assert.True(Directory.Exists($"{r.Root}/opt/ingestfleet/var/models") && Directory.Exists($"{r.Root}/opt/ingestfleet/var/coreml-cache"));
         Assert.True(File.Exists($"{r.Root}/etc/newsyslog.d/ingestfleet.conf"));
+        Assert.Equal($"{r.Root}/opt/ingestfleet/worker/0.1.0", new DirectoryInfo($"{r.Root}/opt/ingestfleet/worker/current").LinkTarget);
     }
 
     [Fact]
@@ -88,6 +89,9 @@ public sealed class MacNodeScriptsTests
         Assert.Contains("not fit", r.Output, StringComparison.Ordinal);
         Assert.DoesNotContain("launchctl bootstrap", r.Calls, StringComparison.Ordinal);
         Assert.DoesNotContain("launchctl enable", r.Calls, StringComparison.Ordinal);
+        Assert.DoesNotContain("launchctl bootout", r.Calls, StringComparison.Ordinal); // a running worker is left alone
+        Assert.False(File.Exists($"{r.Root}/opt/ingestfleet/worker/current") || Directory.Exists($"{r.Root}/opt/ingestfleet/worker/current"),
+            "current must not move to a build the doctor refused");
     }
 
     [Fact]

@@ -72,4 +72,28 @@ public sealed class StaticShapeTests
         Assert.Contains("height", e.Message, StringComparison.Ordinal);
         Assert.Equal(["batch"], Embedder.SymbolicInputDimensions(TestPaths.Clip));
     }
+
+    [Fact]
+    public void CoreMLLoadsAKeyedCopy_TheVerifiedModelWithItsCacheKeyInTheMetadata()
+    {
+        var options = new EmbedderOptions { CoreMLCacheDirectory = Directory.CreateTempSubdirectory("ingestfleet-coremlkey-").FullName };
+        var path = Embedder.CoreMLKeyedModel(TestPaths.Clip, options);
+        Assert.Equal(Path.Combine(options.CoreMLCacheDirectory, TestPaths.Clip.Onnx.Sha256, Embedder.CoreMLKeyedModelFile), path);
+        var key = Embedder.CoreMLCacheKey(TestPaths.Clip);
+        Assert.True(key.Length <= 64 && key.All(char.IsAsciiLetterOrDigit), key); // what ORT accepts as a key
+
+        // ORT itself reads the key back (the Core ML EP reads the same metadata), and the graph is the original's.
+        _ = OrtRuntime.AvailableProviders; // ORT's environment (with the process's log capture) exists before any session
+        using (var session = new Microsoft.ML.OnnxRuntime.InferenceSession(path))
+            Assert.Equal(key, session.ModelMetadata.CustomMetadataMap["COREML_CACHE_KEY"]);
+        ModelProto original, keyed;
+        using (var f = File.OpenRead(TestPaths.Clip.OnnxPath)) original = ModelProto.Parser.ParseFrom(f);
+        using (var f = File.OpenRead(path)) keyed = ModelProto.Parser.ParseFrom(f);
+        Assert.Equal(original.Graph, keyed.Graph);
+        Assert.Equal(key, Assert.Single(keyed.MetadataProps, p => p.Key == "COREML_CACHE_KEY").Value);
+
+        var written = File.GetLastWriteTimeUtc(path);
+        Assert.Equal(path, Embedder.CoreMLKeyedModel(TestPaths.Clip, options)); // kept, not rewritten
+        Assert.Equal(written, File.GetLastWriteTimeUtc(path));
+    }
 }

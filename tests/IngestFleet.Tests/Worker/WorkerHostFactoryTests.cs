@@ -53,4 +53,18 @@ public sealed class WorkerHostFactoryTests
         }, CancellationToken.None);
         Assert.Equal(24, host.Services.GetRequiredService<IngestFleet.Embedding.Inference.EmbedderOptions>().CoreMLBatch);
     }
+
+    [Fact]
+    public async Task WithAFileLog_TheConsoleKeepsWarningsAndErrorsOnly()
+    {
+        var dir = Directory.CreateTempSubdirectory("ingestfleet-filelog-").FullName;
+        using var host = await WorkerHostFactory.BuildAsync(new WorkerHostSpec
+        {
+            Transport = FleetTransport.InMemory, LocalStoreDirectory = dir,
+            Options = new Dictionary<string, string?> { ["IngestFleet:Embedder:ExecutionProvider"] = "cpu", ["IngestFleet:Logging:File"] = Path.Combine(dir, "worker.log") },
+        }, CancellationToken.None);
+        var rules = host.Services.GetRequiredService<IOptions<Microsoft.Extensions.Logging.LoggerFilterOptions>>().Value.Rules;
+        Assert.Contains(rules, r => r.ProviderName == typeof(Microsoft.Extensions.Logging.Console.ConsoleLoggerProvider).FullName
+                                    && r.CategoryName is null && r.LogLevel == Microsoft.Extensions.Logging.LogLevel.Warning);
+    }
 }
