@@ -33,6 +33,36 @@ public sealed class SreIntegrationTests(FleetFixture fixture)
     }
 
     [Fact]
+    public async Task Accept_ReconcilesBilling_WithTheNodesWholeLifecycleInTheBucket_TheDaemonsColdStartAndStopIncluded()
+    {
+        using var world = await fixture.NewWorldAsync();
+        // The recorded soak (tests/data/acceptance), as if it ran on node mac-9 while the launchd daemon ran beside it:
+        // the daemon started (cold) at 10:00 and stopped at 12:00; the soak process wrote its own object meanwhile.
+        var dir = Directory.CreateTempSubdirectory("ingestfleet-billing-").FullName;
+        var soak = Path.Combine(dir, "soak.json");
+        var node = System.Text.Json.Nodes.JsonNode.Parse(await File.ReadAllTextAsync(Path.Combine(AppContext.BaseDirectory, "data", "acceptance", "soak.json")))!;
+        node["node"]!["id"] = "mac-9";
+        await File.WriteAllTextAsync(soak, node.ToJsonString());
+        static string Line(string e, string at, int pid) => $$"""{"event":"{{e}}","at":"{{at}}","node_id":"mac-9","pid":{{pid}}}""" + "\n";
+        await world.Store.PutAsync("nodes/mac-9/lifecycle/20261206T100000Z-501-a.jsonl",
+            System.Text.Encoding.UTF8.GetBytes(Line("process_start", "2026-12-06T10:00:00+00:00", 501) + Line("model_ready", "2026-12-06T10:02:00+00:00", 501)
+                                               + Line("stop", "2026-12-06T12:00:00+00:00", 501)), "application/x-ndjson", CancellationToken.None);
+        await world.Store.PutAsync("nodes/mac-9/lifecycle/20261206T103000Z-777-b.jsonl",
+            System.Text.Encoding.UTF8.GetBytes(Line("process_start", "2026-12-06T10:30:00+00:00", 777) + Line("stop", "2026-12-06T10:31:00+00:00", 777)),
+            "application/x-ndjson", CancellationToken.None);
+        var billing = Path.Combine(dir, "billing.csv");
+        await File.WriteAllTextAsync(billing, "node_id,billed_start,billed_end\nmac-9,2026-12-06T10:00:00Z,2026-12-06T12:00:00Z\n");
+        var profile = Path.Combine(AppContext.BaseDirectory, "data", "acceptance", "profile.json");
+
+        var fromReport = CliRunner.RunWith(world.Settings(), "accept", "--baseline", profile, "--soak", soak, "--billing", billing, "--json");
+        Assert.Equal(9, fromReport.ExitCode); // the soak's own minute is not what the node was billed for
+        var fromStore = CliRunner.RunWith(world.Settings(), "accept", "--baseline", profile, "--soak", soak, "--billing", billing, "--lifecycle-from-store", "--json");
+        Assert.True(fromStore.ExitCode == 0, fromStore.Stdout + fromStore.Stderr);
+        Assert.Contains("120 min", fromStore.Stdout, StringComparison.Ordinal);
+        Assert.Contains("2 process(es)", fromStore.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public async Task PlanLive_ReadsTheBacklogFromTheBroker()
     {
         using var world = await fixture.NewWorldAsync();

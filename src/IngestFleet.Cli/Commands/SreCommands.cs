@@ -151,10 +151,16 @@ internal static class SreCommands
         var model = CommonOptions.Model();
         var json = new Option<bool>("--json") { Description = "Print the report as JSON" };
         var html = new Option<string?>("--html") { Description = "Also write the report as an HTML page" };
+        var fromStore = new Option<bool>("--lifecycle-from-store")
+        {
+            Description = "Read the node's lifecycle from the bucket now (every worker process on it, the daemon's stop included) instead of the soak report's copy",
+        };
+        var connection = new FleetConnection();
         var cmd = new Command("accept", "Sign a node off: every gate with its measured value, limit and verdict; exits 0 only when all pass (9 otherwise)")
         {
-            baseline, soak, billing, tolerance, billingTolerance, model, json, html,
+            baseline, soak, billing, tolerance, billingTolerance, model, json, html, fromStore,
         };
+        connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
             if (p.GetValue(tolerance) is < 0 or > 10) throw new CliInputException("--tolerance: a fraction such as 0.10", ExitCodes.Usage);
@@ -170,6 +176,13 @@ internal static class SreCommands
             catch (Exception e) when (e is ProfileException or FormatException or FileNotFoundException)
             {
                 throw new CliInputException(e.Message);
+            }
+            if (p.GetValue(fromStore))
+            {
+                // The billing period usually ends after the soak: the daemon's own stop is in the bucket, not in soak.json.
+                var config = FleetConnection.Configuration(connection.Overrides(p));
+                using var store = new IngestFleet.Storage.S3.S3ObjectStore(FleetConnection.Bind<IngestFleet.Storage.S3.S3Options>(config, IngestFleet.Storage.S3.S3Options.SectionName));
+                report = report with { Lifecycle = await IngestFleet.Worker.Node.NodeLifecycle.ReadAsync(store, report.Node.Id, ct) };
             }
             var manifest = ModelLocator.Load(p.GetValue(model) ?? profile.ModelRevision);
             var gates = NodeAcceptance.Evaluate(profile, report, manifest, p.GetValue(tolerance), bills, p.GetValue(billingTolerance));

@@ -72,7 +72,11 @@ public static class WorkerModels
                 throw new ModelBundleException($"{model}: a bundle is named s3://BUCKET/models/TENANT/REVISION");
             return LoadedModel.Local(ModelLocator.Load(string.IsNullOrEmpty(model) ? null : model));
         }
-        using var store = new S3ObjectStore((configuration.GetSection(S3Options.SectionName).Get<S3Options>() ?? new S3Options()).ForBucket(bucket));
+        using var s3 = new S3ObjectStore((configuration.GetSection(S3Options.SectionName).Get<S3Options>() ?? new S3Options()).ForBucket(bucket));
+        // The same retry policy as every other store call: a node starting while S3 blips waits, it does not fail.
+        var store = new IngestFleet.Storage.Resilience.ResilientObjectStore(s3,
+            configuration.GetSection(IngestFleet.Storage.Resilience.StoreRetryOptions.SectionName).Get<IngestFleet.Storage.Resilience.StoreRetryOptions>()
+            ?? new IngestFleet.Storage.Resilience.StoreRetryOptions());
         var cache = configuration[CacheDirectoryKey] is { Length: > 0 } c ? c : DefaultCacheDirectory;
         var manifestPath = await ModelBundles.DownloadAsync(store, tenant, revision, cache, ct);
         var manifest = ManifestLoader.Load(manifestPath);
