@@ -51,6 +51,16 @@ public static class TelemetrySetup
         return services;
     }
 
+    /// <summary>Exports what the providers still hold, waiting up to <paramref name="timeout"/>: a short-lived command
+    /// (ingest, a soak) ends right after its work, and disposing the providers alone gives the last export a few
+    /// seconds at most, which a loaded machine does not always meet.</summary>
+    public static void FlushTelemetry(this IServiceProvider services, TimeSpan timeout)
+    {
+        var ms = (int)timeout.TotalMilliseconds;
+        services.GetService<OpenTelemetry.Trace.TracerProvider>()?.ForceFlush(ms);
+        services.GetService<OpenTelemetry.Metrics.MeterProvider>()?.ForceFlush(ms);
+    }
+
     /// <summary>The exporters one signal asks for; unknown names are refused so a typo does not silently turn telemetry off.</summary>
     public static HashSet<string> Exporters(string? value, Func<string, string?> env, string signal)
     {

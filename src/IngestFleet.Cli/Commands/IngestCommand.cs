@@ -79,6 +79,7 @@ internal static class IngestCommand
             });
             var elapsed = started.Elapsed; // every item has its vector or dead letter; stopping the host is not part of it
             await host.StopAsync(CancellationToken.None);
+            host.Services.FlushTelemetry(TimeSpan.FromSeconds(30));
 
             var store = host.Services.GetRequiredService<IObjectStore>();
             var reasons = new Dictionary<string, int>();

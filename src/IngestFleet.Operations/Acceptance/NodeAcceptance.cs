@@ -75,9 +75,15 @@ public static class NodeAcceptance
 
         foreach (var (cls, p95) in soak.LatencyP95SecondsByClass.OrderBy(kv => kv.Key, StringComparer.Ordinal))
         {
-            var slo = soak.WaitSloSecondsByClass.TryGetValue(cls, out var s) ? s : double.NaN;
-            gates.Add(new AcceptanceGate($"publish → vector p95, {cls}", $"{p95:0.000} s", $"≤ {slo:0.###} s (published wait SLO)", !double.IsNaN(p95) && p95 <= slo,
-                "the node is too slow for this class at this curve: add nodes (ingestfleet plan) or lower the batch time limit"));
+            var name = $"publish → vector p95, {cls}";
+            if (!soak.WaitSloSecondsByClass.TryGetValue(cls, out var slo))
+                gates.Add(AcceptanceGate.NotApplicable(name, $"not computed: the report carries no published wait SLO for {cls}", "≤ the class's published wait SLO", blocks: true,
+                    "rerun the soak with this build"));
+            else if (double.IsNaN(p95))
+                gates.Add(AcceptanceGate.NotApplicable(name, $"not computed: no {cls} job finished", $"≤ {slo:0.###} s (published wait SLO)", blocks: true, "rerun the soak to the end"));
+            else
+                gates.Add(new AcceptanceGate(name, $"{p95:0.000} s", $"≤ {slo:0.###} s (published wait SLO)", p95 <= slo,
+                    "the node is too slow for this class at this curve: add nodes (ingestfleet plan) or lower the batch time limit"));
         }
 
         var c2 = soak.Contract;
@@ -103,9 +109,11 @@ public static class NodeAcceptance
                 "the EP computes something else: reopen the conversion (Core ML precision, unsupported ops)"));
 
         var expected = soak.Totals.Batches * 3;
-        gates.Add(new AcceptanceGate("RSS sampled at every batch step", $"{soak.Rss.Count} samples for {soak.Totals.Batches} batches",
-            $"= 3 per batch (decode, inference, batch), {expected}", soak.Totals.Batches > 0 && soak.Rss.Count == expected,
-            "the worker build is too old or the soak ran no batch: rerun with this build"));
+        gates.Add(soak.Totals.Batches == 0
+            ? AcceptanceGate.NotApplicable("RSS sampled at every batch step", "not computed: the soak ran no batch", "= 3 per batch (decode, inference, batch)", blocks: true,
+                "rerun the soak to the end")
+            : new AcceptanceGate("RSS sampled at every batch step", $"{soak.Rss.Count} samples for {soak.Totals.Batches} batches",
+                $"= 3 per batch (decode, inference, batch), {expected}", soak.Rss.Count == expected, "the worker build is too old: rerun with this build"));
         gates.Add(new AcceptanceGate("zero unexplained fallbacks",
             soak.UnexplainedFallbacks == 0 ? "0" : $"{soak.UnexplainedFallbacks}: {string.Join(", ", soak.UnexplainedFallbackNodes.Take(5))}", "0",
             soak.UnexplainedFallbacks == 0, "reopen the conversion, or list the node with a reason under the manifest's expected fallbacks"));
@@ -117,8 +125,9 @@ public static class NodeAcceptance
             var stop = soak.Lifecycle.Count == 0 || !soak.Lifecycle.Any(e => e.Event == "stop") ? null : soak.Lifecycle.MaxBy(e => e.At);
             var billed = billing.Where(b => b.NodeId == soak.Node.Id).Sum(b => b.BilledMinutes);
             if (start is null || stop is null)
-                gates.Add(new AcceptanceGate("billed minutes vs wall clock", $"billed {billed:0.#} min", "lifecycle process_start and stop needed", false,
-                    "the soak report carries no lifecycle: rerun the soak with this build"));
+                gates.Add(AcceptanceGate.NotApplicable("billed minutes vs wall clock", $"not computed: billed {billed:0.#} min, but the lifecycle has no process start and stop",
+                    "lifecycle process_start and stop needed", blocks: true,
+                    "read the node's lifecycle from the bucket (--lifecycle-from-store), or rerun the soak with this build"));
             else
             {
                 var wall = (stop.At - start.At).TotalMinutes;

@@ -135,6 +135,7 @@ public static class SoakRunner
         }
         var endedAt = time.GetUtcNow();
         await host.StopAsync(CancellationToken.None);
+        IngestFleet.ServiceDefaults.TelemetrySetup.FlushTelemetry(host.Services, TimeSpan.FromSeconds(30));
         var events = await NodeLifecycle.ReadAsync(sp.GetRequiredService<IObjectStore>(), lifecycle.NodeId, CancellationToken.None);
         var window = settings.Window > TimeSpan.Zero ? settings.Window : TimeSpan.FromSeconds(Math.Max(1, settings.Duration.TotalSeconds / 12));
         return SoakReportBuilder.Build(new SoakInputs(

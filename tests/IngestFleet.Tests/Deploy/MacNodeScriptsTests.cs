@@ -103,6 +103,18 @@ public sealed class MacNodeScriptsTests
     }
 
     [Fact]
+    public void TheShippedEnvExample_InstallsAsShipped_AndNamesAModelTheBundleHas()
+    {
+        var example = Path.Combine(TestPaths.RepositoryRoot, "src", "IngestFleet.WorkerHost", "macos", "worker.env.example");
+        var r = RunInstall(0, EnvFile(File.ReadAllText(example)));
+        Assert.True(r.ExitCode == 0, r.Output); // every line reads as KEY=value (or a comment)
+        Assert.Contains("uri=amqps://ingest:CHANGE-ME@broker.example.com:5671/", r.WorkerSaw, StringComparison.Ordinal);
+        var model = File.ReadAllLines(example).Single(l => l.StartsWith("IngestFleet__Model=", StringComparison.Ordinal))["IngestFleet__Model=".Length..];
+        // The bundle carries the bundled models (.ci/release.sh), which the plist's INGESTFLEET_MODELS points at.
+        Assert.Equal(model, IngestFleet.Embedding.Models.ModelLocator.Load(model).Revision);
+    }
+
+    [Fact]
     public void TheRotationConfig_NeverCompressesTheFilesLaunchdHoldsOpen_AndThePlistKeepsLogsPrivate()
     {
         var macos = Path.Combine(TestPaths.RepositoryRoot, "src", "IngestFleet.WorkerHost", "macos");
