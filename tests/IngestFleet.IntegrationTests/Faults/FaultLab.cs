@@ -187,9 +187,15 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
                     break;
             }
             await WaitForOutcomes(jobs.Count);
-            // Outcomes can be complete while copies still sit in a queue (a duplicate delivery): wait for the queues too.
-            long left;
-            while ((left = await LeftInQueuesAsync(fleet, ct)) > 0) await Task.Delay(250, ct);
+            // Outcomes can be complete while copies still sit in a queue (a duplicate delivery after a broker restart, held in
+            // a worker's prefetch): wait for the queues too. The management API's counters for quorum queues lag by a few
+            // seconds (more on a loaded machine), so empty must hold for 10 s before the workers are stopped.
+            var emptySince = DateTime.UtcNow;
+            while (DateTime.UtcNow - emptySince < TimeSpan.FromSeconds(10))
+            {
+                if (await LeftInQueuesAsync(fleet, ct) > 0) emptySince = DateTime.UtcNow;
+                await Task.Delay(500, ct);
+            }
             foreach (var w in workers.Where(w => !w.HasExited))
             {
                 using var term = Process.Start("kill", ["-TERM", w.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
