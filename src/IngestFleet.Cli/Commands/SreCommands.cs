@@ -60,7 +60,7 @@ internal static class SreCommands
         var saturation = new Option<int>("--saturation-batches")
         {
             Description = "Full batches of the curve's most urgent class published at once after the curve, so the tuned cell is measured on full batches (0: none)",
-            DefaultValueFactory = _ => 20,
+            DefaultValueFactory = _ => 40,
         };
         var prefix = new Option<string>("--queue-prefix") { Description = "Queue prefix for the soak's queues on the real broker", DefaultValueFactory = _ => "ingestfleet-soak-" };
         var connection = new FleetConnection();

@@ -20,7 +20,10 @@ public static class SoakReportBuilder
         var warmUp = Math.Min(60, i.PlannedSeconds / 10);
         // The tuned cell is measured on the saturation phase's full batches when it ran (a curve below capacity never
         // fills a batch); otherwise on every steady-state batch.
-        var steady = i.SaturationStartSeconds is { } saturation ? i.Batches.Where(b => b.At >= saturation) : i.Batches.Where(b => b.At >= warmUp);
+        // The first batch that completes in the phase started while the backlog was still being published: left out.
+        var steady = i.SaturationStartSeconds is { } saturation
+            ? i.Batches.Where(b => b.At >= saturation).OrderBy(b => b.At).Skip(1)
+            : i.Batches.Where(b => b.At >= warmUp);
         var m = i.Embedder.Manifest;
         var unexplained = i.Embedder.UnexplainedFallbacks;
         return new SoakReport
