@@ -154,7 +154,17 @@ public sealed class Embedder : IDisposable
             throw new ExecutionProviderUnavailableException($"model {manifest.Revision}: ONNX Runtime could not create a session on EP {ep}: {e.Message}", e);
         }
         Diagnostics.ProcessMemory.ReturnFreedNativeMemory(); // the parsed model file, freed once the session holds the weights
-        return (session, PlacementReport.Parse(ep, OrtRuntime.EndCapture(logId)));
+        var placement = PlacementReport.Parse(ep, OrtRuntime.EndCapture(logId));
+        // ORT ignores an override whose name the model does not use: a manifest naming its batch axis differently from
+        // the export would leave the shape dynamic, and Core ML would refuse every node. Check what the session serves.
+        if (fixedBatch > 0 && session.InputMetadata.TryGetValue(manifest.Input.Name, out var input) && input.Dimensions.Any(d => d < 0))
+        {
+            var dims = string.Join(", ", input.Dimensions);
+            session.Dispose();
+            throw new ModelManifestException($"{manifest.ManifestPath}: input {manifest.Input.Name} stays dynamic ([{dims}]) with the batch fixed to {fixedBatch}: " +
+                                             "the manifest's input shape must name the export's symbolic batch axis exactly (onnx: graph.input[].type.tensor_type.shape.dim[0].dim_param)");
+        }
+        return (session, placement);
     }
 
     /// <summary>The manifest input's symbolic dimensions (strings in its shape). Only the batch axis may be symbolic:

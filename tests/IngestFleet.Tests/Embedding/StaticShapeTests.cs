@@ -96,4 +96,18 @@ public sealed class StaticShapeTests
         Assert.Equal(path, Embedder.CoreMLKeyedModel(TestPaths.Clip, options)); // kept, not rewritten
         Assert.Equal(written, File.GetLastWriteTimeUtc(path));
     }
+
+    [Fact]
+    public void AManifestThatMisnamesTheBatchAxis_IsRefused_NotLeftDynamic()
+    {
+        var misnamed = TestPaths.Clip with
+        {
+            Input = TestPaths.Clip.Input with
+            {
+                Shape = new object[] { "n", 3, 224, 224 }.Select(d => System.Text.Json.JsonSerializer.SerializeToElement(d)).ToList(),
+            },
+        };
+        var e = Assert.Throws<ModelManifestException>(() => Embedder.Load(misnamed, Fixed(16, 0)));
+        Assert.Contains("stays dynamic", e.Message, StringComparison.Ordinal);
+    }
 }
