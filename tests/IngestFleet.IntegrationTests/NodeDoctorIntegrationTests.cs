@@ -65,7 +65,7 @@ public sealed class NodeDoctorIntegrationTests(FleetFixture fixture)
 
         // The worker host's build, copied where any user can read it (the checkout may sit under a private folder).
         var bin = Directory.CreateTempSubdirectory("ingestfleet-doctor-bin-").FullName;
-        CopyReadable(Path.Combine(RepositoryRoot(), "src", "IngestFleet.WorkerHost", "bin", "Release", "net10.0"), bin);
+        CopyReadable(Path.Combine(IngestFleet.Tests.TestPaths.RepositoryRoot, "src", "IngestFleet.WorkerHost", "bin", "Release", "net10.0"), bin);
         File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
         var args = new List<string> { "-u", user, "--", "env", $"HOME={home}", "DOTNET_NOLOGO=1", $"IngestFleet__Model=s3://{world.Bucket}/models/acme/clip-tiny-r1" };
         args.AddRange(world.Settings().Select(kv => $"{kv.Key}={kv.Value}"));
@@ -87,13 +87,6 @@ public sealed class NodeDoctorIntegrationTests(FleetFixture fixture)
         var stderr = p.StandardError.ReadToEnd();
         p.WaitForExit();
         return (p.ExitCode, stdout.Result + stderr);
-    }
-
-    private static string RepositoryRoot()
-    {
-        for (var d = new DirectoryInfo(AppContext.BaseDirectory); d is not null; d = d.Parent)
-            if (File.Exists(Path.Combine(d.FullName, "IngestFleet.sln"))) return d.FullName;
-        throw new DirectoryNotFoundException("no IngestFleet.sln above the tests");
     }
 
     private static void CopyReadable(string from, string to)

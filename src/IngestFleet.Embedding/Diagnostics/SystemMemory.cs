@@ -28,7 +28,8 @@ public static partial class SystemMemory
         return new SystemMemoryReading(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes, -1, -1);
     }
 
-    private static long Sysctl64(string name)
+    /// <summary>A 64-bit sysctl by name (macOS), -1 when it cannot be read.</summary>
+    internal static long Sysctl64(string name)
     {
         long value = 0;
         var size = (nint)sizeof(long);

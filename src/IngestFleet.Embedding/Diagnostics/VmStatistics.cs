@@ -63,9 +63,8 @@ public sealed partial record VmStatistics(long PageSize, long Free, long Active,
         Span<int> buffer = stackalloc int[64];
         var count = (uint)buffer.Length;
         if (host_statistics64(mach_host_self(), HostVmInfo64, ref MemoryMarshal.GetReference(buffer), ref count) != 0 || count < 32) return null;
-        long pageSize = 0;
-        var size = (nint)sizeof(long);
-        if (sysctlbyname("hw.pagesize", ref pageSize, ref size, 0, 0) != 0 || pageSize <= 0) return null;
+        var pageSize = SystemMemory.Sysctl64("hw.pagesize");
+        if (pageSize <= 0) return null;
         return FromHostStatistics(MemoryMarshal.AsBytes(buffer[..(int)count]), pageSize);
     }
 
@@ -84,10 +83,6 @@ public sealed partial record VmStatistics(long PageSize, long Free, long Active,
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport("libc")]
     private static partial int host_statistics64(uint host, int flavor, ref int info, ref uint count);
-
-    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
-    [LibraryImport("libc", StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int sysctlbyname(string name, ref long oldp, ref nint oldlenp, nint newp, nint newlen);
 }
 
 /// <summary>The kernel's cumulative paging counters, in bytes: what was swapped out and in, and paged out, since boot.
