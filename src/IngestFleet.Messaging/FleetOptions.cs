@@ -8,8 +8,17 @@ public sealed class FleetOptions
     public const string SectionName = "IngestFleet:Fleet";
 
     /// <summary>Priority classes, most urgent first; one durable queue each, named <c>{QueuePrefix}{class}</c>.</summary>
-    /// <value>Default online, high, normal, bulk.</value>
-    [MinLength(1)] public string[] Priorities { get; set; } = ["online", "high", "normal", "bulk"];
+    /// <value>Default online, high, normal, bulk; configured classes (<c>IngestFleet:Fleet:Priorities:0..n</c>) replace
+    /// them.</value>
+    [MinLength(1)] public string[] Priorities => ConfiguredPriorities is { Length: > 0 } configured ? configured : DefaultPriorities;
+
+    /// <summary>What configuration names under <c>Priorities</c>. A separate, initially empty property because the
+    /// configuration binder appends a section's entries to an array's initial elements: had <see cref="Priorities"/>
+    /// started with the four defaults, a chart or environment naming four classes would give eight.</summary>
+    [Microsoft.Extensions.Configuration.ConfigurationKeyName("Priorities")] public string[]? ConfiguredPriorities { get; set; }
+
+    public static readonly IReadOnlyList<string> DefaultPriorityClasses = ["online", "high", "normal", "bulk"];
+    private static readonly string[] DefaultPriorities = [.. DefaultPriorityClasses];
 
     /// <summary>The classes this worker consumes (empty: every class). A Kubernetes pool consumes one class, so KEDA
     /// scales each class on its own queue; a Mac node usually consumes all and schedules them by priority itself.</summary>

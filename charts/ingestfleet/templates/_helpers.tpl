@@ -19,16 +19,39 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
 {{- add .Values.drainBudgetSeconds .Values.terminationGraceExtraSeconds -}}
 {{- end -}}
 
-{{/* Broker and S3 credentials from the Secrets named in values. */}}
-{{- define "ingestfleet.secretEnv" -}}
+{{/* Broker credentials, from the Secret named in values (every pod). */}}
+{{- define "ingestfleet.brokerEnv" -}}
 - name: IngestFleet__RabbitMq__Uri
   valueFrom: { secretKeyRef: { name: {{ .Values.broker.existingSecret }}, key: uri } }
 - name: IngestFleet__RabbitMq__ManagementUri
   valueFrom: { secretKeyRef: { name: {{ .Values.broker.existingSecret }}, key: managementUri } }
+{{- end -}}
+
+{{/* S3 credentials (workers only: the gateway never reads or writes S3). */}}
+{{- define "ingestfleet.s3Env" -}}
 {{- if .Values.s3.existingSecret }}
 - name: IngestFleet__S3__AccessKey
   valueFrom: { secretKeyRef: { name: {{ .Values.s3.existingSecret }}, key: accessKey } }
 - name: IngestFleet__S3__SecretKey
   valueFrom: { secretKeyRef: { name: {{ .Values.s3.existingSecret }}, key: secretKey } }
 {{- end }}
+{{- end -}}
+
+{{/* The pod-level security context of the "restricted" Pod Security Standard: a numeric non-root user (the .NET
+     images' APP_UID, 1654, which the CUDA image creates too), the runtime's default seccomp profile. */}}
+{{- define "ingestfleet.podSecurityContext" -}}
+runAsNonRoot: true
+runAsUser: {{ .Values.securityContext.runAsUser }}
+runAsGroup: {{ .Values.securityContext.runAsGroup }}
+fsGroup: {{ .Values.securityContext.runAsGroup }}
+seccompProfile: { type: RuntimeDefault }
+{{- end -}}
+
+{{/* The container-level half: no privilege escalation, every capability dropped, a read-only root file system
+     (scratch space is the emptyDir mounted at /tmp). */}}
+{{- define "ingestfleet.containerSecurityContext" -}}
+allowPrivilegeEscalation: false
+readOnlyRootFilesystem: true
+runAsNonRoot: true
+capabilities: { drop: [ALL] }
 {{- end -}}

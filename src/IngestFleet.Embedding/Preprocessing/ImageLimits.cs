@@ -30,7 +30,16 @@ public sealed class ImageLimits
 
     /// <summary>Formats that are decoded; everything else is <c>unsupported_format</c>. TIFF is left out on purpose
     /// (a long CVE history and no catalog need).</summary>
-    public string[] AllowedFormats { get; set; } = ["JPEG", "PNG", "GIF", "BMP", "WEBP"];
+    /// <value>Default JPEG, PNG, GIF, BMP, WEBP; configured formats (<c>AllowedFormats:0..n</c>) replace them (see
+    /// <see cref="ConfiguredAllowedFormats"/>).</value>
+    public string[] AllowedFormats => ConfiguredAllowedFormats is { Length: > 0 } configured ? configured : DefaultAllowedFormats;
+
+    /// <summary>What configuration names under <c>AllowedFormats</c>, initially empty: the configuration binder appends a
+    /// section's entries to an array's initial elements, so narrowing the list to JPEG and PNG would otherwise keep all
+    /// five defaults.</summary>
+    [Microsoft.Extensions.Configuration.ConfigurationKeyName("AllowedFormats")] public string[]? ConfiguredAllowedFormats { get; set; }
+
+    private static readonly string[] DefaultAllowedFormats = ["JPEG", "PNG", "GIF", "BMP", "WEBP"];
 
     /// <summary>
     /// How JPEGs that passed every check above are decoded and resized: <c>libvips</c> (default) decodes at reduced

@@ -464,17 +464,30 @@ public sealed class S3rverProcess : IAsyncDisposable
     private readonly int _port;
     private Process? _process;
 
+    private readonly Dictionary<string, string> _environment = [];
+    private readonly List<string> _buckets = [];
+
     private S3rverProcess(string bin, string dir, int port) => (_bin, _dir, _port) = (bin, dir, port);
 
     public string Endpoint => $"http://127.0.0.1:{_port}";
 
-    public static async Task<S3rverProcess> StartAsync(string bin)
+    /// <param name="bin">s3rver's launcher.</param>
+    /// <param name="accessKeys">Key pairs the server accepts besides its own S3RVER:S3RVER (as an S3 server configured
+    /// with those credentials does, MinIO's root user for example).</param>
+    /// <param name="buckets">Buckets that exist from the start.</param>
+    public static async Task<S3rverProcess> StartAsync(string bin, IReadOnlyDictionary<string, string>? accessKeys = null, IEnumerable<string>? buckets = null)
     {
         using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
         listener.Start();
         var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
         listener.Stop();
         var s = new S3rverProcess(bin, Directory.CreateTempSubdirectory("ingestfleet-s3rver-").FullName, port);
+        if (accessKeys is { Count: > 0 })
+        {
+            s._environment["NODE_OPTIONS"] = $"--require {Path.Combine(AppContext.BaseDirectory, "s3rver-keys.cjs")}";
+            s._environment["S3RVER_EXTRA_KEYS"] = string.Join(",", accessKeys.Select(kv => $"{kv.Key}:{kv.Value}"));
+        }
+        s._buckets.AddRange(buckets ?? []);
         await s.RestartAsync();
         return s;
     }
@@ -484,6 +497,8 @@ public sealed class S3rverProcess : IAsyncDisposable
         var psi = new ProcessStartInfo(_bin) { RedirectStandardOutput = true, RedirectStandardError = true };
         foreach (var a in new[] { "--address", "127.0.0.1", "--port", _port.ToString(System.Globalization.CultureInfo.InvariantCulture), "--directory", _dir, "--silent" })
             psi.ArgumentList.Add(a);
+        foreach (var b in _buckets) { psi.ArgumentList.Add("--configure-bucket"); psi.ArgumentList.Add(b); }
+        foreach (var (k, v) in _environment) psi.Environment[k] = v;
         _process = Process.Start(psi)!;
         for (var i = 0; i < 200; i++)
         {

@@ -10,25 +10,13 @@ using YamlDotNet.Serialization;
 
 namespace IngestFleet.Tests.Deploy;
 
-/// <summary>A fact that needs docker-compose (only its config validation, no engine): INGESTFLEET_DOCKER_COMPOSE, which
-/// tests/run.sh sets, or docker-compose on PATH; skipped with the reason without it.</summary>
-public sealed class ComposeFactAttribute : FactAttribute
-{
-    public ComposeFactAttribute()
-    {
-        if (ComposeTests.DockerCompose is null) Skip = "docker-compose not found (tests/run.sh installs Debian's docker-compose)";
-    }
-}
-
 /// <summary>The laptop stack in compose/: valid for docker-compose, every service health-checked, the fleet built from
 /// the Dockerfiles, and a dashboard that only charts metrics the code emits.</summary>
 public sealed partial class ComposeTests
 {
     private static readonly string[] Services = ["rabbitmq", "minio", "minio-buckets", "gateway", "worker-1", "worker-2", "otel-collector", "jaeger", "prometheus", "grafana"];
 
-    internal static string? DockerCompose { get; } =
-        Environment.GetEnvironmentVariable("INGESTFLEET_DOCKER_COMPOSE") is { Length: > 0 } set && File.Exists(set) ? set
-        : (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, "docker-compose")).FirstOrDefault(File.Exists);
+    internal static string? DockerCompose => ComposeFactAttribute.DockerCompose;
 
     private static string ComposeDir => Path.Combine(TestPaths.RepositoryRoot, "compose");
 

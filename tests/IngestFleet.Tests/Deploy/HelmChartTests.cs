@@ -14,13 +14,13 @@ public sealed class HelmChartTests
     private static readonly string[] Classes = ["online", "high", "normal", "bulk"];
 
     private sealed record Rendered(List<V1Deployment> Deployments, List<V1Service> Services, List<V1PodDisruptionBudget> Budgets,
-        List<Dictionary<object, object>> ScaledObjects, List<V1ConfigMap> ConfigMaps);
+        List<Dictionary<object, object>> ScaledObjects, List<V1ConfigMap> ConfigMaps, string Yaml);
 
     private static Rendered Render(params string[] extra)
     {
         var (code, output) = Helm.Run(["template", "fleet", Chart, .. extra]);
         Assert.True(code == 0, output);
-        var rendered = new Rendered([], [], [], [], []);
+        var rendered = new Rendered([], [], [], [], [], output);
         var yaml = new DeserializerBuilder().Build();
         foreach (var doc in output.Split("\n---", StringSplitOptions.RemoveEmptyEntries))
         {
@@ -118,5 +118,100 @@ public sealed class HelmChartTests
         Assert.Equal("2", At(r.ScaledObjects[0], "spec", "minReplicaCount"));
         Assert.Equal(3, Assert.Single(r.Deployments, d => d.Metadata.Name == "fleet-gateway").Spec.Replicas);
         Assert.Equal("http://otel-collector.observability:4318", Assert.Single(r.ConfigMaps).Data["OTEL_EXPORTER_OTLP_ENDPOINT"]);
+    }
+
+    /// <summary>Every rendered object against the Kubernetes API's JSON schemas (and KEDA's for its resources), with both
+    /// values sets: .ci/lib/validate-k8s.mjs on the npm package kubernetes-models (Kubernetes 1.27's OpenAPI).</summary>
+    [HelmSchemaFact]
+    public void TheRenderedObjects_AreValidAgainstTheKubernetesSchemas()
+    {
+        var schemas = HelmSchemaFactAttribute.Schemas;
+        foreach (var values in new[] { Array.Empty<string>(), ["-f", CudaValues], ["--set", "worker.cpuLimit=4,broker.vhost=/catalog"] })
+        {
+            var yaml = Render(values).Yaml;
+            var psi = new System.Diagnostics.ProcessStartInfo("node", [Path.Combine(TestPaths.RepositoryRoot, ".ci", "lib", "validate-k8s.mjs"), schemas!])
+            { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+            using var p = System.Diagnostics.Process.Start(psi)!;
+            p.StandardInput.Write(yaml);
+            p.StandardInput.Close();
+            var stdout = p.StandardOutput.ReadToEndAsync();
+            var stderr = p.StandardError.ReadToEnd();
+            p.WaitForExit();
+            Assert.True(p.ExitCode == 0, $"values {string.Join(' ', values)}:\n{stdout.Result}{stderr}");
+            Assert.Contains("ok Deployment/fleet-gateway", stdout.Result, StringComparison.Ordinal);
+            Assert.Contains("ok ScaledObject/fleet-worker-online", stdout.Result, StringComparison.Ordinal);
+        }
+    }
+
+    /// <summary>The "restricted" Pod Security Standard, rule by rule as https://kubernetes.io/docs/concepts/security/pod-security-standards/
+    /// lists it (Baseline and Restricted sections: host namespaces, privileged, capabilities, volume types, privilege
+    /// escalation, running as non-root, non-root user, seccomp), for every pod of both values sets; plus what the
+    /// chart promises beyond it: a read-only root file system with an emptyDir for scratch, and a numeric user.</summary>
+    [HelmFact]
+    public void EveryPod_MeetsTheRestrictedPodSecurityStandard()
+    {
+        string[] allowedVolumes = ["configMap", "csi", "downwardAPI", "emptyDir", "ephemeral", "persistentVolumeClaim", "projected", "secret"];
+        foreach (var values in new[] { Array.Empty<string>(), ["-f", CudaValues] })
+        {
+            foreach (var d in Render(values).Deployments)
+            {
+                var pod = d.Spec.Template.Spec;
+                var name = d.Metadata.Name;
+                Assert.True(pod.HostNetwork != true && pod.HostPID != true && pod.HostIPC != true, $"{name}: host namespaces");
+                foreach (var v in pod.Volumes ?? [])
+                {
+                    var types = typeof(V1Volume).GetProperties().Where(p => p.Name != nameof(V1Volume.Name) && p.GetValue(v) is not null)
+                        .Select(p => char.ToLowerInvariant(p.Name[0]) + p.Name[1..]).ToList();
+                    Assert.True(types.All(allowedVolumes.Contains), $"{name}: volume {v.Name} is {string.Join(",", types)}");
+                }
+                Assert.Equal("RuntimeDefault", pod.SecurityContext.SeccompProfile.Type);
+                Assert.True(pod.SecurityContext.RunAsNonRoot, $"{name}: runAsNonRoot");
+                Assert.True(pod.SecurityContext.RunAsUser > 0, $"{name}: runAsUser must be a numeric non-root user");
+                foreach (var c in pod.Containers)
+                {
+                    var sc = c.SecurityContext;
+                    Assert.NotNull(sc);
+                    Assert.True(sc.Privileged != true, $"{name}: privileged");
+                    Assert.False(sc.AllowPrivilegeEscalation ?? true, $"{name}: allowPrivilegeEscalation must be false");
+                    Assert.Contains("ALL", sc.Capabilities.Drop);
+                    Assert.True((sc.Capabilities.Add ?? []).All(a => a == "NET_BIND_SERVICE"), $"{name}: adds capabilities");
+                    Assert.True(sc.RunAsUser is null or > 0, $"{name}: container runAsUser 0");
+                    Assert.True(sc.ReadOnlyRootFilesystem, $"{name}: the root file system must be read-only");
+                    Assert.All(c.Ports ?? [], p => Assert.Null(p.HostPort));
+                    var tmp = Assert.Single(c.VolumeMounts, m => m.MountPath == "/tmp");
+                    Assert.NotNull(Assert.Single(pod.Volumes ?? [], v => v.Name == tmp.Name).EmptyDir);
+                    Assert.Contains(c.Env, e => e.Name == "TMPDIR" && e.Value == "/tmp");
+                }
+            }
+            foreach (var b in Render(values).Budgets) Assert.Equal("AlwaysAllow", b.Spec.UnhealthyPodEvictionPolicy);
+        }
+    }
+
+    [HelmFact]
+    public void OnlyWorkersGetS3Credentials_DecodeParallelismAndCpuComeFromValues_KedaUsesTheBrokersVhost()
+    {
+        var cuda = Render("-f", CudaValues);
+        var gateway = Assert.Single(cuda.Deployments, d => d.Metadata.Name == "fleet-gateway").Spec.Template.Spec.Containers[0];
+        Assert.DoesNotContain(gateway.Env, e => e.Name.StartsWith("IngestFleet__S3__", StringComparison.Ordinal));
+        Assert.All(cuda.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"),
+            d => Assert.Contains(d.Spec.Template.Spec.Containers[0].Env, e => e.Name == "IngestFleet__S3__SecretKey"));
+
+        var set = Render("--set", "worker.decodeParallelism=3,worker.cpuLimit=6,broker.vhost=/catalog");
+        foreach (var d in set.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"))
+        {
+            var c = d.Spec.Template.Spec.Containers[0];
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Fleet__PreprocessParallelism" && e.Value == "3");
+            Assert.Equal("6", c.Resources.Limits["cpu"].ToString());
+        }
+        Assert.All(set.ScaledObjects, so => Assert.Equal("/catalog", At(so, "spec", "triggers", 0, "metadata", "vhostName")));
+        // Defaults: decode parallelism = the profile's intra-op threads, no CPU limit, the default vhost.
+        var defaults = Render();
+        Assert.All(defaults.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"), d =>
+        {
+            var c = d.Spec.Template.Spec.Containers[0];
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Fleet__PreprocessParallelism" && e.Value == "2");
+            Assert.False(c.Resources.Limits.ContainsKey("cpu"));
+        });
+        Assert.All(defaults.ScaledObjects, so => Assert.Equal("/", At(so, "spec", "triggers", 0, "metadata", "vhostName")));
     }
 }

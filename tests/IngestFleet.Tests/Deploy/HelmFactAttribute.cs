@@ -10,6 +10,20 @@ public sealed class HelmFactAttribute : FactAttribute
     }
 }
 
+/// <summary>A fact that needs helm and the Kubernetes schemas (INGESTFLEET_K8S_SCHEMAS: a folder with the npm packages
+/// kubernetes-models, @kubernetes-models/keda and js-yaml, which .ci/services.sh installs); skipped with the reason.</summary>
+public sealed class HelmSchemaFactAttribute : FactAttribute
+{
+    public HelmSchemaFactAttribute()
+    {
+        if (Helm.Path is null) Skip = "helm not found: set INGESTFLEET_HELM or put helm on PATH (tests/run.sh installs Helm 3.17)";
+        else if (Schemas is null) Skip = "INGESTFLEET_K8S_SCHEMAS is not set (.ci/services.sh installs kubernetes-models with npm)";
+    }
+
+    public static string? Schemas { get; } =
+        Environment.GetEnvironmentVariable("INGESTFLEET_K8S_SCHEMAS") is { Length: > 0 } dir && Directory.Exists(Path.Combine(dir, "node_modules", "kubernetes-models")) ? dir : null;
+}
+
 internal static class Helm
 {
     public static string? Path { get; } = Find();

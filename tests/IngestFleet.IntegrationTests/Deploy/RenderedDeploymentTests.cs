@@ -1,0 +1,240 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using IngestFleet.Faults;
+using IngestFleet.Gateway.Security;
+using IngestFleet.Storage.S3;
+using IngestFleet.Tests;
+using IngestFleet.Tests.Deploy;
+using k8s;
+using k8s.Models;
+using YamlDotNet.Serialization;
+
+namespace IngestFleet.IntegrationTests.Deploy;
+
+/// <summary>
+/// Run what you render: the chart (default values and ci/cuda-values.yaml) and the compose file are rendered by helm and
+/// docker-compose, and every gateway and worker container they define is started from its image (the Dockerfile's build
+/// stage run here, <see cref="BuiltImage"/>) with exactly the rendered environment, Secrets and mounts
+/// (<see cref="ContainerLauncher"/> names the substitutions). Jobs then go through the rendered gateway with the rendered
+/// key, to vectors in S3, on every rendered worker pool. The CUDA values run their CUDA image's publish with the
+/// execution provider forced to cpu: this machine has no GPU (the one override, named where it is made).
+/// </summary>
+[Collection(FleetTests.Name)]
+public sealed class RenderedDeploymentTests(FleetFixture fixture)
+{
+    private static readonly string Photo = Path.Combine(AppContext.BaseDirectory, "data", "photos", "astronaut.jpg");
+
+    [HelmFact]
+    public Task Chart_DefaultValues_StartAsRendered_AndEveryPoolEmbedsJobsFromTheRenderedGateway() => RunChartAsync([]);
+
+    [HelmFact]
+    public Task Chart_CudaValues_StartAsRendered_WithTheExecutionProviderForcedToCpu() => RunChartAsync(["-f", "charts/ingestfleet/ci/cuda-values.yaml"]);
+
+    private async Task RunChartAsync(string[] values)
+    {
+        var (code, output) = Helm.Run(["template", "fleet", "charts/ingestfleet", .. values]);
+        Assert.True(code == 0, output);
+        var docs = output.Split("\n---", StringSplitOptions.RemoveEmptyEntries);
+        string? Kind(string doc) => doc.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("kind: ", StringComparison.Ordinal))?[6..];
+        var settings = KubernetesYaml.Deserialize<V1ConfigMap>(docs.Single(d => Kind(d) == "ConfigMap"));
+        var deployments = docs.Where(d => Kind(d) == "Deployment").Select(d => KubernetesYaml.Deserialize<V1Deployment>(d)).ToList();
+
+        await using var broker = await BrokerVhost.CreateAsync(fixture);
+        var key = "ifk_" + Guid.NewGuid().ToString("N");
+        var tenant = "rt" + Guid.NewGuid().ToString("N")[..8];
+        // The Secrets an operator creates (NOTES.txt), with this machine's endpoints and test credentials.
+        var secrets = new Dictionary<(string, string), string>
+        {
+            [("ingestfleet-broker", "uri")] = broker.Uri,
+            [("ingestfleet-broker", "managementUri")] = broker.ManagementUri,
+            [("ingestfleet-s3", "accessKey")] = fixture.S3AccessKey,
+            [("ingestfleet-s3", "secretKey")] = fixture.S3SecretKey,
+            [("ingestfleet-gateway-keys", "keys.json")] = $$"""[{"name":"render-test","sha256":"{{ApiKeyRegistry.Hash(key)}}","tenants":["{{tenant}}"]}]""",
+        };
+
+        var bucket = settings.Data["IngestFleet__S3__Bucket"];
+        using var store = Store(fixture.S3Endpoint, bucket, fixture.S3AccessKey, fixture.S3SecretKey);
+        await store.ProbeAsync(CancellationToken.None); // the bucket exists before the fleet starts (the chart does not create it)
+        await using var launcher = new ContainerLauncher();
+        var s3 = new Uri(fixture.S3Endpoint);
+        launcher.HostMap["http://minio.storage:9000"] = fixture.S3Endpoint;
+        launcher.HostMap["http://otel-collector.observability:4318"] = "http://127.0.0.1:9"; // no collector here: exports fail quietly
+        if (!settings.Data.ContainsKey("IngestFleet__S3__ServiceUrl"))
+        {
+            // Default values target AWS S3 with the SDK's default credential chain (an instance role or IRSA): here the
+            // platform's S3 is the local server and its credentials come from the standard AWS variables.
+            launcher.PlatformEnv["IngestFleet__S3__ServiceUrl"] = fixture.S3Endpoint;
+            launcher.PlatformEnv["AWS_ACCESS_KEY_ID"] = fixture.S3AccessKey;
+            launcher.PlatformEnv["AWS_SECRET_ACCESS_KEY"] = fixture.S3SecretKey;
+        }
+        launcher.PlatformEnv["IngestFleet__S3__ListObjectsVersion"] = "1"; // s3rver's ListObjectsV2 fails past 1,000 keys (not MinIO's or AWS's)
+
+        var started = new List<(StartedContainer Started, string Role, int Port)>();
+        foreach (var d in deployments)
+        {
+            var pod = d.Spec.Template.Spec;
+            var c = Assert.Single(pod.Containers);
+            var env = new List<KeyValuePair<string, string>>();
+            foreach (var from in c.EnvFrom ?? Array.Empty<V1EnvFromSource>())
+            {
+                Assert.Equal(settings.Metadata.Name, from.ConfigMapRef.Name);
+                env.AddRange(settings.Data);
+            }
+            foreach (var e in c.Env ?? Array.Empty<V1EnvVar>())
+                env.Add(new(e.Name, e.Value ?? secrets[(e.ValueFrom.SecretKeyRef.Name, e.ValueFrom.SecretKeyRef.Key)]));
+            var mounts = (c.VolumeMounts ?? Array.Empty<V1VolumeMount>()).Select(m =>
+            {
+                var v = pod.Volumes.Single(v => v.Name == m.Name);
+                return v.Secret is { } secret
+                    ? new RenderedMount(m.MountPath, secrets.Where(s => s.Key.Item1 == secret.SecretName).ToDictionary(s => s.Key.Item2, s => s.Value))
+                    : new RenderedMount(m.MountPath);
+            }).ToList();
+            var role = d.Metadata.Labels["app.kubernetes.io/component"];
+            var image = c.Image.Contains("worker-cuda", StringComparison.Ordinal) ? "worker-cuda" : role;
+            if (image == "worker-cuda")
+                env.Add(new("IngestFleet__Embedder__ExecutionProvider", "cpu")); // no GPU on this machine: the one override
+            var container = new RenderedContainer(d.Metadata.Name, image, env, mounts, pod.SecurityContext?.RunAsUser,
+                c.SecurityContext?.RunAsNonRoot ?? pod.SecurityContext?.RunAsNonRoot ?? false, c.SecurityContext?.ReadOnlyRootFilesystem ?? false);
+            var port = c.Ports.Single().ContainerPort;
+            started.Add((launcher.Start(container, BuiltImage.Load(image), port), role, port));
+        }
+        await PushThroughGatewayAsync(started, store, key, tenant, bucket, fixture.S3Endpoint, fixture.S3AccessKey, fixture.S3SecretKey);
+    }
+
+    [ComposeFact]
+    public async Task Compose_GatewayAndWorkers_StartAsRendered_AndTheDevKeysJobsBecomeVectors()
+    {
+        var psi = new ProcessStartInfo(ComposeFactAttribute.DockerCompose!, ["-f", "docker-compose.yml", "config"])
+        { WorkingDirectory = Path.Combine(TestPaths.RepositoryRoot, "compose"), RedirectStandardOutput = true, RedirectStandardError = true };
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.True(p.ExitCode == 0, stderr);
+        var services = (Dictionary<object, object>)new DeserializerBuilder().Build().Deserialize<Dictionary<string, object>>(await stdout)["services"];
+        Dictionary<string, string> Env(string service) =>
+            ((Dictionary<object, object>)((Dictionary<object, object>)services[service])["environment"]).ToDictionary(kv => (string)kv.Key, kv => (string)kv.Value);
+
+        // MinIO as compose renders it (root user and password, the buckets minio-buckets creates): a private s3rver
+        // that accepts exactly those credentials, on the compose broker's vhost "/" of the local RabbitMQ.
+        var minio = Env("minio");
+        var bucketsCommand = string.Join(" ", (List<object>)((Dictionary<object, object>)services["minio-buckets"])["command"]);
+        var buckets = System.Text.RegularExpressions.Regex.Matches(bucketsCommand, @"mc mb --ignore-existing local/([a-z0-9.-]+)").Select(m => m.Groups[1].Value).ToList();
+        Assert.Contains("ingestfleet", buckets);
+        var s3rverBin = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_S3RVER");
+        Assert.False(string.IsNullOrEmpty(s3rverBin), "INGESTFLEET_TEST_S3RVER (set by .ci/services.sh) is needed to stand in for MinIO");
+        await using var s3 = await S3rverProcess.StartAsync(s3rverBin!, new Dictionary<string, string> { [minio["MINIO_ROOT_USER"]] = minio["MINIO_ROOT_PASSWORD"] }, buckets);
+
+        var gatewayEnv = Env("gateway");
+        var amqp = new Uri(gatewayEnv["IngestFleet__RabbitMq__Uri"]);
+        Assert.Equal("/", amqp.AbsolutePath);
+        await fixture.DeleteDeclaredAsync(n => n.StartsWith("ingestfleet-", StringComparison.Ordinal)); // the compose queue names, left by nobody else
+        await using var launcher = new ContainerLauncher();
+        var local = new Uri(fixture.RabbitUri);
+        launcher.HostMap["rabbitmq:5672"] = $"{local.Host}:{local.Port}";
+        launcher.HostMap["http://rabbitmq:15672"] = fixture.ManagementUri.TrimEnd('/');
+        launcher.HostMap["http://minio:9000"] = s3.Endpoint;
+        launcher.HostMap["http://otel-collector:4318"] = "http://127.0.0.1:9";
+        launcher.PlatformEnv["IngestFleet__S3__ListObjectsVersion"] = "1";
+
+        var started = new List<(StartedContainer Started, string Role, int Port)>();
+        foreach (var name in new[] { "gateway", "worker-1", "worker-2" })
+        {
+            var svc = (Dictionary<object, object>)services[name];
+            var dockerfile = (string)((Dictionary<object, object>)svc["build"])["dockerfile"];
+            var image = dockerfile.EndsWith("GatewayHost/Dockerfile", StringComparison.Ordinal) ? "gateway" : "worker";
+            var env = Env(name);
+            var port = image == "gateway" ? 8080 : int.Parse(env["IngestFleet__Health__Port"], System.Globalization.CultureInfo.InvariantCulture);
+            var container = new RenderedContainer(name, image, [.. env], []);
+            started.Add((launcher.Start(container, BuiltImage.Load(image), port), image == "gateway" ? "gateway" : "worker", port));
+        }
+        // The development key whose SHA-256 compose renders (compose/README.md names it).
+        var key = "dev-key-change-me";
+        Assert.Equal(ApiKeyRegistry.Hash(key), gatewayEnv["IngestFleet__Gateway__Auth__Keys__0__Sha256"]);
+        using var store = Store(s3.Endpoint, "ingestfleet", minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]);
+        await PushThroughGatewayAsync(started, store, key, "rt" + Guid.NewGuid().ToString("N")[..8], "ingestfleet", s3.Endpoint, minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]);
+        await fixture.DeleteDeclaredAsync(n => n.StartsWith("ingestfleet-", StringComparison.Ordinal));
+    }
+
+    private static S3ObjectStore Store(string endpoint, string bucket, string access, string secret) =>
+        new(new S3Options { ServiceUrl = endpoint, Bucket = bucket, AccessKey = access, SecretKey = secret, CreateBucket = true, ListObjectsVersion = 1 });
+
+    /// <summary>Waits for every container's readiness probe, posts two jobs per consumed class with the key, and waits
+    /// until each has a vector (and no dead letter) in the rendered bucket.</summary>
+    private static async Task PushThroughGatewayAsync(List<(StartedContainer Started, string Role, int Port)> started, S3ObjectStore store,
+        string key, string tenant, string bucket, string endpoint, string access, string secret)
+    {
+        foreach (var (s, _, port) in started)
+            await ContainerLauncher.WaitReadyAsync(s, "/healthz/ready", port, TimeSpan.FromSeconds(180));
+
+        // The catalog's images, in a bucket the workers' credentials reach.
+        using var catalog = Store(endpoint, "catalog", access, secret);
+        await catalog.ProbeAsync(CancellationToken.None);
+        await catalog.PutAsync($"{tenant}/astronaut.jpg", await File.ReadAllBytesAsync(Photo), "image/jpeg", CancellationToken.None);
+        var gateway = started.Single(s => s.Role == "gateway");
+        var workers = started.Where(s => s.Role == "worker").Select(s => s.Started).ToList();
+        Assert.NotEmpty(workers);
+        // Every class some rendered worker consumes (a pool consumes one class; compose workers consume all).
+        var classes = workers.SelectMany(w => w.Env.TryGetValue("IngestFleet__Fleet__Consume__0", out var c) ? [c] : (IEnumerable<string>)["online", "bulk"]).Distinct().ToList();
+        var jobs = classes.SelectMany(c => Enumerable.Range(0, 2).Select(i => new
+        {
+            tenant, shard = c, item_id = $"{c}-{i}", image = $"s3://catalog/{tenant}/astronaut.jpg", priority = c,
+        })).ToArray();
+
+        using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{gateway.Started.Ports[gateway.Port]}") };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
+        using var response = await http.PostAsJsonAsync("/v1/jobs", new { jobs });
+        Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}\n{ContainerLauncher.Tail(gateway.Started.Log())}");
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(180);
+        var want = jobs.Select(j => $"{j.shard}/{j.item_id}").ToHashSet();
+        HashSet<string> have = [];
+        while (DateTime.UtcNow < deadline)
+        {
+            have = (await VectorView.RowsAsync(store, $"{IngestFleet.Storage.StorageKeys.VectorsRoot}/{tenant}/")).Where(r => r.Tenant == tenant).Select(r => $"{r.Shard}/{r.ItemId}").ToHashSet();
+            if (want.IsSubsetOf(have)) break;
+            foreach (var w in workers) Assert.False(w.Process.HasExited, $"{w.Container.Name} exited {(w.Process.HasExited ? w.Process.ExitCode : 0)}:\n{ContainerLauncher.Tail(w.Log())}");
+            await Task.Delay(1000);
+        }
+        Assert.True(want.IsSubsetOf(have), $"vectors for {have.Count} of {want.Count} jobs in s3://{bucket}/vectors/ ({string.Join(", ", want.Except(have))} missing)\n" +
+            string.Join("\n", workers.Select(w => $"--- {w.Container.Name}\n{ContainerLauncher.Tail(w.Log())}")));
+        var dead = new List<string>();
+        await foreach (var k in store.ListAsync($"{IngestFleet.Storage.StorageKeys.DeadLetterRoot}/{tenant}/", CancellationToken.None)) if (k.Contains(tenant, StringComparison.Ordinal)) dead.Add(k);
+        Assert.Empty(dead);
+    }
+}
+
+/// <summary>A fresh virtual host on the local broker with guest's permissions: the chart's broker Secret points at it,
+/// so the rendered queue names (ingestfleet-online, …) are the chart's own and collide with nothing else.</summary>
+internal sealed class BrokerVhost : IAsyncDisposable
+{
+    private readonly HttpClient _http;
+    private readonly string _name;
+
+    private BrokerVhost(HttpClient http, string name, string uri, string management) => (_http, _name, Uri, ManagementUri) = (http, name, uri, management);
+
+    public string Uri { get; }
+    public string ManagementUri { get; }
+
+    public static async Task<BrokerVhost> CreateAsync(FleetFixture fixture)
+    {
+        var name = "rendered-" + Guid.NewGuid().ToString("N")[..8];
+        var management = new System.Uri(fixture.ManagementUri);
+#pragma warning disable CA2000 // owned by the returned BrokerVhost, which disposes it
+        var http = new HttpClient { BaseAddress = new System.Uri($"{management.Scheme}://{management.Authority}") };
+#pragma warning restore CA2000
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String("guest:guest"u8.ToArray()));
+        (await http.PutAsync(new System.Uri($"/api/vhosts/{name}", UriKind.Relative), null)).EnsureSuccessStatusCode();
+        (await http.PutAsJsonAsync($"/api/permissions/{name}/guest", new { configure = ".*", write = ".*", read = ".*" })).EnsureSuccessStatusCode();
+        var amqp = new System.Uri(fixture.RabbitUri);
+        return new BrokerVhost(http, name, $"amqp://guest:guest@{amqp.Host}:{amqp.Port}/{name}", $"http://guest:guest@{management.Authority}");
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        using var _ = await _http.DeleteAsync(new System.Uri($"/api/vhosts/{_name}", UriKind.Relative));
+        _http.Dispose();
+    }
+}
