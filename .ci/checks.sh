@@ -63,6 +63,19 @@ check_osx_bundle() {
   else fail "osx-arm64 worker bundle" "$problems"; fi
 }
 
+# Reproducible release: two release.sh runs of one commit, into different folders, give the same SHA256SUMS.
+check_reproducible_release() {
+  local a="$work/repro-a" b="$work/repro-b"
+  for d in "$a" "$b"; do
+    bash .ci/release.sh --out "$d" gateway:linux-x64 >"$d.log" 2>&1 || { fail "reproducible release" "release.sh failed: $(tail -5 "$d.log")"; return; }
+  done
+  if cmp -s "$a/SHA256SUMS" "$b/SHA256SUMS"; then
+    ok "reproducible release: two release.sh runs give identical SHA256SUMS ($(cut -c1-16 "$a/SHA256SUMS")… $(awk '{print $2}' "$a/SHA256SUMS"))"
+  else
+    fail "reproducible release" "SHA256SUMS differ: $(cat "$a/SHA256SUMS" "$b/SHA256SUMS" | tr '\n' ' ')"
+  fi
+}
+
 check_launchd_plist() {
   local problems
   if problems=$(python3 .ci/lib/check_deploy.py plist src/IngestFleet.WorkerHost/macos/com.ingestfleet.worker.plist 60); then
@@ -143,6 +156,7 @@ check_services_optional_tools
 check_deployable_packages
 check_launchd_plist
 check_osx_bundle
+check_reproducible_release
 check_dockerfiles
 echo "checks: $passed passed, $failed failed"
 [ -n "${CHECKS_RESULT:-}" ] && echo "$passed $failed" >"$CHECKS_RESULT"

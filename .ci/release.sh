@@ -8,6 +8,10 @@
 # Output: DIR/ingestfleet-DEPLOYABLE-VERSION-RID.tar.gz (one top folder of the same name) and DIR/SHA256SUMS.
 # The worker bundles carry the bundled models, a VERSION file, and for macOS the launchd files (macos/, run-worker.sh).
 # Version: --version, else the <Version> of Directory.Build.props plus the short commit.
+# Reproducible: two runs on one commit give byte-identical tarballs (and SHA256SUMS), wherever the checkout lies. The
+# build maps source and intermediate paths (ContinuousIntegrationBuild, DeterministicSourcePaths; intermediates under
+# the repository, so the map covers them), and tar writes sorted entries with the commit's time, owner 0 and fixed
+# modes, gzip without a name or time (-n).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 out=artifacts/release
@@ -29,7 +33,11 @@ fi
 mkdir -p "$out"
 out=$(cd "$out" && pwd)
 stage=$(mktemp -d)
-trap 'rm -rf "$stage"' EXIT
+# Intermediates inside the repository (ignored by git): DeterministicSourcePaths maps the repository root to /_/, so
+# no build path of this machine reaches a PDB or an assembly.
+build="$PWD/artifacts/release-build"
+trap 'rm -rf "$stage" "$build"' EXIT
+epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
 
 for target in "${targets[@]}"; do
   deployable=${target%%:*}; rid=${target#*:}
@@ -41,15 +49,18 @@ for target in "${targets[@]}"; do
   esac
   name="ingestfleet-$deployable-${version//+/_}-$rid"
   echo "release: $name"
+  rm -rf "$build"
   dotnet publish "$project" -c Release -r "$rid" --self-contained true -p:Version="${version%%+*}" \
-    -p:InformationalVersion="$version" --artifacts-path "$stage/build" -o "$stage/$name" -nologo -v quiet
+    -p:InformationalVersion="$version" -p:ContinuousIntegrationBuild=true -p:DeterministicSourcePaths=true \
+    --artifacts-path "$build" -o "$stage/$name" -nologo -v quiet
   echo "$version" >"$stage/$name/VERSION"
   if [ "$deployable" = worker ] && [[ "$rid" == osx-* ]]; then
     cp -R src/IngestFleet.WorkerHost/macos "$stage/$name/macos"
     cp src/IngestFleet.WorkerHost/macos/run-worker.sh "$stage/$name/run-worker.sh"
     chmod +x "$stage/$name/run-worker.sh" "$stage/$name/macos/"*.sh
   fi
-  tar -C "$stage" -czf "$out/$name.tar.gz" "$name"
+  tar -C "$stage" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner --mode='u+rwX,go+rX,go-w' \
+    -cf - "$name" | gzip -n -9 >"$out/$name.tar.gz"
   rm -rf "${stage:?}/$name"
 done
 (cd "$out" && sha256sum ingestfleet-*.tar.gz >SHA256SUMS)

@@ -44,9 +44,14 @@ public static class WorkerTelemetry
     public static readonly Histogram<double> QueueWait = Meter.CreateHistogram<double>("ingestfleet.queue.wait", "s",
         "Time a job waited from enqueue to the start of its batch", advice: new InstrumentAdvice<double> { HistogramBucketBoundaries = GenAiDurationBuckets });
 
+    /// <summary>Bucket bounds for byte-sized instruments: 32 MiB to 64 GiB in powers of two. OpenTelemetry's default
+    /// bounds stop at 10,000, where every byte count would land in the +Inf bucket.</summary>
+    public static readonly long[] MemoryBuckets = [.. Enumerable.Range(5, 12).Select(i => (1L << i) * 1024 * 1024)];
+
     /// <summary>Peak resident set size of one batch.</summary>
     public static readonly Histogram<long> BatchPeakRss = Meter.CreateHistogram<long>("ingestfleet.batch.peak_rss", "By",
-        "Peak resident set size sampled during one batch (decode, resize and inference included)");
+        "Peak resident set size sampled during one batch (decode, resize and inference included)",
+        advice: new InstrumentAdvice<long> { HistogramBucketBoundaries = MemoryBuckets });
 
     public static readonly Counter<long> ImagesEmbedded = Meter.CreateCounter<long>("ingestfleet.images.embedded", "{image}",
         "Images embedded and stored as vectors (already-present vectors included)");

@@ -102,7 +102,11 @@ public sealed partial class ContainerLauncher : IAsyncDisposable
             throw new InvalidOperationException($"{c.Name}: container has runAsNonRoot and image has non-numeric user ({user}), cannot verify user is non-root (the kubelet refuses to start it)");
         if (c.RunAsNonRoot && user == "0")
             throw new InvalidOperationException($"{c.Name}: container has runAsNonRoot and image will run as root");
-        var uid = long.Parse(user, System.Globalization.CultureInfo.InvariantCulture);
+        // Without runAsNonRoot a runtime resolves a user name in the image's /etc/passwd: the .NET base images' "app" is
+        // APP_UID (dotnet-docker's runtime-deps Dockerfiles create it with that UID).
+        if (user == "app" && image.Env.TryGetValue("APP_UID", out var appUid)) user = appUid;
+        if (!long.TryParse(user, out var uid))
+            throw new InvalidOperationException($"{c.Name}: the image's user {user} cannot be resolved here");
 
         // Mounts: an emptyDir is an empty folder the user owns; a Secret's keys are read-only files.
         var mountMap = new Dictionary<string, string>(StringComparer.Ordinal);

@@ -48,6 +48,21 @@ public sealed partial class ComposeTests
             Assert.True(int.Parse(grace.TrimEnd('s'), System.Globalization.CultureInfo.InvariantCulture) > IngestFleet.Worker.Hosting.WorkerHosting.DrainBudget.TotalSeconds, grace);
         }
         Assert.StartsWith("rabbitmq:4.", (string)((Dictionary<object, object>)services["rabbitmq"])["image"], StringComparison.Ordinal);
+
+        // Development credentials stay on this machine: every published port is bound to 127.0.0.1, and Prometheus
+        // takes no lifecycle (shutdown/reload) calls.
+        foreach (var (name, value) in services)
+        {
+            var svc = (Dictionary<object, object>)value;
+            foreach (var port in svc.TryGetValue("ports", out var ports) ? (List<object>)ports : [])
+            {
+                // docker-compose 1.29 prints the long form (host_ip/published/target) or the short one.
+                var hostIp = port is Dictionary<object, object> longForm ? longForm.TryGetValue("host_ip", out var ip) ? (string)ip : "" : ((string)port).Split(':')[0];
+                Assert.True(hostIp == "127.0.0.1", $"{name} publishes {System.Text.Json.JsonSerializer.Serialize(port)} beyond 127.0.0.1");
+            }
+            var command = svc.TryGetValue("command", out var c) ? c is List<object> list ? string.Join(' ', list) : (string)c : "";
+            Assert.DoesNotContain("--web.enable-lifecycle", command, StringComparison.Ordinal);
+        }
     }
 
     [Fact]

@@ -101,4 +101,28 @@ public sealed class TelemetryTests
         }
     }
 
+
+    /// <summary>A recorded 700 MiB batch peak lands in a finite bucket of the exported histogram (the SDK takes the
+    /// instrument's bucket advice); with OpenTelemetry's default bounds (up to 10,000) it landed in +Inf.</summary>
+    [Fact]
+    public void ABatchPeakOf700MiB_LandsInAFiniteBucket()
+    {
+        var metrics = new List<Metric>();
+        using (var meter = Sdk.CreateMeterProviderBuilder().AddMeter(WorkerTelemetry.Name).AddInMemoryExporter(metrics).Build())
+        {
+            var marker = Guid.NewGuid().ToString("N");
+            WorkerTelemetry.BatchPeakRss.Record(700L * 1024 * 1024, new KeyValuePair<string, object?>("test.marker", marker));
+            meter.ForceFlush();
+            var metric = metrics.Last(m => m.Name == "ingestfleet.batch.peak_rss");
+            MetricPoint? point = null;
+            foreach (ref readonly var p in metric.GetMetricPoints())
+                foreach (var tag in p.Tags)
+                    if (tag.Key == "test.marker" && (string?)tag.Value == marker) point = p;
+            Assert.NotNull(point);
+            double? bound = null;
+            foreach (var bucket in point.Value.GetHistogramBuckets())
+                if (bucket.BucketCount > 0) bound = bucket.ExplicitBound;
+            Assert.Equal(1024.0 * 1024 * 1024, bound); // the (512 MiB, 1 GiB] bucket, not +Inf
+        }
+    }
 }
