@@ -127,7 +127,8 @@ public static class GatewayApp
             var snapshot = await monitor.GetAsync(ct);
             return Results.Json(new LimitsReport(
                 admission.Limits.Select(l => new QueueLimitReport(l, snapshot.Queues.GetValueOrDefault(l.Priority))).ToList(),
-                snapshot.BrokerError,
+                // Anonymous callers get whether the broker answers, not its error text (that is in the gateway's log).
+                snapshot.BrokerError is null ? null : "the broker does not answer (details in the gateway's log)",
                 "shedding starts when depth passes max_depth and stops once depth is at or below resume_depth"));
         }).WithName("GetLimits").WithSummary("Published queue limits and current depths").Produces<LimitsReport>();
         app.MapGet("/v1/schema", () => Results.Text(JobSchema.Text, "application/schema+json"))

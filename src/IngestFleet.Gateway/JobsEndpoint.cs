@@ -149,7 +149,7 @@ public sealed class JobsEndpoint(
                     foreach (var (priority, n) in perPriority) admission.Release(priority, n);
                     logger.LogWarning("publish failed: {Error}", e.Message);
                     http.Response.Headers[HeaderNames.RetryAfter] = "5";
-                    return Problem(503, "The broker is unavailable; nothing was accepted", $"{e.Message}. Retry after 5 s.");
+                    return Problem(503, "The broker is unavailable; nothing was accepted", "Retry after 5 s.");
                 }
             }
             foreach (var (job, _) in summary.Failed) admission.Release(job.Priority, 1);

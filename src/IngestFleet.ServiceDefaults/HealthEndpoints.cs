@@ -54,7 +54,13 @@ public static class HealthEndpoints
         return JsonSerializer.SerializeAsync(context.Response.Body, new
         {
             status = report.Status.ToString(),
-            checks = report.Entries.ToDictionary(e => e.Key, e => new { status = e.Value.Status.ToString(), description = e.Value.Description }),
+            // The endpoints answer anyone (probes carry no credentials): a failing check's text (a broker's or a store's
+            // error, possibly naming hosts) stays in the host's log; the answer says which check failed.
+            checks = report.Entries.ToDictionary(e => e.Key, e => new
+            {
+                status = e.Value.Status.ToString(),
+                description = e.Value.Status == HealthStatus.Healthy ? e.Value.Description : "failing (details in the host's log)",
+            }),
         }, cancellationToken: context.RequestAborted);
     }
 }

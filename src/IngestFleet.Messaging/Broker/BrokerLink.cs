@@ -46,9 +46,17 @@ public sealed class BrokerLink(RabbitMqOptions options, string clientName) : IAs
         }
     }
 
-    /// <summary>A connection string with its credentials replaced by <c>***</c>, for logs and messages.</summary>
-    public static string Redacted(string connection) =>
-        Uri.TryCreate(connection, UriKind.Absolute, out var u) && u.UserInfo.Length > 0 ? connection.Replace(u.UserInfo + "@", "***@", StringComparison.Ordinal) : connection;
+    /// <summary>A connection string with its credentials replaced by <c>***</c>, for logs and messages: rebuilt from the
+    /// scheme, host, port and path, so no spelling of the user info survives (a password <c>System.Uri</c> re-escapes,
+    /// such as one with a space or braces, is not found by replacing <see cref="Uri.UserInfo"/> in the original text).
+    /// A string that does not parse but holds an <c>@</c> is withheld whole.</summary>
+    public static string Redacted(string connection)
+    {
+        if (!Uri.TryCreate(connection, UriKind.Absolute, out var u))
+            return connection.Contains('@', StringComparison.Ordinal) ? "(a connection string that does not parse; withheld)" : connection;
+        var credentials = u.UserInfo.Length > 0 || connection.Contains('@', StringComparison.Ordinal) ? "***@" : "";
+        return $"{u.Scheme}://{credentials}{u.Authority}{u.PathAndQuery}";
+    }
 
     public async ValueTask DisposeAsync()
     {

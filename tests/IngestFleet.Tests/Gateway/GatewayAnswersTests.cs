@@ -211,4 +211,26 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
             return Task.FromResult(new PublishSummary(jobs.Count - failed.Count, failed));
         }
     }
+
+    /// <summary>Health and limits answer anyone: a broker failure's text (hosts, addresses, a driver's message) stays in
+    /// the log, the answers say only that the broker does not answer.</summary>
+    [Fact]
+    public async Task BrokerErrorText_NeverReachesAnonymousAnswers()
+    {
+        _depths.BrokerError = "cannot reach RabbitMQ at amqp://***@rabbit.internal:5672/: Connection refused (10.1.2.3:5672)";
+        using var anonymous = new HttpClient { BaseAddress = _app.BoundAddress() };
+        using var ready = await anonymous.GetAsync(new Uri("/healthz/ready", UriKind.Relative));
+        var readyBody = await ready.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.ServiceUnavailable, ready.StatusCode);
+        using var limits = await anonymous.GetAsync(new Uri("/v1/limits", UriKind.Relative));
+        var limitsBody = await limits.Content.ReadAsStringAsync();
+        foreach (var body in new[] { readyBody, limitsBody })
+        {
+            Assert.DoesNotContain("rabbit.internal", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("10.1.2.3", body, StringComparison.Ordinal);
+            Assert.DoesNotContain("refused", body, StringComparison.Ordinal);
+        }
+        Assert.Contains("does not answer", limitsBody, StringComparison.Ordinal);
+        Assert.Contains("Unhealthy", readyBody, StringComparison.Ordinal);
+    }
 }
