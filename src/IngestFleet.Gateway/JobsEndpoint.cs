@@ -24,9 +24,17 @@ public sealed class JobsEndpoint(
     FleetOptions fleet, GatewayOptions options, GatewayAuthOptions auth, TenantRateLimiter tenantLimits, AdmissionControl admission, IJobPublisher publisher,
     ILogger<JobsEndpoint> logger)
 {
+    /// <summary>The most invalid jobs one 400 answer lists; the rest are counted.</summary>
+    public const int MaxInvalidJobsListed = 20;
+
     public async Task<IResult> PostAsync(HttpContext http)
     {
         var ct = http.RequestAborted;
+        if (tenantLimits.KeyMayPost(http.User.Identity?.Name) is { Granted: false } spent)
+        {
+            http.Response.Headers[HeaderNames.RetryAfter] = ((int)Math.Ceiling(spent.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
+            return Problem(429, "This key sent too many invalid jobs", "Invalid jobs are charged to the key that sends them; retry later with valid jobs.");
+        }
         JsonDocument doc;
         try
         {
@@ -34,6 +42,7 @@ public sealed class JobsEndpoint(
         }
         catch (JsonException e)
         {
+            tenantLimits.Charge(http.User.Identity?.Name, 1);
             return Problem(400, "The request body is not valid JSON", $"{e.Message} Send one job object, an array of jobs, or {{\"jobs\": [...]}}.");
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
@@ -50,9 +59,13 @@ public sealed class JobsEndpoint(
                 JsonValueKind.Object => [doc.RootElement],
                 _ => null,
             };
-            if (elements is null)
-                return Problem(400, "The request body is not a job", "Send one job object, an array of jobs, or {\"jobs\": [...]}.");
-            if (elements.Count == 0) return Problem(400, "No jobs in the request", "Send at least one job.");
+            if (elements is null || elements.Count == 0)
+            {
+                tenantLimits.Charge(http.User.Identity?.Name, 1);
+                return elements is null
+                    ? Problem(400, "The request body is not a job", "Send one job object, an array of jobs, or {\"jobs\": [...]}.")
+                    : Problem(400, "No jobs in the request", "Send at least one job.");
+            }
             if (elements.Count > options.MaxJobsPerRequest)
                 return Problem(413, "Too many jobs in one request", $"{elements.Count} jobs; at most {options.MaxJobsPerRequest} per request. Split the request.");
 
@@ -93,8 +106,14 @@ public sealed class JobsEndpoint(
                 else jobs.Add(job);
             }
             if (errors.Count > 0)
-                return Results.ValidationProblem(errors, title: $"{errors.Count} of {elements.Count} jobs are invalid; nothing was accepted",
+            {
+                // Bounded answers: at most MaxInvalidJobsListed jobs are listed (each with at most JobSchema.MaxProblemsPerJob problems).
+                var listed = errors.Take(MaxInvalidJobsListed).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
+                if (errors.Count > listed.Count) listed["more"] = [$"{errors.Count - listed.Count} more invalid jobs are not listed"];
+                tenantLimits.Charge(http.User.Identity?.Name, elements.Count);
+                return Results.ValidationProblem(listed, title: $"{errors.Count} of {elements.Count} jobs are invalid; nothing was accepted",
                     detail: "Fix the listed jobs and send the request again.");
+            }
 
             // The key must be bound to every tenant in the request (with AllowAnonymous and no key, any tenant goes).
             if (http.User.Identity?.IsAuthenticated == true || !auth.AllowAnonymous)

@@ -26,5 +26,23 @@ public sealed class TenantRateLimiter(GatewayAuthOptions options) : IDisposable
         return (false, retry < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retry);
     }
 
+    /// <summary>Charges a key for <paramref name="jobs"/> invalid jobs (a 400): invalid requests cost their sender as
+    /// valid ones cost their tenant, from a bucket of the same size per key.</summary>
+    public void Charge(string? key, int jobs)
+    {
+        if (key is null) return;
+        using var _ = _limiter.AttemptAcquire(KeyPartition(key), Math.Min(jobs, options.TenantBurst));
+    }
+
+    /// <summary>Whether a key that sent invalid jobs still has allowance (checked before its body is read).</summary>
+    public (bool Granted, TimeSpan RetryAfter) KeyMayPost(string? key)
+    {
+        if (key is null) return (true, TimeSpan.Zero);
+        using var lease = _limiter.AttemptAcquire(KeyPartition(key), 0);
+        return lease.IsAcquired ? (true, TimeSpan.Zero) : (false, TimeSpan.FromSeconds(1));
+    }
+
+    private static string KeyPartition(string key) => "\0key:" + key; // no tenant name starts with NUL
+
     public void Dispose() => _limiter.Dispose();
 }

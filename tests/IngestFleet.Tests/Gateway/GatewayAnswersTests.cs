@@ -233,4 +233,52 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         Assert.Contains("does not answer", limitsBody, StringComparison.Ordinal);
         Assert.Contains("Unhealthy", readyBody, StringComparison.Ordinal);
     }
+
+    /// <summary>Bounded answers (issue 21): a job with thousands of unknown fields is refused in one line before the
+    /// schema runs; many invalid jobs are listed up to a cap; a lone surrogate is a 400, not a 500.</summary>
+    [Fact]
+    public async Task HostileBodies_GetSmallBoundedAnswers()
+    {
+        var fields = new StringBuilder("{\"tenant\":\"acme\",\"shard\":\"s1\",\"item_id\":\"x\",\"image\":\"s3://c/a.jpg\",\"priority\":\"online\"");
+        for (var i = 0; i < 20_000; i++) fields.Append(CultureInfo(i));
+        fields.Append('}');
+        using var wideContent = new StringContent(fields.ToString(), Encoding.UTF8, "application/json");
+        using var wide = await _http.PostAsync(new Uri("/v1/jobs", UriKind.Relative), wideContent);
+        var wideBody = await wide.Content.ReadAsStringAsync();
+        Assert.Equal(HttpStatusCode.BadRequest, wide.StatusCode);
+        Assert.True(wideBody.Length < 2_000, $"{wideBody.Length} characters");
+        Assert.Contains("at most 32", wideBody, StringComparison.Ordinal);
+
+        var many = Enumerable.Range(0, 60).Select(i => new { tenant = "acme", shard = "s1", item_id = $"bad-{i}", image = "ftp://nope", priority = "nope" }).ToArray();
+        using var listed = await PostAsync(new { jobs = many });
+        using var doc = JsonDocument.Parse(await listed.Content.ReadAsStringAsync());
+        var errors = doc.RootElement.GetProperty("errors");
+        Assert.Equal(21, errors.EnumerateObject().Count()); // 20 jobs and "more"
+        Assert.Contains("40 more", errors.GetProperty("more")[0].GetString(), StringComparison.Ordinal);
+        Assert.StartsWith("60 of 60", doc.RootElement.GetProperty("title").GetString(), StringComparison.Ordinal);
+
+        const string surrogate = "{\"tenant\":\"acme\",\"shard\":\"s1\",\"item_id\":\"a\\ud800b\",\"image\":\"s3://c/a.jpg\",\"priority\":\"online\"}";
+        using var loneContent = new StringContent(surrogate, Encoding.UTF8, "application/json");
+        using var lone = await _http.PostAsync(new Uri("/v1/jobs", UriKind.Relative), loneContent);
+        Assert.Equal(HttpStatusCode.BadRequest, lone.StatusCode);
+        Assert.Contains("malformed Unicode", await lone.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
+        static string CultureInfo(int i) => $",\"f{i}\":{i}";
+    }
+
+    /// <summary>Invalid jobs are charged to the key that sends them (burst 20 here): past its allowance the key gets 429
+    /// before its body is read, while another key is unaffected.</summary>
+    [Fact]
+    public async Task InvalidJobs_AreChargedToTheirKey()
+    {
+        var junk = Enumerable.Range(0, 25).Select(i => new { tenant = "acme", shard = "s1", item_id = $"j{i}", image = "ftp://nope", priority = "online" }).ToArray();
+        using (var first = await PostAsync(new { jobs = junk })) Assert.Equal(HttpStatusCode.BadRequest, first.StatusCode);
+        using var then = await PostAsync(Job("fine"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, then.StatusCode);
+        Assert.True(then.Headers.RetryAfter is not null);
+        using var other = new HttpClient { BaseAddress = _app.BoundAddress() };
+        other.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", OtherKey);
+        using var otherAnswer = await other.PostAsJsonAsync(new Uri("/v1/jobs", UriKind.Relative), new { tenant = "other", shard = "s1", item_id = "o1", image = "s3://catalog/a.jpg", priority = "online" });
+        Assert.Equal(HttpStatusCode.Accepted, otherAnswer.StatusCode);
+    }
 }
