@@ -95,7 +95,7 @@ internal static class FleetCommands
             var limitsOptions = LimitsCommands.ValidatedLimits(config, fleet);
             using var monitor = new QueueMonitor(broker.Link, broker.Rabbit, fleet, limitsOptions, TimeProvider.System, NullLogger<QueueMonitor>.Instance);
             var service = new ReplayService(store, new JobPublisher(broker.Link, broker.Rabbit, fleet, TimeProvider.System), TimeProvider.System,
-                monitor, PublishedLimits.Resolve(fleet, limitsOptions));
+                monitor, PublishedLimits.Resolve(fleet, limitsOptions)) { Priorities = fleet.Priorities };
             var asJson = p.GetValue(json);
             ReplaySummary summary;
             if (asJson || Console.IsOutputRedirected)
@@ -123,11 +123,14 @@ internal static class FleetCommands
             {
                 var verb = summary.DryRun ? "would republish" : "republished";
                 Console.WriteLine($"{summary.Found} parked jobs under {p.GetValue(prefix)} in {store.Location}: {summary.Matched} matched the filter, " +
-                    $"{summary.AlreadyReplayed} already replayed, {verb} {summary.Republished}, {summary.Failed} not confirmed" +
+                    $"{summary.AlreadyReplayed} already replayed, {verb} {summary.Republished}, {summary.Failed} not confirmed, " +
+                    $"{summary.NotReplayable} not replayable" +
                     (summary.PausedSeconds >= 1 ? $", paused {summary.PausedSeconds:0} s for queue limits" : ""));
                 foreach (var e in summary.Errors.Take(20)) await Console.Error.WriteLineAsync($"  {e}");
             }
-            return summary.Failed == 0 && summary.Errors.Count == 0 ? ExitCodes.Ok : ExitCodes.Infrastructure;
+            // Not confirmed or unreadable: the infrastructure (a rerun retries); not replayable: the records themselves (exit 2).
+            return summary.Failed > 0 || summary.Errors.Count > summary.NotReplayable ? ExitCodes.Infrastructure
+                : summary.NotReplayable > 0 ? ExitCodes.SomeRejected : ExitCodes.Ok;
         }));
         return cmd;
     }

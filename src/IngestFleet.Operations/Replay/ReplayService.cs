@@ -20,6 +20,7 @@ public sealed record ReplaySummary(
     [property: JsonPropertyName("already_replayed")] int AlreadyReplayed,
     [property: JsonPropertyName("republished")] int Republished,
     [property: JsonPropertyName("not_confirmed")] int Failed,
+    [property: JsonPropertyName("not_replayable")] int NotReplayable,
     [property: JsonPropertyName("paused_seconds")] double PausedSeconds,
     [property: JsonPropertyName("errors")] IReadOnlyList<string> Errors,
     [property: JsonPropertyName("dry_run")] bool DryRun);
@@ -35,21 +36,28 @@ public readonly record struct ReplayProgress(int Listed, int Republished, bool P
 /// record that was read (a worker that already failed the job again, or finished it and removed the record, wins).
 /// A run that crashes at any point leaves unmarked exactly the records whose publish was not confirmed and marked; a
 /// rerun republishes those (a job published twice still yields one vector: keys are deterministic). Before each
-/// chunk, a target queue past its published max depth pauses the replay until it drains.
+/// chunk, a target queue past its published max depth pauses the replay until it drains. Each job is validated as the
+/// gateway validates one (the job schema, a priority this fleet has, the source rules) before it joins a chunk: a record
+/// that cannot be replayed (the poison drain's <c>_invalid</c> records, a priority no queue has) is reported with the
+/// reason and left as it is, and never reaches the broker, where an unroutable publish would close the channel and
+/// fail the whole chunk.
 /// </summary>
 public sealed class ReplayService(IObjectStore store, IJobPublisher publisher, TimeProvider time, IDepthSource? depths = null,
     IReadOnlyList<QueueLimit>? limits = null)
 {
     public int ChunkSize { get; init; } = 256;
+
+    /// <summary>The fleet's priority classes: a job is replayed only into one of them.</summary>
+    public IReadOnlyCollection<string> Priorities { get; init; } = [.. IngestFleet.Messaging.FleetOptions.DefaultPriorityClasses];
     public TimeSpan PausePoll { get; init; } = TimeSpan.FromSeconds(2);
 
     public async Task<ReplaySummary> ReplayAsync(string prefix, ReplayFilter filter, bool dryRun, Action<ReplayProgress>? progress,
         CancellationToken cancellationToken)
     {
-        int found = 0, matched = 0, alreadyReplayed = 0, republished = 0, failed = 0;
+        int found = 0, matched = 0, alreadyReplayed = 0, republished = 0, failed = 0, notReplayable = 0;
         var paused = TimeSpan.Zero;
         var errors = new List<string>();
-        var chunk = new List<(string Key, DeadLetterRecord Record)>(ChunkSize);
+        var chunk = new List<(string Key, DeadLetterRecord Record, IngestFleet.Contracts.EmbedCatalogImage Job)>(ChunkSize);
         await foreach (var key in store.ListAsync(prefix, cancellationToken))
         {
             if (!key.EndsWith(".json", StringComparison.Ordinal)) continue;
@@ -73,13 +81,27 @@ public sealed class ReplayService(IObjectStore store, IJobPublisher publisher, T
                 alreadyReplayed++;
                 continue;
             }
-            chunk.Add((key, record));
+            var job = record.Job with
+            {
+                ModelRevision = filter.ModelRevision ?? record.Job.ModelRevision,
+                Priority = filter.Priority ?? record.Job.Priority,
+                Replays = record.Job.Replays + 1,
+                EnqueuedAt = null,
+            };
+            if (Problems(job) is { Count: > 0 } problems)
+            {
+                notReplayable++;
+                errors.Add($"{key}: not replayable ({string.Join("; ", problems)}); left as it is");
+                continue;
+            }
+            chunk.Add((key, record, job));
             if (chunk.Count >= ChunkSize) await FlushAsync();
             progress?.Invoke(new ReplayProgress(found, republished, false));
         }
         await FlushAsync();
         progress?.Invoke(new ReplayProgress(found, republished, false));
-        return new ReplaySummary(found, matched, alreadyReplayed, dryRun ? matched - alreadyReplayed : republished, failed, paused.TotalSeconds, errors, dryRun);
+        return new ReplaySummary(found, matched, alreadyReplayed, dryRun ? matched - alreadyReplayed - notReplayable : republished, failed, notReplayable,
+            paused.TotalSeconds, errors, dryRun);
 
         async Task FlushAsync()
         {
@@ -88,26 +110,28 @@ public sealed class ReplayService(IObjectStore store, IJobPublisher publisher, T
                 chunk.Clear();
                 return;
             }
-            var jobs = chunk.Select(r => r.Record.Job with
-            {
-                ModelRevision = filter.ModelRevision ?? r.Record.Job.ModelRevision,
-                Priority = filter.Priority ?? r.Record.Job.Priority,
-                Replays = r.Record.Job.Replays + 1,
-                EnqueuedAt = null,
-            }).ToList();
+            var jobs = chunk.Select(r => r.Job).ToList();
             paused += await WaitForRoomAsync(jobs, () => progress?.Invoke(new ReplayProgress(found, republished, true)), cancellationToken);
             var summary = await publisher.PublishAsync(jobs, null, cancellationToken);
             var notConfirmed = summary.Failed.Select(f => f.Job.Key).ToHashSet(StringComparer.Ordinal);
             errors.AddRange(summary.Failed.Select(f => $"{f.Job.Key}: not confirmed by the broker ({f.Error}); left unmarked for the next run"));
             failed += summary.Failed.Count;
             var now = time.GetUtcNow();
-            foreach (var (key, record) in chunk.Where(c => !notConfirmed.Contains(c.Record.Job.Key)))
+            foreach (var (key, record, _) in chunk.Where(c => !notConfirmed.Contains(c.Record.Job.Key)))
             {
                 republished++;
                 await MarkReplayedAsync(key, record, now, cancellationToken);
             }
             chunk.Clear();
         }
+    }
+
+    /// <summary>Why a job cannot be published as it stands: the gateway's checks (schema, known priority, sources).</summary>
+    private List<string> Problems(IngestFleet.Contracts.EmbedCatalogImage job)
+    {
+        var problems = new List<string>(IngestFleet.Contracts.JobSchema.Evaluate(IngestFleet.Contracts.JobJson.Serialize(job)));
+        if (problems.Count == 0) problems.AddRange(IngestFleet.Contracts.JobValidator.Validate(job, Priorities, allowFileScheme: false));
+        return problems;
     }
 
     /// <summary>Marks the record replayed unless it changed since it was read: a worker already wrote a newer failure

@@ -194,4 +194,28 @@ public sealed class ReplayServiceTests : IDisposable
             return Task.FromResult(new DepthSnapshot(new Dictionary<string, QueueSample> { [queue] = sample }, null, DateTimeOffset.UtcNow));
         }
     }
+
+    /// <summary>Records that cannot be replayed (the poison drain's _invalid records with an empty priority, a priority
+    /// no queue has) are reported with the reason and left as they are; the valid records of the same chunk are
+    /// republished and marked (issue 21: one bad record failed its whole 256-job chunk on the broker).</summary>
+    [Fact]
+    public async Task RecordsThatCannotBeReplayed_AreReported_AndNeverBreakTheirChunk()
+    {
+        await ParkAsync(5);
+        var invalid = new EmbedCatalogImage { Tenant = "_invalid", Shard = "_poison", ItemId = "delivery-1", Image = "", Priority = "" };
+        var unknown = new EmbedCatalogImage { Tenant = "acme", Shard = "s1", ItemId = "lost-class", Image = "s3://b/k.jpg", Priority = "urgent" };
+        foreach (var job in new[] { invalid, unknown })
+            await _store.PutAsync(StorageKeys.DeadLetter(job, "r1"), new DeadLetterRecord { Job = job, Reason = ReasonCodes.InvalidJob, Detail = "d", ModelRevision = "r1", FirstFailedAt = T0, LastFailedAt = T0 }.ToJson(),
+                DeadLetterRecord.ContentType, CancellationToken.None);
+        var publisher = new RecordingPublisher();
+        var summary = await new ReplayService(_store, publisher, TimeProvider.System) { ChunkSize = 256 }
+            .ReplayAsync("dead-letter/", new ReplayFilter(), dryRun: false, null, CancellationToken.None);
+        Assert.Equal(5, summary.Republished);
+        Assert.Equal(2, summary.NotReplayable);
+        Assert.Equal(5, publisher.Published.Count);
+        Assert.DoesNotContain(publisher.Published, j => j.Priority is "" or "urgent");
+        Assert.Contains(summary.Errors, e => e.Contains("lost-class", StringComparison.Ordinal) && e.Contains("urgent", StringComparison.Ordinal));
+        Assert.Contains(summary.Errors, e => e.Contains("delivery-1", StringComparison.Ordinal) && e.Contains("not replayable", StringComparison.Ordinal));
+        Assert.Equal(2, await UnmarkedAsync()); // the two stay as they are, for a person to look at
+    }
 }
