@@ -42,6 +42,11 @@ public sealed class FleetOptions
     /// <value>Default 10.</value>
     [Range(1, 1000)] public int DeliveryLimit { get; set; } = 10;
 
+    /// <summary>The poison queue's own delivery limit: a message the drain returned this often (it could not record it)
+    /// moves to <c>{prefix}poison-overflow</c>, a classic queue the drain also reads, instead of being dropped.</summary>
+    /// <value>Default 100.</value>
+    [Range(1, 100_000)] public int PoisonDeliveryLimit { get; set; } = 100;
+
     /// <summary>
     /// How often a job parked in an <c>_error</c> queue by an infrastructure fault (the store stayed down past its retry
     /// budget) is put back on its work queue by the poison drain once the store answers again. Past it, the job becomes

@@ -10,6 +10,11 @@ namespace IngestFleet.Messaging.Broker;
 /// redelivered past the delivery limit (workers crashing on it) is not deleted by the broker: it is dead-lettered,
 /// at least once, through the exchange {prefix}poison into the queue {prefix}poison, which workers turn into
 /// dead-letter records in S3 (<see cref="Poison.PoisonDrain"/>).
+/// The poison queue itself is a quorum queue with an explicit delivery limit (<see cref="FleetOptions.PoisonDeliveryLimit"/>)
+/// and its own dead-letter target, the classic queue {prefix}poison-overflow: RabbitMQ 4.x gives every quorum queue a
+/// delivery limit of 20 by default and drops a message past it unless the queue dead-letters it, and delivery limits
+/// are a quorum-queue feature (a classic queue never drops a message for being returned), so on 3.x and 4.x alike a
+/// message reaches a queue the drain reads and is never deleted by the broker.
 /// </summary>
 public static class FleetTopology
 {
@@ -26,19 +31,47 @@ public static class FleetTopology
     /// <summary>The dead-letter exchange and queue of the fleet's work queues.</summary>
     public static string PoisonName(FleetOptions o) => o.QueuePrefix + "poison";
 
-    /// <summary>Where messages the fleet did not finish wait: the poison queue, and MassTransit's <c>_error</c> and
-    /// <c>_skipped</c> queues of each work queue (these exist only once MassTransit has used them).</summary>
-    public static IEnumerable<string> ParkedQueueNames(FleetOptions o) =>
-        o.QueueNames().SelectMany(q => new[] { q + "_error", q + "_skipped" }).Prepend(PoisonName(o));
+    /// <summary>The poison queue's own dead-letter exchange and (classic) queue.</summary>
+    public static string PoisonOverflowName(FleetOptions o) => o.QueuePrefix + "poison-overflow";
 
-    /// <summary>Declares the poison exchange and queue (idempotent); before any work queue, so nothing is dead-lettered
-    /// into an exchange that does not exist yet.</summary>
+    /// <summary>The poison queue's arguments: quorum, an explicit delivery limit, dead-lettered at least once to the
+    /// overflow queue (at-least-once dead-lettering needs reject-publish overflow).</summary>
+    public static Dictionary<string, object?> PoisonQueueArguments(FleetOptions o) => new()
+    {
+        ["x-queue-type"] = "quorum",
+        ["x-delivery-limit"] = o.PoisonDeliveryLimit,
+        ["x-overflow"] = "reject-publish",
+        ["x-dead-letter-exchange"] = PoisonOverflowName(o),
+        ["x-dead-letter-strategy"] = "at-least-once",
+    };
+
+    /// <summary>Where messages the fleet did not finish wait: the poison queue and its overflow, and MassTransit's
+    /// <c>_error</c> and <c>_skipped</c> queues of each work queue (these exist only once MassTransit has used them).</summary>
+    public static IEnumerable<string> ParkedQueueNames(FleetOptions o) =>
+        o.QueueNames().SelectMany(q => new[] { q + "_error", q + "_skipped" }).Prepend(PoisonOverflowName(o)).Prepend(PoisonName(o));
+
+    /// <summary>Declares the poison exchange and queue and their overflow (idempotent); before any work queue, so
+    /// nothing is dead-lettered into an exchange that does not exist yet.</summary>
     public static async Task DeclarePoisonAsync(IChannel channel, FleetOptions fleet, CancellationToken cancellationToken)
     {
+        var overflow = PoisonOverflowName(fleet);
+        await channel.ExchangeDeclareAsync(overflow, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
+        await channel.QueueDeclareAsync(overflow, durable: true, exclusive: false, autoDelete: false,
+            arguments: new Dictionary<string, object?> { ["x-queue-type"] = "classic" }, cancellationToken: cancellationToken);
+        await channel.QueueBindAsync(overflow, overflow, "", cancellationToken: cancellationToken);
         var name = PoisonName(fleet);
         await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-        await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false,
-            arguments: new Dictionary<string, object?> { ["x-queue-type"] = "quorum" }, cancellationToken: cancellationToken);
+        try
+        {
+            await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false, arguments: PoisonQueueArguments(fleet), cancellationToken: cancellationToken);
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 406)
+        {
+            throw new InvalidOperationException(
+                $"the queue {name} exists with other arguments (an IngestFleet before 0.1.1 declared it without a delivery limit, so RabbitMQ 4.x " +
+                $"could drop from it): stop the workers, let `ingestfleet poison drain` or a worker empty it, delete it (rabbitmqctl delete_queue {name}) " +
+                "and start them again; it is then declared with a delivery limit and an overflow queue", e);
+        }
         await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
     }
 

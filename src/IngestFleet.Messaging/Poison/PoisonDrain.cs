@@ -41,10 +41,20 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
 
     public IEnumerable<string> Queues => FleetTopology.ParkedQueueNames(fleet);
 
+    /// <summary>The longest wait between passes while messages cannot be recorded.</summary>
+    public TimeSpan MaxBackoff { get; init; } = TimeSpan.FromMinutes(5);
+
+    /// <summary>Passes in a row that could not record a waiting message (or failed outright).</summary>
+    public int ConsecutiveFailures { get; private set; }
+
+    /// <summary>The wait before the next pass: the interval, doubled for each failing pass in a row up to
+    /// <see cref="MaxBackoff"/>, so a message that cannot be recorded is not returned to its queue every 2 s (each
+    /// return counts against the poison queue's delivery limit).</summary>
+    public TimeSpan NextDelay => TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, Interval.Ticks << Math.Min(ConsecutiveFailures, 20)));
+
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
-        using var timer = new PeriodicTimer(Interval, time);
-        do
+        while (!stoppingToken.IsCancellationRequested)
         {
             try
             {
@@ -52,10 +62,11 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogWarning("poison drain: {Error}; retrying in {Seconds} s", e.Message, Interval.TotalSeconds);
+                ConsecutiveFailures++;
+                logger.LogWarning("poison drain: {Error}; retrying in {Seconds} s", e.Message, NextDelay.TotalSeconds);
             }
+            await Task.Delay(NextDelay, time, stoppingToken);
         }
-        while (await timer.WaitForNextTickAsync(stoppingToken));
     }
 
     /// <summary>One pass over every queue; returns how many messages became records. The store is probed, and a
@@ -64,6 +75,7 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
     public async Task<int> DrainOnceAsync(CancellationToken cancellationToken)
     {
         var recorded = 0;
+        var failedThisPass = false;
         var channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
         IChannel? requeue = null;
         try
@@ -97,7 +109,9 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
                         await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, cancellationToken);
-                        logger.LogWarning("poison drain: could not record a message from {Queue} ({Error}); it stays there", queue, e.Message);
+                        failedThisPass = true;
+                        logger.LogWarning("poison drain: could not record a message from {Queue} ({Error}); it stays there, next try in {Seconds} s",
+                            queue, e.Message, TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, Interval.Ticks << Math.Min(ConsecutiveFailures + 1, 20))).TotalSeconds);
                         break;
                     }
                     await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
@@ -110,6 +124,7 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
             await channel.DisposeAsync();
             if (requeue is not null) await requeue.DisposeAsync();
         }
+        ConsecutiveFailures = failedThisPass ? ConsecutiveFailures + 1 : 0;
         return recorded;
     }
 
