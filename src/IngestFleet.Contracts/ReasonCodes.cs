@@ -31,6 +31,9 @@ public static class ReasonCodes
     // Fetching (fleet pipeline)
     public const string SourceNotFound = "source_not_found";
     public const string SourceForbidden = "source_forbidden";
+    /// <summary>The source's host does not exist (DNS answers "no such name") or its TLS certificate does not verify:
+    /// neither heals in a retry budget, so the item is not retried and its batch does not wait on it.</summary>
+    public const string SourceUnreachable = "source_unreachable";
     /// <summary>A permanent fetch failure that has no narrower code (a 4xx other than 403/404/410, a malformed redirect).</summary>
     public const string FetchFailed = "fetch_failed";
     /// <summary>
@@ -55,6 +58,6 @@ public static class ReasonCodes
     [
         Empty, TooManyBytes, NotAnImage, UnsupportedFormat, TooManyPixels, TooSmall, BadAspect, Truncated, Corrupt,
         AllocationLimit, NonFiniteOutput, ZeroNormOutput, InferenceFailed, SourceNotFound, SourceForbidden,
-        FetchFailed, TransientExhausted, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, Shed, Poison,
+        SourceUnreachable, FetchFailed, TransientExhausted, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, Shed, Poison,
     ];
 }

@@ -68,9 +68,9 @@ public static class FleetTopology
         catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 406)
         {
             throw new InvalidOperationException(
-                $"the queue {name} exists with other arguments (an IngestFleet before 0.1.1 declared it without a delivery limit, so RabbitMQ 4.x " +
-                $"could drop from it): stop the workers, let `ingestfleet poison drain` or a worker empty it, delete it (rabbitmqctl delete_queue {name}) " +
-                "and start them again; it is then declared with a delivery limit and an overflow queue", e);
+                $"the queue {name} exists with other arguments (an earlier IngestFleet build declared it without a delivery limit, so RabbitMQ 4.x " +
+                $"could drop from it): with the producers stopped, let the old workers' poison drain empty it (its depth reaches 0), stop them, delete it " +
+                $"(rabbitmqctl delete_queue {name}) and start the new workers; they declare it with a delivery limit and an overflow queue", e);
         }
         await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
     }

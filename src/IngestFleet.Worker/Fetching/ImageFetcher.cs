@@ -190,6 +190,11 @@ public sealed class ImageFetcher : IDisposable
             {
                 return FetchResult.Fail(ReasonCodes.SourceForbidden, refused.Message);
             }
+            catch (HttpRequestException e) when (Unreachable(e) is { } why)
+            {
+                // A name DNS says does not exist, or a certificate that does not verify: permanent, not retried.
+                return FetchResult.Fail(ReasonCodes.SourceUnreachable, $"{uri.Host}: {why}");
+            }
             catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.SecureConnectionError or HttpRequestError.InvalidResponse
                 or HttpRequestError.ResponseEnded or HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
                 or HttpRequestError.Unknown or HttpRequestError.ProxyTunnelError)
@@ -209,6 +214,20 @@ public sealed class ImageFetcher : IDisposable
             }
         }
         return FetchResult.Fail(ReasonCodes.FetchFailed, $"more than {_options.MaxRedirects} redirects");
+    }
+
+    /// <summary>Why a failed request can never succeed by retrying: the host name does not exist (the resolver's "host
+    /// not found", not "try again") or the TLS handshake refused the certificate; null for anything else.</summary>
+    private static string? Unreachable(Exception e)
+    {
+        for (var x = (Exception?)e; x is not null; x = x.InnerException)
+        {
+            if (x is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.NoData })
+                return "the host name does not exist (DNS)";
+            if (x is System.Security.Authentication.AuthenticationException)
+                return $"TLS refused: {x.Message}";
+        }
+        return null;
     }
 
     /// <summary>Reads a body with the byte cap applied as it streams (a missing or false Content-Length cannot pass it);
