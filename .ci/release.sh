@@ -38,6 +38,12 @@ stage=$(mktemp -d)
 build="$PWD/artifacts/release-build"
 trap 'rm -rf "$stage" "$build"' EXIT
 epoch=$(git log -1 --format=%ct 2>/dev/null || echo 0)
+# GNU tar (sorted entries, fixed owner and time); macOS's bsdtar has none of those flags: Homebrew's gnu-tar is gtar.
+tar=tar
+if ! tar --version 2>/dev/null | grep -q "GNU tar"; then
+  command -v gtar >/dev/null 2>&1 || { echo "release: needs GNU tar (macOS: brew install gnu-tar)"; exit 1; }
+  tar=gtar
+fi
 
 for target in "${targets[@]}"; do
   deployable=${target%%:*}; rid=${target#*:}
@@ -59,7 +65,7 @@ for target in "${targets[@]}"; do
     cp src/IngestFleet.WorkerHost/macos/run-worker.sh "$stage/$name/run-worker.sh"
     chmod +x "$stage/$name/run-worker.sh" "$stage/$name/macos/"*.sh
   fi
-  tar -C "$stage" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner --mode='u+rwX,go+rX,go-w' \
+  "$tar" -C "$stage" --sort=name --mtime="@$epoch" --owner=0 --group=0 --numeric-owner --mode='u+rwX,go+rX,go-w' \
     -cf - "$name" | gzip -n -9 >"$out/$name.tar.gz"
   rm -rf "${stage:?}/$name"
 done

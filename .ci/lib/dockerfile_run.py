@@ -149,8 +149,18 @@ def main():
                 copy_from_context(context, sources, dest_dir, patterns)
         elif word == "RUN":
             command = expand(rest, variables)
-            # Absolute image paths in the command point into the stand-in file system.
-            command = re.sub(r"(?<![\w./-])(/(?:src|app))(?=[\s/]|$)", lambda m: stage.host(m.group(1)), command)
+            # Absolute image paths in the command point into the stand-in file system: word by word (shlex), each
+            # word that is an image path (/src, /app or below) becomes the host path, quoted; a command that still names
+            # one inside a word (quoted, glued to an operator) is refused rather than run against this machine's /app.
+            words = []
+            for w in shlex.split(command):
+                if re.fullmatch(r"/(?:src|app)(?:/.*)?", w):
+                    w = stage.host(w)
+                elif re.search(r"(?:^|[^\w.~$)-])/(?:src|app)\b", w):
+                    print(f"dockerfile_run: cannot map the image path in {w!r} of: RUN {rest}")
+                    sys.exit(1)
+                words.append(w if w in ("&&", "||", ";", "|") else shlex.quote(w))
+            command = " ".join(words)
             if stage.base.startswith("mcr.microsoft.com/dotnet/sdk"):
                 print(f"dockerfile_run: [{stage.name}] RUN {command}", flush=True)
                 r = subprocess.run(["bash", "-c", command], cwd=stage.host(stage.workdir), capture_output=True, text=True)

@@ -3,7 +3,7 @@ using System.ComponentModel.DataAnnotations;
 namespace IngestFleet.Messaging;
 
 /// <summary>The fleet's queues and batching. Bound from <c>IngestFleet:Fleet</c>.</summary>
-public sealed class FleetOptions
+public sealed class FleetOptions : IValidatableObject
 {
     public const string SectionName = "IngestFleet:Fleet";
 
@@ -18,6 +18,16 @@ public sealed class FleetOptions
     [Microsoft.Extensions.Configuration.ConfigurationKeyName("Priorities")] public string[]? ConfiguredPriorities { get; set; }
 
     public static readonly IReadOnlyList<string> DefaultPriorityClasses = ["online", "high", "normal", "bulk"];
+
+    /// <summary>Configured classes must be names: none empty, none twice (a queue per class).</summary>
+    public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
+    {
+        foreach (var p in ConfiguredPriorities ?? [])
+            if (string.IsNullOrWhiteSpace(p))
+                yield return new ValidationResult("IngestFleet:Fleet:Priorities has an empty class name", [nameof(Priorities)]);
+        foreach (var twice in (ConfiguredPriorities ?? []).GroupBy(p => p, StringComparer.Ordinal).Where(g => g.Count() > 1))
+            yield return new ValidationResult($"IngestFleet:Fleet:Priorities names {twice.Key} {twice.Count()} times", [nameof(Priorities)]);
+    }
     private static readonly string[] DefaultPriorities = [.. DefaultPriorityClasses];
 
     /// <summary>The classes this worker consumes (empty: every class). A Kubernetes pool consumes one class, so KEDA

@@ -34,9 +34,9 @@ public sealed class FleetFixture : IAsyncLifetime
             RabbitUri = rabbit;
             ManagementUri = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_RABBITMQ_MANAGEMENT") ?? "http://127.0.0.1:15672";
             S3Endpoint = s3;
-            // The default prefix's queues, which some tests use without a world of their own: a broker reused across runs
-            // may hold them as an older build declared them (the poison queue without its delivery limit).
-            await DeleteDeclaredAsync(name => name.StartsWith("ingestfleet-", StringComparison.Ordinal));
+            // The default prefix's poison queue, which tests that use the default prefix declare: a broker reused across
+            // test runs may hold it as an older build declared it (without a delivery limit), which would be refused.
+            await DeleteDeclaredAsync(name => name is "ingestfleet-poison" or "ingestfleet-poison-overflow");
             return;
         }
         try

@@ -35,7 +35,7 @@ public sealed class PoisonIntegrationTests(FleetFixture fixture)
         var until = DateTime.UtcNow.AddSeconds(20);
         while ((await channel.QueueDeclarePassiveAsync(poisonQueue)).MessageCount == 0 && DateTime.UtcNow < until)
         {
-            if (await channel.BasicGetAsync(bulk, autoAck: false) is { } got) await channel.BasicNackAsync(got.DeliveryTag, multiple: false, requeue: true);
+            if (await channel.BasicGetAsync(bulk, autoAck: false) is { } got) await channel.BasicRejectAsync(got.DeliveryTag, requeue: true);
             else await Task.Delay(100);
         }
         Assert.Equal(1u, (await channel.QueueDeclarePassiveAsync(poisonQueue)).MessageCount);
@@ -107,7 +107,7 @@ public sealed class PoisonIntegrationTests(FleetFixture fixture)
         var until = DateTime.UtcNow.AddSeconds(20);
         while ((await channel.QueueDeclarePassiveAsync(overflow)).MessageCount == 0 && DateTime.UtcNow < until)
         {
-            if (await channel.BasicGetAsync(poison, autoAck: false) is { } got) await channel.BasicNackAsync(got.DeliveryTag, multiple: false, requeue: true);
+            if (await channel.BasicGetAsync(poison, autoAck: false) is { } got) await channel.BasicRejectAsync(got.DeliveryTag, requeue: true);
             else await Task.Delay(100);
         }
         Assert.Equal(1u, (await channel.QueueDeclarePassiveAsync(overflow)).MessageCount);

@@ -31,7 +31,13 @@ public sealed class TenantRateLimiter(GatewayAuthOptions options) : IDisposable
     public void Charge(string? key, int jobs)
     {
         if (key is null) return;
-        using var _ = _limiter.AttemptAcquire(KeyPartition(key), Math.Min(jobs, options.TenantBurst));
+        // A token bucket grants all or nothing: take what is left when the request asks for more, so the bucket
+        // reaches zero (and the key is refused) however the invalid jobs are split across requests.
+        var partition = KeyPartition(key);
+        var available = _limiter.GetStatistics(partition)?.CurrentAvailablePermits ?? options.TenantBurst;
+        var take = (int)Math.Min(Math.Min(jobs, options.TenantBurst), available);
+        if (take <= 0) return;
+        using var _ = _limiter.AttemptAcquire(partition, take);
     }
 
     /// <summary>Whether a key that sent invalid jobs still has allowance (checked before its body is read).</summary>

@@ -60,7 +60,7 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
             {
                 await DrainOnceAsync(stoppingToken);
             }
-            catch (Exception e) when (e is not OperationCanceledException)
+            catch (Exception e) when (!stoppingToken.IsCancellationRequested)
             {
                 ConsecutiveFailures++;
                 logger.LogWarning("poison drain: {Error}; retrying in {Seconds} s", e.Message, NextDelay.TotalSeconds);
@@ -108,7 +108,9 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
                     }
                     catch (Exception e) when (e is not OperationCanceledException)
                     {
-                        await channel.BasicNackAsync(message.DeliveryTag, multiple: false, requeue: true, cancellationToken);
+                        // reject, not nack: since RabbitMQ 4.3 only a reject (or a lost consumer) counts against a quorum
+                        // queue's delivery limit, which moves a message the drain can never record to the overflow queue.
+                        await channel.BasicRejectAsync(message.DeliveryTag, requeue: true, cancellationToken);
                         failedThisPass = true;
                         logger.LogWarning("poison drain: could not record a message from {Queue} ({Error}); it stays there, next try in {Seconds} s",
                             queue, e.Message, TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, Interval.Ticks << Math.Min(ConsecutiveFailures + 1, 20))).TotalSeconds);

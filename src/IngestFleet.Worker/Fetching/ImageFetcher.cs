@@ -192,8 +192,12 @@ public sealed class ImageFetcher : IDisposable
             }
             catch (HttpRequestException e) when (Unreachable(e) is { } why)
             {
-                // A name DNS says does not exist, or a certificate that does not verify: permanent, not retried.
-                return FetchResult.Fail(ReasonCodes.SourceUnreachable, $"{uri.Host}: {why}");
+                // A name DNS says does not exist, or a certificate that does not verify: permanent, not retried. A resolver
+                // that is itself offline can also answer "no such name" (macOS does), so that answer must hold for a
+                // second lookup a second later; if the name resolves then, the failure was the network's (transient).
+                if (why.Dns && await ResolvesNowAsync(uri.Host, cancellationToken))
+                    return FetchResult.Retry($"{uri.Host}: {e.Message}");
+                return FetchResult.Fail(ReasonCodes.SourceUnreachable, $"{uri.Host}: {why.Detail}");
             }
             catch (HttpRequestException e) when (e.HttpRequestError is HttpRequestError.SecureConnectionError or HttpRequestError.InvalidResponse
                 or HttpRequestError.ResponseEnded or HttpRequestError.ConnectionError or HttpRequestError.NameResolutionError
@@ -218,16 +222,31 @@ public sealed class ImageFetcher : IDisposable
 
     /// <summary>Why a failed request can never succeed by retrying: the host name does not exist (the resolver's "host
     /// not found", not "try again") or the TLS handshake refused the certificate; null for anything else.</summary>
-    private static string? Unreachable(Exception e)
+    private static (bool Dns, string Detail)? Unreachable(Exception e)
     {
         for (var x = (Exception?)e; x is not null; x = x.InnerException)
         {
             if (x is System.Net.Sockets.SocketException { SocketErrorCode: System.Net.Sockets.SocketError.HostNotFound or System.Net.Sockets.SocketError.NoData })
-                return "the host name does not exist (DNS)";
-            if (x is System.Security.Authentication.AuthenticationException)
-                return $"TLS refused: {x.Message}";
+                return (true, "the host name does not exist (DNS)");
+            // Only a certificate that does not verify; other handshake failures (a reset mid-handshake) stay transient.
+            if (x is System.Security.Authentication.AuthenticationException && x.Message.Contains("certificate", StringComparison.OrdinalIgnoreCase))
+                return (false, $"TLS refused: {x.Message}");
         }
         return null;
+    }
+
+    /// <summary>A second lookup of a name the resolver just said does not exist, a second later.</summary>
+    private async Task<bool> ResolvesNowAsync(string host, CancellationToken cancellationToken)
+    {
+        await Task.Delay(TimeSpan.FromSeconds(1), _time, cancellationToken);
+        try
+        {
+            return (await System.Net.Dns.GetHostAddressesAsync(host, cancellationToken)).Length > 0;
+        }
+        catch (System.Net.Sockets.SocketException)
+        {
+            return false;
+        }
     }
 
     /// <summary>Reads a body with the byte cap applied as it streams (a missing or false Content-Length cannot pass it);

@@ -23,8 +23,19 @@ public sealed record StartedContainer(RenderedContainer Container, Dictionary<st
 /// engine): the final stage's file system, environment, user and entrypoint.</summary>
 public sealed record BuiltImage(string Name, string Root, string User, Dictionary<string, string> Env, string[] Entrypoint, string Base)
 {
+    /// <summary>Whether a source file (src/, Directory.*.props) changed after the image was built.</summary>
+    private static bool Stale(DateTime builtAt)
+    {
+        var root = TestPaths.RepositoryRoot;
+        var sources = Directory.EnumerateFiles(Path.Combine(root, "src"), "*", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}bin{Path.DirectorySeparatorChar}", StringComparison.Ordinal)
+                        && !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Concat(Directory.EnumerateFiles(root, "Directory.*.props"));
+        return sources.Any(f => File.GetLastWriteTimeUtc(f) > builtAt);
+    }
+
     /// <summary>The image <paramref name="name"/> (worker, worker-cuda, gateway) from artifacts/images, built first when
-    /// .ci/checks.sh has not built it in this checkout.</summary>
+    /// .ci/checks.sh has not built it in this checkout or a source changed since.</summary>
     public static BuiltImage Load(string name)
     {
         var (dockerfile, arch) = name switch
@@ -36,7 +47,7 @@ public sealed record BuiltImage(string Name, string Root, string User, Dictionar
         };
         var dir = Path.Combine(TestPaths.RepositoryRoot, "artifacts", "images", name);
         var json = Path.Combine(dir, "image.json");
-        if (!File.Exists(json))
+        if (!File.Exists(json) || Stale(File.GetLastWriteTimeUtc(json)))
         {
             var psi = new ProcessStartInfo("python3", [".ci/lib/dockerfile_run.py", dockerfile, dir, "--arch", arch])
             { WorkingDirectory = TestPaths.RepositoryRoot, RedirectStandardOutput = true, RedirectStandardError = true };

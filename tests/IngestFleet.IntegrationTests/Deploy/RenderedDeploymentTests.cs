@@ -21,15 +21,32 @@ namespace IngestFleet.IntegrationTests.Deploy;
 /// key, to vectors in S3, on every rendered worker pool. The CUDA values run their CUDA image's publish with the
 /// execution provider forced to cpu: this machine has no GPU (the one override, named where it is made).
 /// </summary>
+/// <summary>The images are linux/amd64 (the build stage runs here with TARGETARCH=amd64): their binaries run on a Linux
+/// x64 machine only, as in CI; elsewhere these tests are reported as skipped.</summary>
+public sealed class LinuxX64FactAttribute : FactAttribute
+{
+    public bool NeedsHelm { get; }
+    public bool NeedsCompose { get; }
+
+    public LinuxX64FactAttribute(bool needsHelm = false, bool needsCompose = false)
+    {
+        (NeedsHelm, NeedsCompose) = (needsHelm, needsCompose);
+        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.OSArchitecture != System.Runtime.InteropServices.Architecture.X64)
+            Skip = "the images' linux-x64 binaries run only on Linux x64";
+        else if (needsHelm && Helm.Path is null) Skip = "helm not found: set INGESTFLEET_HELM or put helm on PATH (tests/run.sh installs Helm 3.17)";
+        else if (needsCompose && ComposeFactAttribute.DockerCompose is null) Skip = "docker-compose not found (tests/run.sh installs Debian's docker-compose)";
+    }
+}
+
 [Collection(FleetTests.Name)]
 public sealed class RenderedDeploymentTests(FleetFixture fixture)
 {
     private static readonly string Photo = Path.Combine(AppContext.BaseDirectory, "data", "photos", "astronaut.jpg");
 
-    [HelmFact]
+    [LinuxX64Fact(needsHelm: true)]
     public Task Chart_DefaultValues_StartAsRendered_AndEveryPoolEmbedsJobsFromTheRenderedGateway() => RunChartAsync([]);
 
-    [HelmFact]
+    [LinuxX64Fact(needsHelm: true)]
     public Task Chart_CudaValues_StartAsRendered_WithTheExecutionProviderForcedToCpu() => RunChartAsync(["-f", "charts/ingestfleet/ci/cuda-values.yaml"]);
 
     private async Task RunChartAsync(string[] values)
@@ -103,7 +120,7 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         await PushThroughGatewayAsync(started, store, key, tenant, bucket, fixture.S3Endpoint, fixture.S3AccessKey, fixture.S3SecretKey);
     }
 
-    [ComposeFact]
+    [LinuxX64Fact(needsCompose: true)]
     public async Task Compose_GatewayAndWorkers_StartAsRendered_AndTheDevKeysJobsBecomeVectors()
     {
         var psi = new ProcessStartInfo(ComposeFactAttribute.DockerCompose!, ["-f", "docker-compose.yml", "config"])
@@ -130,11 +147,14 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         var gatewayEnv = Env("gateway");
         var amqp = new Uri(gatewayEnv["IngestFleet__RabbitMq__Uri"]);
         Assert.Equal("/", amqp.AbsolutePath);
-        await fixture.DeleteDeclaredAsync(n => n.StartsWith("ingestfleet-", StringComparison.Ordinal)); // the compose queue names, left by nobody else
+        // The compose broker → a fresh vhost of the local RabbitMQ (its queues are the rendered ones, ingestfleet-*, and
+        // touch nobody else's); its management API → the local one.
+        await using var broker = await BrokerVhost.CreateAsync(fixture);
         await using var launcher = new ContainerLauncher();
         var local = new Uri(fixture.RabbitUri);
-        launcher.HostMap["rabbitmq:5672"] = $"{local.Host}:{local.Port}";
-        launcher.HostMap["http://rabbitmq:15672"] = fixture.ManagementUri.TrimEnd('/');
+        var management = new Uri(fixture.ManagementUri);
+        launcher.HostMap["rabbitmq:5672/"] = $"{local.Host}:{local.Port}/{broker.Name}";
+        launcher.HostMap["rabbitmq:15672"] = management.Authority;
         launcher.HostMap["http://minio:9000"] = s3.Endpoint;
         launcher.HostMap["http://otel-collector:4318"] = "http://127.0.0.1:9";
         launcher.PlatformEnv["IngestFleet__S3__ListObjectsVersion"] = "1";
@@ -155,7 +175,6 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         Assert.Equal(ApiKeyRegistry.Hash(key), gatewayEnv["IngestFleet__Gateway__Auth__Keys__0__Sha256"]);
         using var store = Store(s3.Endpoint, "ingestfleet", minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]);
         await PushThroughGatewayAsync(started, store, key, "rt" + Guid.NewGuid().ToString("N")[..8], "ingestfleet", s3.Endpoint, minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]);
-        await fixture.DeleteDeclaredAsync(n => n.StartsWith("ingestfleet-", StringComparison.Ordinal));
     }
 
     private static S3ObjectStore Store(string endpoint, string bucket, string access, string secret) =>
@@ -215,6 +234,7 @@ internal sealed class BrokerVhost : IAsyncDisposable
 
     private BrokerVhost(HttpClient http, string name, string uri, string management) => (_http, _name, Uri, ManagementUri) = (http, name, uri, management);
 
+    public string Name => _name;
     public string Uri { get; }
     public string ManagementUri { get; }
 

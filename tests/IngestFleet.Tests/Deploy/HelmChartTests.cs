@@ -126,7 +126,7 @@ public sealed class HelmChartTests
     public void TheRenderedObjects_AreValidAgainstTheKubernetesSchemas()
     {
         var schemas = HelmSchemaFactAttribute.Schemas;
-        foreach (var values in new[] { Array.Empty<string>(), ["-f", CudaValues], ["--set", "worker.cpuLimit=4,broker.vhost=/catalog"] })
+        foreach (var values in new[] { Array.Empty<string>(), ["-f", CudaValues], ["--set", "worker.cpuLimit=4,broker.vhost=catalog"] })
         {
             var yaml = Render(values).Yaml;
             var psi = new System.Diagnostics.ProcessStartInfo("node", [Path.Combine(TestPaths.RepositoryRoot, ".ci", "lib", "validate-k8s.mjs"), schemas!])
@@ -196,14 +196,14 @@ public sealed class HelmChartTests
         Assert.All(cuda.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"),
             d => Assert.Contains(d.Spec.Template.Spec.Containers[0].Env, e => e.Name == "IngestFleet__S3__SecretKey"));
 
-        var set = Render("--set", "worker.decodeParallelism=3,worker.cpuLimit=6,broker.vhost=/catalog");
+        var set = Render("--set", "worker.decodeParallelism=3,worker.cpuLimit=6,broker.vhost=catalog");
         foreach (var d in set.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"))
         {
             var c = d.Spec.Template.Spec.Containers[0];
             Assert.Contains(c.Env, e => e.Name == "IngestFleet__Fleet__PreprocessParallelism" && e.Value == "3");
             Assert.Equal("6", c.Resources.Limits["cpu"].ToString());
         }
-        Assert.All(set.ScaledObjects, so => Assert.Equal("/catalog", At(so, "spec", "triggers", 0, "metadata", "vhostName")));
+        Assert.All(set.ScaledObjects, so => Assert.Equal("catalog", At(so, "spec", "triggers", 0, "metadata", "vhostName")));
         // Defaults: decode parallelism = the profile's intra-op threads, no CPU limit, the default vhost.
         var defaults = Render();
         Assert.All(defaults.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"), d =>

@@ -281,4 +281,16 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         using var otherAnswer = await other.PostAsJsonAsync(new Uri("/v1/jobs", UriKind.Relative), new { tenant = "other", shard = "s1", item_id = "o1", image = "s3://catalog/a.jpg", priority = "online" });
         Assert.Equal(HttpStatusCode.Accepted, otherAnswer.StatusCode);
     }
+
+    /// <summary>Invalid jobs split so that no request fits what is left of the bucket (15 + 15 against 20) still spend
+    /// it: a request takes what is left.</summary>
+    [Fact]
+    public async Task InvalidJobs_SplitAcrossRequests_StillSpendTheKey()
+    {
+        var junk = Enumerable.Range(0, 15).Select(i => new { tenant = "acme", shard = "s1", item_id = $"j{i}", image = "ftp://nope", priority = "online" }).ToArray();
+        using (var first = await PostAsync(new { jobs = junk })) Assert.Equal(HttpStatusCode.BadRequest, first.StatusCode);
+        using (var second = await PostAsync(new { jobs = junk })) Assert.Equal(HttpStatusCode.BadRequest, second.StatusCode);
+        using var then = await PostAsync(Job("fine"));
+        Assert.Equal(HttpStatusCode.TooManyRequests, then.StatusCode);
+    }
 }

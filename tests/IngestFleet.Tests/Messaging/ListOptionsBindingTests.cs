@@ -50,4 +50,17 @@ public sealed class ListOptionsBindingTests
         Assert.Equal(["JPEG", "PNG"], limits.AllowedFormats);
         Assert.Equal(["JPEG", "PNG", "GIF", "BMP", "WEBP"], Bind<ImageLimits>("Limits", []).AllowedFormats);
     }
+
+    [Fact]
+    public void AClassNamedTwice_OrEmpty_StopsStartUp()
+    {
+        Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Bind<FleetOptions>(FleetOptions.SectionName, new()
+        {
+            ["IngestFleet:Fleet:Priorities:0"] = "online", ["IngestFleet:Fleet:Priorities:1"] = "online",
+        }));
+        Assert.Throws<Microsoft.Extensions.Options.OptionsValidationException>(() => Bind<FleetOptions>(FleetOptions.SectionName, new()
+        {
+            ["IngestFleet:Fleet:Priorities:0"] = "online", ["IngestFleet:Fleet:Priorities:1"] = " ",
+        }));
+    }
 }
