@@ -2,8 +2,9 @@ using System.Threading.RateLimiting;
 
 namespace IngestFleet.Gateway.Security;
 
-/// <summary>A token bucket per tenant (System.Threading.RateLimiting): one job costs one token.</summary>
-public sealed class TenantRateLimiter(GatewayAuthOptions options) : IDisposable
+/// <summary>A token bucket per tenant (System.Threading.RateLimiting): one job costs one token. Keys that send invalid
+/// jobs are charged in a bucket of their own.</summary>
+public sealed class TenantRateLimiter(GatewayAuthOptions options, TimeProvider? time = null) : IDisposable
 {
     private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(tenant =>
         RateLimitPartition.GetTokenBucketLimiter(tenant, _ => new TokenBucketRateLimiterOptions
@@ -27,28 +28,40 @@ public sealed class TenantRateLimiter(GatewayAuthOptions options) : IDisposable
     }
 
     /// <summary>Charges a key for <paramref name="jobs"/> invalid jobs (a 400): invalid requests cost their sender as
-    /// valid ones cost their tenant, from a bucket of the same size per key.</summary>
+    /// valid ones cost their tenant, from a bucket of the same size and rate per key (a request takes what is left, so
+    /// however the invalid jobs are split across requests the bucket reaches zero).</summary>
     public void Charge(string? key, int jobs)
     {
         if (key is null) return;
-        // A token bucket grants all or nothing: take what is left when the request asks for more, so the bucket
-        // reaches zero (and the key is refused) however the invalid jobs are split across requests.
-        var partition = KeyPartition(key);
-        var available = _limiter.GetStatistics(partition)?.CurrentAvailablePermits ?? options.TenantBurst;
-        var take = (int)Math.Min(Math.Min(jobs, options.TenantBurst), available);
-        if (take <= 0) return;
-        using var _ = _limiter.AttemptAcquire(partition, take);
+        lock (_keys)
+        {
+            var tokens = KeyTokens(key);
+            _keys[key] = (Math.Max(0, tokens - jobs), _time.GetTimestamp());
+        }
     }
 
     /// <summary>Whether a key that sent invalid jobs still has allowance (checked before its body is read).</summary>
     public (bool Granted, TimeSpan RetryAfter) KeyMayPost(string? key)
     {
         if (key is null) return (true, TimeSpan.Zero);
-        using var lease = _limiter.AttemptAcquire(KeyPartition(key), 0);
-        return lease.IsAcquired ? (true, TimeSpan.Zero) : (false, TimeSpan.FromSeconds(1));
+        lock (_keys)
+        {
+            var tokens = KeyTokens(key);
+            return tokens >= 1 ? (true, TimeSpan.Zero) : (false, TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling((1 - tokens) / options.TenantJobsPerSecond))));
+        }
     }
 
-    private static string KeyPartition(string key) => "\0key:" + key; // no tenant name starts with NUL
+    /// <summary>A key's tokens now: its last balance refilled at the tenant rate since then, up to the burst (a key never
+    /// charged has a full bucket). Computed on the injected clock, so tests need not race real time.</summary>
+    private double KeyTokens(string key)
+    {
+        if (!_keys.TryGetValue(key, out var last)) return options.TenantBurst;
+        var refill = _time.GetElapsedTime(last.At).TotalSeconds * options.TenantJobsPerSecond;
+        return Math.Min(options.TenantBurst, last.Tokens + refill);
+    }
+
+    private readonly Dictionary<string, (double Tokens, long At)> _keys = new(StringComparer.Ordinal);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
 
     public void Dispose() => _limiter.Dispose();
 }

@@ -48,6 +48,8 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         {
             services.AddSingleton<IDepthSource>(_depths);
             services.AddSingleton<IJobPublisher>(_publisher);
+            // Keys' invalid-job buckets refill on the test's clock, which stands still: no test races real time.
+            services.AddSingleton(sp => new TenantRateLimiter(sp.GetRequiredService<GatewayAuthOptions>(), _time));
         });
         await _app.StartAsync();
         _http = new HttpClient { BaseAddress = _app.BoundAddress() };
@@ -239,6 +241,13 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task HostileBodies_GetSmallBoundedAnswers()
     {
+        // Each invalid request is charged to the key (burst 20): the last one spends it, so the order matters.
+        const string surrogate = "{\"tenant\":\"acme\",\"shard\":\"s1\",\"item_id\":\"a\\ud800b\",\"image\":\"s3://c/a.jpg\",\"priority\":\"online\"}";
+        using var loneContent = new StringContent(surrogate, Encoding.UTF8, "application/json");
+        using var lone = await _http.PostAsync(new Uri("/v1/jobs", UriKind.Relative), loneContent);
+        Assert.Equal(HttpStatusCode.BadRequest, lone.StatusCode);
+        Assert.Contains("malformed Unicode", await lone.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+
         var fields = new StringBuilder("{\"tenant\":\"acme\",\"shard\":\"s1\",\"item_id\":\"x\",\"image\":\"s3://c/a.jpg\",\"priority\":\"online\"");
         for (var i = 0; i < 20_000; i++) fields.Append(CultureInfo(i));
         fields.Append('}');
@@ -256,12 +265,6 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         Assert.Equal(21, errors.EnumerateObject().Count()); // 20 jobs and "more"
         Assert.Contains("40 more", errors.GetProperty("more")[0].GetString(), StringComparison.Ordinal);
         Assert.StartsWith("60 of 60", doc.RootElement.GetProperty("title").GetString(), StringComparison.Ordinal);
-
-        const string surrogate = "{\"tenant\":\"acme\",\"shard\":\"s1\",\"item_id\":\"a\\ud800b\",\"image\":\"s3://c/a.jpg\",\"priority\":\"online\"}";
-        using var loneContent = new StringContent(surrogate, Encoding.UTF8, "application/json");
-        using var lone = await _http.PostAsync(new Uri("/v1/jobs", UriKind.Relative), loneContent);
-        Assert.Equal(HttpStatusCode.BadRequest, lone.StatusCode);
-        Assert.Contains("malformed Unicode", await lone.Content.ReadAsStringAsync(), StringComparison.Ordinal);
 
         static string CultureInfo(int i) => $",\"f{i}\":{i}";
     }
