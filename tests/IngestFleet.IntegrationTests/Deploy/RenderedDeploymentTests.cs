@@ -123,14 +123,7 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
     [LinuxX64Fact(needsCompose: true)]
     public async Task Compose_GatewayAndWorkers_StartAsRendered_AndTheDevKeysJobsBecomeVectors()
     {
-        var psi = new ProcessStartInfo(ComposeFactAttribute.DockerCompose!, ["-f", "docker-compose.yml", "config"])
-        { WorkingDirectory = Path.Combine(TestPaths.RepositoryRoot, "compose"), RedirectStandardOutput = true, RedirectStandardError = true };
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = await p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        Assert.True(p.ExitCode == 0, stderr);
-        var services = (Dictionary<object, object>)new DeserializerBuilder().Build().Deserialize<Dictionary<string, object>>(await stdout)["services"];
+        var services = ComposeFactAttribute.RenderedServices();
         Dictionary<string, string> Env(string service) =>
             ((Dictionary<object, object>)((Dictionary<object, object>)services[service])["environment"]).ToDictionary(kv => (string)kv.Key, kv => (string)kv.Value);
 

@@ -144,20 +144,24 @@ public sealed class HostileFetchTests : IAsyncLifetime
     [Fact]
     public async Task AHostThatDoesNotExist_IsUnreachable_WithoutRetries()
     {
-        var options = CappedAt(1024 * 1024);
-        options.TransientRetries = 5;
-        using var fetcher = new ImageFetcher(options, null, NullLogger<ImageFetcher>.Instance);
+        using var fetcher = RetryingFetcher();
         var dns = await fetcher.FetchAsync("https://no-such-host.invalid/a.jpg", CancellationToken.None);
         Assert.Equal(ReasonCodes.SourceUnreachable, dns.Rejection?.Code);
         Assert.Equal(1, dns.Attempts);
     }
 
-    [LoopbackAliasFact]
-    public async Task ACertificateThatDoesNotVerify_IsUnreachable_WithoutRetries()
+    /// <summary>A fetcher that would retry a transient failure five times: a permanent one must still take one attempt.</summary>
+    private static ImageFetcher RetryingFetcher()
     {
         var options = CappedAt(1024 * 1024);
         options.TransientRetries = 5;
-        using var fetcher = new ImageFetcher(options, null, NullLogger<ImageFetcher>.Instance);
+        return new ImageFetcher(options, null, NullLogger<ImageFetcher>.Instance);
+    }
+
+    [LoopbackAliasFact]
+    public async Task ACertificateThatDoesNotVerify_IsUnreachable_WithoutRetries()
+    {
+        using var fetcher = RetryingFetcher();
         var source = new Uri(_server.Source("ok.jpg"));
         var tls = await fetcher.FetchAsync($"https://{LoopbackAliasFactAttribute.Alias}:{source.Port}/ok.jpg", CancellationToken.None);
         Assert.Equal(ReasonCodes.SourceUnreachable, tls.Rejection?.Code);
