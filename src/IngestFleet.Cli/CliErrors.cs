@@ -17,6 +17,7 @@ public static class CliErrors
         catch (GoldenPackMismatchException e) { return Fail(e.Message, ExitCodes.GoldenMismatch); }
         catch (ExecutionProviderUnavailableException e) { return Fail(e.Message, ExitCodes.EpUnavailable); }
         catch (CliInputException e) { return Fail(e.Message, e.ExitCode); }
+        catch (Microsoft.Extensions.Options.OptionsValidationException e) { return Fail($"configuration: {string.Join("; ", e.Failures)}", ExitCodes.Usage); }
         catch (OperationCanceledException) { return Fail("cancelled.", 130); }
     }
 

@@ -4,7 +4,8 @@ namespace IngestFleet.Cli;
 public static class ExitCodes
 {
     public const int Ok = 0;
-    /// <summary>The command line could not be parsed (System.CommandLine's own code).</summary>
+    /// <summary>The command line could not be parsed (System.CommandLine's own code), or the configuration is refused
+    /// (an options check failed, for example a fleet worker without an s3:// source allow-list).</summary>
     public const int Usage = 1;
     /// <summary>The command ran, but at least one item was rejected (each with its reason code).</summary>
     public const int SomeRejected = 2;

@@ -21,6 +21,12 @@ try
 {
     await host.RunWorkerAsync();
 }
+catch (Microsoft.Extensions.Options.OptionsValidationException e)
+{
+    // Exit 1, as `ingestfleet worker` does: the configuration is refused (for example no s3:// source allow-list).
+    await Console.Error.WriteLineAsync($"ingestfleet-worker: configuration: {string.Join("; ", e.Failures)}");
+    return 1;
+}
 catch (FleetUnreachableException e)
 {
     // Exit 7, as `ingestfleet worker` does: the broker or the store cannot be reached (a supervisor restarts the worker).

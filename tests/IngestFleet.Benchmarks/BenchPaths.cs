@@ -65,6 +65,7 @@ internal static class BenchPaths
             ["IngestFleet:Fleet:QueuePrefix"] = prefix,
             ["IngestFleet:Embedder:ExecutionProvider"] = "cpu", ["IngestFleet:Embedder:IntraOpThreads"] = "2",
             ["IngestFleet:Embedder:VerifyGoldenPack"] = "false",
+            ["IngestFleet:SourcePolicy:RequireAllowList"] = "false", // one tenant, the benchmark's own bucket: the explicit opt-out
         };
         foreach (var (k, v) in extra) settings[k] = v;
         return settings;

@@ -152,6 +152,9 @@ public sealed class FleetWorld(FleetFixture fixture, string queuePrefix, string 
         ["IngestFleet__Fleet__BatchSize"] = batch.ToString(),
         ["IngestFleet__Embedder__ExecutionProvider"] = "cpu",
         ["IngestFleet__Embedder__IntraOpThreads"] = "2",
+        // These worlds test the pipeline, with many tenants reading the world's bucket: the explicit opt-out from the
+        // allow-list a fleet worker otherwise requires (the tenancy tests set S3Sources, which is then enforced).
+        ["IngestFleet__SourcePolicy__RequireAllowList"] = "false",
     };
 
     /// <summary>Deletes every queue and exchange whose name starts with this world's prefix (its priority queues, poison,

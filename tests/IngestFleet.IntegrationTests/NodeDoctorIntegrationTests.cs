@@ -8,7 +8,7 @@ namespace IngestFleet.IntegrationTests;
 [System.Runtime.Versioning.UnsupportedOSPlatform("windows")]
 public sealed class NodeDoctorIntegrationTests(FleetFixture fixture)
 {
-    private static readonly string[] Checks = ["execution provider", "model bundle", "memory", "thread caps", "fetch guard", "swap", "broker", "object store"];
+    private static readonly string[] Checks = ["execution provider", "model bundle", "memory", "thread caps", "fetch guard", "source allow-list", "swap", "broker", "object store"];
 
     [Fact]
     public async Task AHealthyNode_IsFit_AndEveryCheckIsReported()
@@ -34,6 +34,19 @@ public sealed class NodeDoctorIntegrationTests(FleetFixture fixture)
         Assert.Equal(8, r.ExitCode);
         Assert.Contains("FAIL  broker", r.Stdout, StringComparison.Ordinal);
         Assert.Contains("NOT fit to take traffic: broker", r.Stdout, StringComparison.Ordinal);
+    }
+
+    [Fact]
+    public async Task NoSourceAllowList_MakesTheNodeUnfit_AsTheWorkerWouldRefuseToStart()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var settings = world.Settings();
+        Assert.True(settings.Remove("IngestFleet__SourcePolicy__RequireAllowList"));
+        var r = CliRunner.RunWith(settings, "node", "doctor");
+        Assert.Equal(8, r.ExitCode);
+        Assert.Contains("NOT fit to take traffic: source allow-list", r.Stdout, StringComparison.Ordinal);
+        settings["IngestFleet__SourcePolicy__S3Sources__acme__0"] = $"{world.Bucket}/acme/*";
+        Assert.Equal(0, CliRunner.RunWith(settings, "node", "doctor").ExitCode);
     }
 
     [Fact]

@@ -10,6 +10,7 @@ using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
 using IngestFleet.Operations.Acceptance;
 using IngestFleet.Worker.Bundles;
+using IngestFleet.Worker.Fetching;
 using IngestFleet.Worker.Hosting;
 using IngestFleet.Worker.Profiles;
 using Microsoft.Extensions.Configuration;
@@ -24,6 +25,9 @@ namespace IngestFleet.Cli.Commands;
 internal static class SreCommands
 {
     private static readonly string[] ImageExtensions = [".jpg", ".jpeg", ".png", ".webp"];
+
+    /// <summary>Where a fleet-mode soak uploads its images in the fleet bucket.</summary>
+    private const string SoakImagesPrefix = "soak/images/";
 
     private static Option<TimeSpan> DurationOption(string name, string description, TimeSpan? fallback = null)
     {
@@ -96,6 +100,9 @@ internal static class SreCommands
             if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString(CultureInfo.InvariantCulture);
             if (p.GetValue(profile) is { } pf) overrides["IngestFleet:Profile"] = pf;
             var isEmbedded = p.GetValue(embedded);
+            // The soak's own tenant reads only the images the soak uploads (soak/images/ in the fleet bucket); with the
+            // operator's allow-list for other tenants unchanged, the fleet worker's allow-list check passes.
+            if (!isEmbedded) overrides[$"{SourcePolicyOptions.SectionName}:S3Sources:{SoakRunner.Tenant}:0"] = $"*/{SoakImagesPrefix}*";
             using var host = await FleetCommands.BuildWorkerHostAsync(new WorkerHostSpec
             {
                 Transport = isEmbedded ? FleetTransport.InMemory : FleetTransport.RabbitMq, ServiceName = "ingestfleet-soak", Options = overrides,
@@ -111,8 +118,8 @@ internal static class SreCommands
                 var store = host.Services.GetRequiredService<IObjectStore>();
                 var bucket = host.Services.GetRequiredService<S3Options>().Bucket;
                 foreach (var f in files)
-                    await store.PutAsync($"soak/images/{Path.GetFileName(f)}", await File.ReadAllBytesAsync(f, ct), "image/jpeg", ct);
-                uris = files.Select(f => $"s3://{bucket}/soak/images/{Uri.EscapeDataString(Path.GetFileName(f))}").ToList();
+                    await store.PutAsync($"{SoakImagesPrefix}{Path.GetFileName(f)}", await File.ReadAllBytesAsync(f, ct), "image/jpeg", ct);
+                uris = files.Select(f => $"s3://{bucket}/{SoakImagesPrefix}{Uri.EscapeDataString(Path.GetFileName(f))}").ToList();
             }
             Console.WriteLine($"soak: curve {soakCurve.Name} ({string.Join(", ", soakCurve.Classes)}) for {Durations.Format(d)} on {manifest.Revision}, " +
                               $"{(isEmbedded ? "embedded" : "broker + S3")}, {uris.Count} images; Ctrl-C stops with a partial report");

@@ -28,6 +28,9 @@ public sealed record SoakProgress(TimeSpan Elapsed, TimeSpan Duration, long Publ
 /// </summary>
 public static class SoakRunner
 {
+    /// <summary>The tenant of every job a soak publishes.</summary>
+    public const string Tenant = "soak";
+
     private static readonly TimeSpan Tick = TimeSpan.FromMilliseconds(100);
 
     public static async Task<SoakReport> RunAsync(IHost host, SoakSettings settings, Action<SoakProgress>? progress, CancellationToken stop)
@@ -71,7 +74,7 @@ public static class SoakRunner
                         var cls = settings.Curve.Classes[k];
                         jobs.Add(new EmbedCatalogImage
                         {
-                            Tenant = "soak", Shard = cls, ItemId = $"soak-{run}-{next}", Priority = cls,
+                            Tenant = Tenant, Shard = cls, ItemId = $"soak-{run}-{next}", Priority = cls,
                             Image = settings.ImageUris[(int)(next % settings.ImageUris.Count)],
                         });
                         next++;
@@ -103,7 +106,7 @@ public static class SoakRunner
             saturationAt = (time.GetUtcNow() - startedAt).TotalSeconds;
             var jobs = Enumerable.Range(0, settings.SaturationBatches * fleet.BatchSize).Select(_ => new EmbedCatalogImage
             {
-                Tenant = "soak", Shard = cls, ItemId = $"soak-{run}-{next}", Priority = cls, Image = settings.ImageUris[(int)(next++ % settings.ImageUris.Count)],
+                Tenant = Tenant, Shard = cls, ItemId = $"soak-{run}-{next}", Priority = cls, Image = settings.ImageUris[(int)(next++ % settings.ImageUris.Count)],
             }).ToList();
             published[cls] += jobs.Count;
             try

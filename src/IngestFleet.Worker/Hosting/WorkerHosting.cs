@@ -97,6 +97,8 @@ public static class WorkerHosting
         services.AddValidatedOptions<HealthOptions>(config, HealthOptions.SectionName);
         services.AddValidatedOptions<StoreRetryOptions>(config, StoreRetryOptions.SectionName);
         services.AddValidatedOptions<SourcePolicyOptions>(config, SourcePolicyOptions.SectionName);
+        if (transport == FleetTransport.RabbitMq) // the embedded mode reads local files
+            services.AddSingleton<IValidateOptions<SourcePolicyOptions>, FleetWorkerSourcePolicy>();
     }
 
     /// <summary>The model, loaded and golden-checked once and shared; with priority scheduling, the low-priority

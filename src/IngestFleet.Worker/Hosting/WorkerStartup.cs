@@ -12,8 +12,11 @@ namespace IngestFleet.Worker.Hosting;
 /// taking jobs it cannot finish.</summary>
 public static class WorkerStartup
 {
+    /// <summary>Checks the configuration a worker must not start without (the source allow-list:
+    /// <see cref="Microsoft.Extensions.Options.OptionsValidationException"/>), then the broker and the store.</summary>
     public static async Task PrepareAsync(IServiceProvider services, CancellationToken cancellationToken)
     {
+        _ = services.GetRequiredService<IngestFleet.Worker.Fetching.SourcePolicyOptions>(); // validated when first read
         await DeclareTopologyAsync(services.GetRequiredService<RabbitMqOptions>(), services.GetRequiredService<FleetOptions>(), cancellationToken);
         await ProbeStoreAsync(services.GetRequiredService<IObjectStore>(), cancellationToken);
     }

@@ -64,11 +64,19 @@ public static class NodeDoctor
         }
         checks.Add(CheckThreads(intra, batch, profile is not null));
         checks.Add(CheckFetchGuard(Bind<FetchOptions>(config, FetchOptions.SectionName)));
+        checks.Add(CheckSourcePolicy(Bind<SourcePolicyOptions>(config, SourcePolicyOptions.SectionName)));
         checks.Add(await CheckPagingAsync(cancellationToken));
         checks.Add(await CheckBrokerAsync(Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName), cancellationToken));
         checks.Add(await CheckStoreAsync(Bind<S3Options>(config, S3Options.SectionName), cancellationToken));
         return checks;
     }
+
+    /// <summary>The worker refuses to start without an s3:// source allow-list (or the explicit opt-out): so does the doctor.</summary>
+    private static DoctorCheck CheckSourcePolicy(SourcePolicyOptions sources) => sources.RefusalForFleetWorker() is { } why
+        ? new DoctorCheck("source allow-list", false, why)
+        : new DoctorCheck("source allow-list", true, sources.Enforced
+            ? $"s3:// sources limited per tenant ({sources.S3Sources.Count} tenants listed)"
+            : "opted out (RequireAllowList=false): any tenant's job may read any object this node's credentials reach");
 
     /// <summary>The SSRF guard must be whole on a node: the loopback exemption is for the test suite only.</summary>
     private static DoctorCheck CheckFetchGuard(FetchOptions fetch) => fetch.TestOnlyAllowLoopback

@@ -51,7 +51,10 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
 
     private async Task RunChartAsync(string[] values)
     {
-        var (code, output) = Helm.Run(["template", "fleet", "charts/ingestfleet", .. values]);
+        var tenant = "rt" + Guid.NewGuid().ToString("N")[..8];
+        // The one value the chart requires on top of the defaults: this test tenant's s3:// allow-list.
+        string[] allowList = ["--set-json", $$"""worker.sourcePolicy.s3Sources={"{{tenant}}":["catalog/{{tenant}}/*"]}"""];
+        var (code, output) = Helm.Run(["template", "fleet", "charts/ingestfleet", .. values, .. allowList]);
         Assert.True(code == 0, output);
         var docs = output.Split("\n---", StringSplitOptions.RemoveEmptyEntries);
         string? Kind(string doc) => doc.Split('\n').Select(l => l.Trim()).FirstOrDefault(l => l.StartsWith("kind: ", StringComparison.Ordinal))?[6..];
@@ -60,7 +63,6 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
 
         await using var broker = await BrokerVhost.CreateAsync(fixture);
         var key = "ifk_" + Guid.NewGuid().ToString("N");
-        var tenant = "rt" + Guid.NewGuid().ToString("N")[..8];
         // The Secrets an operator creates (NOTES.txt), with this machine's endpoints and test credentials.
         var secrets = new Dictionary<(string, string), string>
         {
@@ -117,7 +119,7 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
             var port = c.Ports.Single().ContainerPort;
             started.Add((launcher.Start(container, BuiltImage.Load(image), port), role, port));
         }
-        await PushThroughGatewayAsync(started, store, key, tenant, bucket, fixture.S3Endpoint, fixture.S3AccessKey, fixture.S3SecretKey);
+        await PushThroughGatewayAsync(started, store, key, tenant, $"{tenant}/astronaut.jpg", bucket, fixture.S3Endpoint, fixture.S3AccessKey, fixture.S3SecretKey);
     }
 
     [LinuxX64Fact(needsCompose: true)]
@@ -167,16 +169,20 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         var key = "dev-key-change-me";
         Assert.Equal(ApiKeyRegistry.Hash(key), gatewayEnv["IngestFleet__Gateway__Auth__Keys__0__Sha256"]);
         using var store = Store(s3.Endpoint, "ingestfleet", minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]);
-        await PushThroughGatewayAsync(started, store, key, "rt" + Guid.NewGuid().ToString("N")[..8], "ingestfleet", s3.Endpoint, minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]);
+        // The tenant and image folder of compose's allow-list example and of compose/README.md's sample catalog.
+        var allowed = Env("worker-1")["IngestFleet__SourcePolicy__S3Sources__demo__0"];
+        Assert.Equal("catalog/photos/*", allowed);
+        await PushThroughGatewayAsync(started, store, key, "demo", "photos/astronaut.jpg", "ingestfleet", s3.Endpoint, minio["MINIO_ROOT_USER"], minio["MINIO_ROOT_PASSWORD"]);
     }
 
     private static S3ObjectStore Store(string endpoint, string bucket, string access, string secret) =>
         new(new S3Options { ServiceUrl = endpoint, Bucket = bucket, AccessKey = access, SecretKey = secret, CreateBucket = true, ListObjectsVersion = 1 });
 
     /// <summary>Waits for every container's readiness probe, posts two jobs per consumed class with the key, and waits
-    /// until each has a vector (and no dead letter) in the rendered bucket.</summary>
+    /// until each has a vector in the rendered bucket; one more job names an object off the tenant's rendered allow-list
+    /// (the fleet's own vectors bucket) and must end as the one dead letter, source_forbidden.</summary>
     private static async Task PushThroughGatewayAsync(List<(StartedContainer Started, string Role, int Port)> started, S3ObjectStore store,
-        string key, string tenant, string bucket, string endpoint, string access, string secret)
+        string key, string tenant, string imageKey, string bucket, string endpoint, string access, string secret)
     {
         foreach (var (s, _, port) in started)
             await ContainerLauncher.WaitReadyAsync(s, "/healthz/ready", port, TimeSpan.FromSeconds(180));
@@ -184,7 +190,8 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         // The catalog's images, in a bucket the workers' credentials reach.
         using var catalog = Store(endpoint, "catalog", access, secret);
         await catalog.ProbeAsync(CancellationToken.None);
-        await catalog.PutAsync($"{tenant}/astronaut.jpg", await File.ReadAllBytesAsync(Photo), "image/jpeg", CancellationToken.None);
+        await catalog.PutAsync(imageKey, await File.ReadAllBytesAsync(Photo), "image/jpeg", CancellationToken.None);
+        await store.PutAsync($"private/{tenant}/astronaut.jpg", await File.ReadAllBytesAsync(Photo), "image/jpeg", CancellationToken.None);
         var gateway = started.Single(s => s.Role == "gateway");
         var workers = started.Where(s => s.Role == "worker").Select(s => s.Started).ToList();
         Assert.NotEmpty(workers);
@@ -192,8 +199,8 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         var classes = workers.SelectMany(w => w.Env.TryGetValue("IngestFleet__Fleet__Consume__0", out var c) ? [c] : (IEnumerable<string>)["online", "bulk"]).Distinct().ToList();
         var jobs = classes.SelectMany(c => Enumerable.Range(0, 2).Select(i => new
         {
-            tenant, shard = c, item_id = $"{c}-{i}", image = $"s3://catalog/{tenant}/astronaut.jpg", priority = c,
-        })).ToArray();
+            tenant, shard = c, item_id = $"{c}-{i}", image = $"s3://catalog/{imageKey}", priority = c,
+        })).Append(new { tenant, shard = classes[0], item_id = "off-list", image = $"s3://{bucket}/private/{tenant}/astronaut.jpg", priority = classes[0] }).ToArray();
 
         using var http = new HttpClient { BaseAddress = new Uri($"http://127.0.0.1:{gateway.Started.Ports[gateway.Port]}") };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", key);
@@ -201,7 +208,7 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         Assert.True(response.StatusCode == HttpStatusCode.Accepted, $"{(int)response.StatusCode} {await response.Content.ReadAsStringAsync()}\n{ContainerLauncher.Tail(gateway.Started.Log())}");
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(180);
-        var want = jobs.Select(j => $"{j.shard}/{j.item_id}").ToHashSet();
+        var want = jobs.Where(j => j.item_id != "off-list").Select(j => $"{j.shard}/{j.item_id}").ToHashSet();
         HashSet<string> have = [];
         while (DateTime.UtcNow < deadline)
         {
@@ -212,9 +219,15 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         }
         Assert.True(want.IsSubsetOf(have), $"vectors for {have.Count} of {want.Count} jobs in s3://{bucket}/vectors/ ({string.Join(", ", want.Except(have))} missing)\n" +
             string.Join("\n", workers.Select(w => $"--- {w.Container.Name}\n{ContainerLauncher.Tail(w.Log())}")));
-        var dead = new List<string>();
-        await foreach (var k in store.ListAsync($"{IngestFleet.Storage.StorageKeys.DeadLetterRoot}/{tenant}/", CancellationToken.None)) if (k.Contains(tenant, StringComparison.Ordinal)) dead.Add(k);
-        Assert.Empty(dead);
+        var dead = new List<IngestFleet.Storage.DeadLetterRecord>();
+        while (dead.Count == 0 && DateTime.UtcNow < deadline)
+        {
+            await foreach (var k in store.ListAsync($"{IngestFleet.Storage.StorageKeys.DeadLetterRoot}/{tenant}/", CancellationToken.None))
+                dead.Add(IngestFleet.Storage.DeadLetterRecord.FromJson((await store.GetAsync(k, CancellationToken.None))!));
+            if (dead.Count == 0) await Task.Delay(1000);
+        }
+        var forbidden = Assert.Single(dead);
+        Assert.Equal(("off-list", IngestFleet.Contracts.ReasonCodes.SourceForbidden), (forbidden.Job.ItemId, forbidden.Reason));
     }
 }
 

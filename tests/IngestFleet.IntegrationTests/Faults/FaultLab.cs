@@ -276,6 +276,7 @@ public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
             ["IngestFleet__Embedder__ExecutionProvider"] = "cpu",
             ["IngestFleet__Embedder__IntraOpThreads"] = "1",
             ["Logging__LogLevel__Default"] = "Warning",
+            ["IngestFleet__SourcePolicy__RequireAllowList"] = "false", // one tenant, the lab's own bucket: the explicit opt-out
         };
         if (scenario == FaultScenario.S3Outage)
         {

@@ -49,7 +49,11 @@ public sealed class ConfigurationPrecedenceTests
                 ? [$"--IngestFleet:RabbitMq:Uri={FromCommandLine}", "--IngestFleet:Gateway:Auth:AllowAnonymous=true"]
                 : ["--IngestFleet:Gateway:Auth:AllowAnonymous=true"]),
         };
-        var env = new Dictionary<string, string> { ["ASPNETCORE_URLS"] = "http://127.0.0.1:0", ["IngestFleet__Embedder__ExecutionProvider"] = "cpu" };
+        var env = new Dictionary<string, string>
+        {
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0", ["IngestFleet__Embedder__ExecutionProvider"] = "cpu",
+            ["IngestFleet__SourcePolicy__RequireAllowList"] = "false", // else the worker refuses before it tries the broker
+        };
         if (environment) env["IngestFleet__RabbitMq__Uri"] = FromEnvironment;
         var output = await RunUntilAsync(dll, args, cwd, env, text => text.Contains("127.0.0.", StringComparison.Ordinal) && text.Contains(":1/", StringComparison.Ordinal));
         var tried = Addresses.Where(a => output.Contains(a + ":1", StringComparison.Ordinal)).ToList();

@@ -11,6 +11,7 @@ public sealed class HelmChartTests
 {
     private const string Chart = "charts/ingestfleet";
     private const string CudaValues = "charts/ingestfleet/ci/cuda-values.yaml";
+    private const string DefaultValues = "charts/ingestfleet/ci/default-values.yaml";
     private static readonly string[] Classes = ["online", "high", "normal", "bulk"];
 
     private sealed record Rendered(List<V1Deployment> Deployments, List<V1Service> Services, List<V1PodDisruptionBudget> Budgets,
@@ -18,7 +19,7 @@ public sealed class HelmChartTests
 
     private static Rendered Render(params string[] extra)
     {
-        var (code, output) = Helm.Run(["template", "fleet", Chart, .. extra]);
+        var (code, output) = Helm.Run(["template", "fleet", Chart, "-f", DefaultValues, .. extra]);
         Assert.True(code == 0, output);
         var rendered = new Rendered([], [], [], [], [], output);
         var yaml = new DeserializerBuilder().Build();
@@ -48,10 +49,39 @@ public sealed class HelmChartTests
     [HelmFact]
     public void TheChartLints_WithBothValuesSets()
     {
-        var plain = Helm.Run("lint", Chart);
+        var plain = Helm.Run("lint", Chart, "-f", DefaultValues);
         Assert.True(plain.ExitCode == 0, plain.Output);
         var cuda = Helm.Run("lint", Chart, "-f", CudaValues);
         Assert.True(cuda.ExitCode == 0, cuda.Output);
+    }
+
+    /// <summary>The chart refuses what the worker refuses (issue 21, point 1): no s3:// source allow-list and no opt-out.</summary>
+    [HelmFact]
+    public void WithoutASourceAllowList_TheChartFails_AndEachWayOutRendersItsSetting()
+    {
+        var bare = Helm.Run("template", "fleet", Chart);
+        Assert.NotEqual(0, bare.ExitCode);
+        Assert.Contains("worker.sourcePolicy: no s3:// source allow-list", bare.Output, StringComparison.Ordinal);
+        Assert.Contains("worker.sourcePolicy.requireAllowList=false", bare.Output, StringComparison.Ordinal);
+
+        Dictionary<string, string> Settings(params string[] values)
+        {
+            var (code, output) = Helm.Run(["template", "fleet", Chart, .. values]);
+            Assert.True(code == 0, output);
+            var map = output.Split("\n---").Single(d => d.Contains("kind: ConfigMap", StringComparison.Ordinal));
+            return KubernetesYaml.Deserialize<V1ConfigMap>(map).Data.Where(kv => kv.Key.StartsWith("IngestFleet__SourcePolicy__", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key["IngestFleet__SourcePolicy__".Length..], kv => kv.Value);
+        }
+        Assert.Equal(new Dictionary<string, string>
+        {
+            ["S3Sources__acme__0"] = "catalog-images/acme/*", ["S3Sources__beta__0"] = "catalog-images/beta/*", ["S3Sources__beta__1"] = "beta-media/*",
+        }, Settings("-f", DefaultValues));
+        Assert.Equal(new Dictionary<string, string> { ["Enforce"] = "true" }, Settings("--set", "worker.sourcePolicy.enforce=true"));
+        Assert.Equal(new Dictionary<string, string> { ["RequireAllowList"] = "false" }, Settings("--set", "worker.sourcePolicy.requireAllowList=false"));
+
+        var badTenant = Helm.Run("template", "fleet", Chart, "--set-json", "worker.sourcePolicy.s3Sources={\"a b\":[\"x/*\"]}");
+        Assert.NotEqual(0, badTenant.ExitCode);
+        Assert.Contains("is not a tenant id", badTenant.Output, StringComparison.Ordinal);
     }
 
     [HelmFact]

@@ -68,3 +68,56 @@ public sealed class WorkerHostFactoryTests
                                     && r.CategoryName is null && r.LogLevel == Microsoft.Extensions.Logging.LogLevel.Warning);
     }
 }
+
+/// <summary>A fleet worker refuses to start without an s3:// source allow-list unless the opt-out is set (issue 21, point 1);
+/// the refusal comes before the broker is tried, which these tests name as an address nothing listens on.</summary>
+public sealed class FleetWorkerAllowListTests
+{
+    private const string NoBroker = "amqp://guest:guest@127.0.0.1:1/";
+
+    private static async Task<Exception?> PrepareAsync(FleetTransport transport, Dictionary<string, string?> settings)
+    {
+        settings["IngestFleet:Embedder:ExecutionProvider"] = "cpu";
+        settings["IngestFleet:RabbitMq:Uri"] = NoBroker;
+        settings["IngestFleet:S3:ServiceUrl"] = "http://127.0.0.1:1";
+        using var host = await WorkerHostFactory.BuildAsync(new WorkerHostSpec
+        {
+            Transport = transport, Options = settings, LocalStoreDirectory = Directory.CreateTempSubdirectory("ingestfleet-allowlist-").FullName,
+        }, CancellationToken.None);
+        return await Record.ExceptionAsync(() => transport == FleetTransport.RabbitMq
+            ? WorkerStartup.PrepareAsync(host.Services, CancellationToken.None)
+            : Task.FromResult(host.Services.GetRequiredService<IngestFleet.Worker.Fetching.SourcePolicyOptions>()));
+    }
+
+    [Fact]
+    public async Task WithoutAList_AFleetWorkerIsRefused_NamingTheSettingsThatFixIt()
+    {
+        var refused = Assert.IsType<OptionsValidationException>(await PrepareAsync(FleetTransport.RabbitMq, []));
+        var why = Assert.Single(refused.Failures);
+        Assert.Contains("IngestFleet:SourcePolicy:S3Sources:TENANT:N", why, StringComparison.Ordinal);
+        Assert.Contains("worker.sourcePolicy.s3Sources", why, StringComparison.Ordinal);
+        Assert.Contains("IngestFleet:SourcePolicy:RequireAllowList=false", why, StringComparison.Ordinal);
+    }
+
+    [Theory]
+    [InlineData("IngestFleet:SourcePolicy:S3Sources:acme:0", "catalog/acme/*")] // a list
+    [InlineData("IngestFleet:SourcePolicy:Enforce", "true")]                    // no tenant may read s3://
+    [InlineData("IngestFleet:SourcePolicy:RequireAllowList", "false")]          // the explicit opt-out
+    public async Task WithAListOrTheOptOut_TheWorkerGoesOnToTheBroker(string key, string value)
+    {
+        var error = await PrepareAsync(FleetTransport.RabbitMq, new() { [key] = value });
+        Assert.IsType<FleetUnreachableException>(error); // past the check: the broker was tried
+    }
+
+    [Fact]
+    public async Task TheEmbeddedMode_ReadsLocalFiles_AndNeedsNoList() => Assert.Null(await PrepareAsync(FleetTransport.InMemory, []));
+
+    [Fact]
+    public void TheCliWorker_ExitsWithTheReason()
+    {
+        var r = IngestFleet.Tests.Cli.CliRunner.Run("worker", "--ep", "cpu", "--broker", NoBroker);
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("no s3:// source allow-list", r.Stderr, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", r.Stderr, StringComparison.Ordinal); // a reason, not a stack trace
+    }
+}
