@@ -11,7 +11,6 @@ using Microsoft.AspNetCore.Hosting;
 using Microsoft.AspNetCore.Hosting.Server;
 using Microsoft.AspNetCore.Hosting.Server.Features;
 using Microsoft.AspNetCore.Http;
-using Microsoft.AspNetCore.RateLimiting;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Diagnostics.HealthChecks;
@@ -53,7 +52,6 @@ public static class GatewayApp
         _ = app.Services.GetRequiredService<ApiKeyRegistry>(); // no keys and no AllowAnonymous: refuse to start, naming both
         app.UseAuthentication();
         app.UseAuthorization();
-        app.UseRateLimiter();
         app.MapGatewayEndpoints();
         return app;
     }
@@ -67,7 +65,7 @@ public static class GatewayApp
         Build(new GatewayHostSpec { Options = options.ToList(), Urls = urls, MinimumLevel = minimumLevel, ConfigureServices = configureServices });
 
     /// <summary>Options (each bound once, validated at start-up), the broker link, the depth monitor, admission, the
-    /// publisher, the concurrency limit and the OpenAPI document.</summary>
+    /// publisher, the per-key and gateway-wide request slots and the OpenAPI document.</summary>
     public static IHostApplicationBuilder AddGatewayServices(this IHostApplicationBuilder builder)
     {
         var (services, config) = (builder.Services, builder.Configuration);
@@ -88,19 +86,7 @@ public static class GatewayApp
         services.AddOpenApi(o => o.AddDocumentTransformer(new GatewayOpenApi()));
         services.AddOptions<Microsoft.AspNetCore.Server.Kestrel.Core.KestrelServerOptions>()
             .Configure<IOptions<GatewayOptions>>((k, gateway) => k.Limits.MaxRequestBodySize = gateway.Value.MaxRequestBytes);
-        services.AddRateLimiter(_ => { });
-        services.AddOptions<RateLimiterOptions>().Configure<IOptions<GatewayOptions>>((o, gateway) =>
-        {
-            var maxConcurrent = gateway.Value.MaxConcurrentRequests;
-            o.AddConcurrencyLimiter("jobs", l => { l.PermitLimit = maxConcurrent; l.QueueLimit = 0; });
-            o.RejectionStatusCode = StatusCodes.Status503ServiceUnavailable;
-            o.OnRejected = async (ctx, ct) =>
-            {
-                ctx.HttpContext.Response.Headers.RetryAfter = "1";
-                await Results.Problem(statusCode: 503, title: "The gateway is at its concurrent-request limit; nothing was accepted",
-                    detail: $"{maxConcurrent} requests are being handled. Retry after 1 s.").ExecuteAsync(ctx.HttpContext);
-            };
-        });
+        services.AddSingleton<RequestSlots>();
         return builder;
     }
 
@@ -109,8 +95,7 @@ public static class GatewayApp
         var anonymous = app.Services.GetRequiredService<GatewayAuthOptions>().AllowAnonymous;
         var jobs = app.MapPost("/v1/jobs", (HttpContext http, JobsEndpoint endpoint) => endpoint.PostAsync(http));
         if (!anonymous) jobs.RequireAuthorization();
-        jobs.RequireRateLimiting("jobs")
-            .WithName("SubmitJobs")
+        jobs.WithName("SubmitJobs")
             .WithSummary("Submit catalog image jobs")
             .WithDescription("One job object, an array of jobs, or {\"jobs\": [...]}, each valid against GET /v1/schema. Validated whole, admitted whole " +
                              "against the target queues' published limits, then published with broker confirms before the answer.")
@@ -119,6 +104,7 @@ public static class GatewayApp
             .ProducesValidationProblem()
             .ProducesProblem(StatusCodes.Status401Unauthorized)
             .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status408RequestTimeout)
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);

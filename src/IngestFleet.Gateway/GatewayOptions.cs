@@ -19,6 +19,17 @@ public sealed class GatewayOptions
     /// <value>Default 64.</value>
     [Range(1, 10_000)] public int MaxConcurrentRequests { get; set; } = 64;
 
+    /// <summary>POST /v1/jobs requests one API key may have in progress; one more is answered 429 with Retry-After at
+    /// once, before it takes one of the gateway's <see cref="MaxConcurrentRequests"/>: one key holds at most this share.</summary>
+    /// <value>Default 8.</value>
+    [Range(1, 10_000)] public int MaxConcurrentRequestsPerKey { get; set; } = 8;
+
+    /// <summary>The whole request body must arrive within this many seconds of the request being taken; a slower one is
+    /// answered 408, charged to its key and its connection closed (a body trickled at a few bytes a second holds a slot
+    /// for this long at most).</summary>
+    /// <value>Default 30 s (4 MiB at 140 KB/s).</value>
+    [Range(0.1, 600)] public double BodyReadTimeoutSeconds { get; set; } = 30;
+
     /// <summary>How long one request may wait for broker confirms before it is answered 503.</summary>
     /// <value>Default 10 s.</value>
     [Range(0.1, 300)] public double PublishTimeoutSeconds { get; set; } = 10;

@@ -17,17 +17,42 @@ namespace IngestFleet.Gateway;
 /// <c>POST /v1/jobs</c>: one job object, an array of jobs, or <c>{"jobs": [...]}</c>, in the documented schema
 /// (schema/embed-catalog-image.v1.schema.json). The request is validated whole, admitted whole against the target
 /// queues' published limits, then published with broker confirms before it is answered:
-/// 202 accepted ids · 400 problem details per job and field · 413 body too large · 429 + Retry-After over a limit ·
-/// 503 + Retry-After when the broker is unreachable or does not confirm. Nothing is buffered in the gateway.
+/// 202 accepted ids · 400 problem details per job and field · 408 body not received within the deadline · 413 body too
+/// large · 429 + Retry-After over a limit (the key's requests in progress, its invalid-job allowance, the tenant's rate, a
+/// queue's depth) · 503 + Retry-After when the gateway is at its request limit, or the broker is unreachable or does not
+/// confirm. Nothing is buffered in the gateway.
 /// </summary>
 public sealed class JobsEndpoint(
-    FleetOptions fleet, GatewayOptions options, GatewayAuthOptions auth, TenantRateLimiter tenantLimits, AdmissionControl admission, IJobPublisher publisher,
-    ILogger<JobsEndpoint> logger)
+    FleetOptions fleet, GatewayOptions options, GatewayAuthOptions auth, TenantRateLimiter tenantLimits, RequestSlots slots, AdmissionControl admission,
+    IJobPublisher publisher, ILogger<JobsEndpoint> logger)
 {
     /// <summary>The most invalid jobs one 400 answer lists; the rest are counted.</summary>
     public const int MaxInvalidJobsListed = 20;
 
     public async Task<IResult> PostAsync(HttpContext http)
+    {
+        // The key's own slot first, then one of the gateway's: a key past its share never touches the shared pool.
+        var (verdict, lease) = slots.TryEnter(RequestSlots.KeyOf(http));
+        using (lease)
+        {
+            switch (verdict)
+            {
+                case RequestSlots.Verdict.KeyBusy:
+                    http.Response.Headers[HeaderNames.RetryAfter] = "1";
+                    GatewayMetrics.Refused.Add(1, new KeyValuePair<string, object?>("http.response.status_code", 429));
+                    return Problem(429, "This key has too many requests in progress; nothing was accepted",
+                        $"At most {options.MaxConcurrentRequestsPerKey} requests per key are handled at once. Wait for an answer before sending more, or retry after 1 s.");
+                case RequestSlots.Verdict.GatewayBusy:
+                    http.Response.Headers[HeaderNames.RetryAfter] = "1";
+                    return Problem(503, "The gateway is at its concurrent-request limit; nothing was accepted",
+                        $"{options.MaxConcurrentRequests} requests are being handled. Retry after 1 s.");
+                default:
+                    return await HandleAsync(http);
+            }
+        }
+    }
+
+    private async Task<IResult> HandleAsync(HttpContext http)
     {
         var ct = http.RequestAborted;
         if (tenantLimits.KeyMayPost(http.User.Identity?.Name) is { Granted: false } spent)
@@ -36,9 +61,19 @@ public sealed class JobsEndpoint(
             return Problem(429, "This key sent too many invalid jobs", "Invalid jobs are charged to the key that sends them; retry later with valid jobs.");
         }
         JsonDocument doc;
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct);
+        reading.CancelAfter(TimeSpan.FromSeconds(options.BodyReadTimeoutSeconds));
         try
         {
-            doc = await JsonDocument.ParseAsync(http.Request.Body, default, ct);
+            doc = await JsonDocument.ParseAsync(http.Request.Body, default, reading.Token);
+        }
+        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        {
+            // A body trickled in slower than the deadline allows: the slot goes back now and the connection is closed.
+            tenantLimits.Charge(http.User.Identity?.Name, 1);
+            http.Response.Headers[HeaderNames.Connection] = "close";
+            return Problem(408, "The request body did not arrive in time; nothing was accepted",
+                $"The whole body must arrive within {options.BodyReadTimeoutSeconds} s. Send it at once, or split the jobs into smaller requests.");
         }
         catch (JsonException e)
         {

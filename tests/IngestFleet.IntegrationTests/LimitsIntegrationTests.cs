@@ -375,7 +375,10 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
 #pragma warning disable CA2025 // held is awaited below, before heldBody goes out of scope
         var held = http.PostAsync(new Uri("/v1/jobs", UriKind.Relative), heldBody);
 #pragma warning restore CA2025
-        await Task.Delay(500); // the held request owns the only permit while its body trickles in
+        // The held request owns the only slot while its body trickles in (a poll for that state, not a timing).
+        var slots = gateway.Services.GetRequiredService<IngestFleet.Gateway.Security.RequestSlots>();
+        for (var i = 0; i < 600 && slots.InFlightTotal < 1; i++) await Task.Delay(50);
+        Assert.Equal(1, slots.InFlightTotal);
         var refused = await http.PostAsJsonAsync("/v1/jobs", Job(uri, "second"));
         Assert.Equal(HttpStatusCode.ServiceUnavailable, refused.StatusCode);
         Assert.Equal(TimeSpan.FromSeconds(1), refused.Headers.RetryAfter?.Delta);

@@ -201,7 +201,7 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         Assert.Equal(JobSchema.Text, await _http.GetStringAsync(new Uri("/v1/schema", UriKind.Relative)));
 
     /// <summary>Records what it is asked to publish; refuses the job whose item id is <see cref="Refuse"/>.</summary>
-    private sealed class RecordingPublisher : IJobPublisher
+    internal sealed class RecordingPublisher : IJobPublisher
     {
         public List<EmbedCatalogImage> Published { get; } = [];
         public string? Refuse { get; set; }
