@@ -4,56 +4,34 @@ using System.Text;
 using System.Text.Json;
 using IngestFleet.Contracts;
 using IngestFleet.Gateway;
-using IngestFleet.Gateway.Security;
 using IngestFleet.Messaging.Limits;
-using IngestFleet.Messaging.Publishing;
 using Microsoft.AspNetCore.Builder;
-using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace IngestFleet.Tests.Gateway;
 
-/// <summary>The gateway's answers, with the broker replaced by a depth source and a publisher the test controls (the
-/// integration tests run the same endpoints on the real broker).</summary>
+/// <summary>The gateway's answers (<see cref="FakeBrokerGateway"/>: the broker replaced by a depth source and a publisher
+/// the test controls).</summary>
 public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
 {
     private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-11-30T08:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
     private readonly FakeDepthSource _depths;
-    private readonly RecordingPublisher _publisher = new();
+    private readonly FakeBrokerGateway.RecordingPublisher _publisher = new();
     private WebApplication _app = null!;
     private HttpClient _http = null!;
 
-    public GatewayAnswersTests()
-    {
-        _depths = new FakeDepthSource(_time);
-        foreach (var p in new[] { "online", "high", "normal", "bulk" }) _depths.Set(p, 0);
-    }
+    public GatewayAnswersTests() => _depths = new FakeDepthSource(_time);
 
     public async Task InitializeAsync()
     {
-        _app = GatewayApp.Build(new Dictionary<string, string?>
+        _app = await FakeBrokerGateway.StartAsync(_time, _depths, _publisher, [("acme-producer", AcmeKey, "acme"), ("other-producer", OtherKey, "other")], new()
         {
-            ["IngestFleet:RabbitMq:Uri"] = "amqp://guest:guest@127.0.0.1:1/", // never reached: the broker is faked
             ["IngestFleet:Limits:Queues:online:MaxDepth"] = "5",
-            ["IngestFleet:Gateway:Auth:Keys:0:Name"] = "acme-producer",
-            ["IngestFleet:Gateway:Auth:Keys:0:Sha256"] = ApiKeyRegistry.Hash(AcmeKey),
-            ["IngestFleet:Gateway:Auth:Keys:0:Tenants:0"] = "acme",
-            ["IngestFleet:Gateway:Auth:Keys:1:Name"] = "other-producer",
-            ["IngestFleet:Gateway:Auth:Keys:1:Sha256"] = ApiKeyRegistry.Hash(OtherKey),
-            ["IngestFleet:Gateway:Auth:Keys:1:Tenants:0"] = "other",
             ["IngestFleet:Gateway:Auth:TenantJobsPerSecond"] = "1",
             ["IngestFleet:Gateway:Auth:TenantBurst"] = "20",
-        }, "http://127.0.0.1:0", LogLevel.Warning, services =>
-        {
-            services.AddSingleton<IDepthSource>(_depths);
-            services.AddSingleton<IJobPublisher>(_publisher);
-            // Keys' invalid-job buckets refill on the test's clock, which stands still: no test races real time.
-            services.AddSingleton(sp => new TenantRateLimiter(sp.GetRequiredService<GatewayAuthOptions>(), _time));
         });
-        await _app.StartAsync();
-        _http = new HttpClient { BaseAddress = _app.BoundAddress() };
-        _http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", AcmeKey);
+        _http = FakeBrokerGateway.Client(_app, AcmeKey);
     }
 
     private const string AcmeKey = "ifk_test-acme-key";
@@ -199,20 +177,6 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
     [Fact]
     public async Task TheSchemaEndpoint_ServesTheContract() =>
         Assert.Equal(JobSchema.Text, await _http.GetStringAsync(new Uri("/v1/schema", UriKind.Relative)));
-
-    /// <summary>Records what it is asked to publish; refuses the job whose item id is <see cref="Refuse"/>.</summary>
-    internal sealed class RecordingPublisher : IJobPublisher
-    {
-        public List<EmbedCatalogImage> Published { get; } = [];
-        public string? Refuse { get; set; }
-
-        public Task<PublishSummary> PublishAsync(IReadOnlyList<EmbedCatalogImage> jobs, Action<int>? progress, CancellationToken cancellationToken)
-        {
-            var failed = jobs.Where(j => j.ItemId == Refuse).Select(j => (j, "nack")).ToList();
-            lock (Published) Published.AddRange(jobs.Where(j => j.ItemId != Refuse));
-            return Task.FromResult(new PublishSummary(jobs.Count - failed.Count, failed));
-        }
-    }
 
     /// <summary>Health and limits answer anyone: a broker failure's text (hosts, addresses, a driver's message) stays in
     /// the log, the answers say only that the broker does not answer.</summary>

@@ -4,11 +4,8 @@ using System.Net.Sockets;
 using System.Text;
 using IngestFleet.Gateway;
 using IngestFleet.Gateway.Security;
-using IngestFleet.Messaging.Limits;
-using IngestFleet.Messaging.Publishing;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.DependencyInjection;
-using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Time.Testing;
 
 namespace IngestFleet.Tests.Gateway;
@@ -30,36 +27,15 @@ public sealed class GatewayFairnessTests : IAsyncLifetime, IDisposable
 
     public async Task InitializeAsync()
     {
-        var depths = new FakeDepthSource(_time);
-        foreach (var p in new[] { "online", "high", "normal", "bulk" }) depths.Set(p, 0);
-        _app = GatewayApp.Build(new Dictionary<string, string?>
-        {
-            ["IngestFleet:RabbitMq:Uri"] = "amqp://guest:guest@127.0.0.1:1/", // never reached: the broker is faked
-            ["IngestFleet:Gateway:MaxConcurrentRequests"] = "4",
-            ["IngestFleet:Gateway:MaxConcurrentRequestsPerKey"] = "2",
-            ["IngestFleet:Gateway:BodyReadTimeoutSeconds"] = "3",
-            ["IngestFleet:Gateway:Auth:Keys:0:Name"] = "slow-producer",
-            ["IngestFleet:Gateway:Auth:Keys:0:Sha256"] = ApiKeyRegistry.Hash(SlowKey),
-            ["IngestFleet:Gateway:Auth:Keys:0:Tenants:0"] = "slow",
-            ["IngestFleet:Gateway:Auth:Keys:1:Name"] = "other-producer",
-            ["IngestFleet:Gateway:Auth:Keys:1:Sha256"] = ApiKeyRegistry.Hash(OtherKey),
-            ["IngestFleet:Gateway:Auth:Keys:1:Tenants:0"] = "other",
-        }, "http://127.0.0.1:0", LogLevel.Warning, services =>
-        {
-            services.AddSingleton<IDepthSource>(depths);
-            services.AddSingleton<IJobPublisher>(new GatewayAnswersTests.RecordingPublisher());
-            services.AddSingleton(sp => new TenantRateLimiter(sp.GetRequiredService<GatewayAuthOptions>(), _time));
-        });
-        await _app.StartAsync();
-        _slow = Client(SlowKey);
-        _other = Client(OtherKey);
-    }
-
-    private HttpClient Client(string key)
-    {
-        var http = new HttpClient { BaseAddress = _app.BoundAddress() };
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", key);
-        return http;
+        _app = await FakeBrokerGateway.StartAsync(_time, new FakeDepthSource(_time), new FakeBrokerGateway.RecordingPublisher(),
+            [("slow-producer", SlowKey, "slow"), ("other-producer", OtherKey, "other")], new()
+            {
+                ["IngestFleet:Gateway:MaxConcurrentRequests"] = "4",
+                ["IngestFleet:Gateway:MaxConcurrentRequestsPerKey"] = "2",
+                ["IngestFleet:Gateway:BodyReadTimeoutSeconds"] = "3",
+            });
+        _slow = FakeBrokerGateway.Client(_app, SlowKey);
+        _other = FakeBrokerGateway.Client(_app, OtherKey);
     }
 
     public async Task DisposeAsync() => await _app.DisposeAsync();
