@@ -1,11 +1,12 @@
 using System.Diagnostics;
 using IngestFleet.Benchmarks;
 
-// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|e2e|isolation|versus|weights|shapes|faults|all] [--quick]
+// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|decode-budget|e2e|isolation|versus|weights|shapes|faults|all] [--quick]
 // e2e, isolation and faults need RabbitMQ and an S3 server: source .ci/services.sh first (it exports their addresses).
 if (args is ["versus-minimal", ..]) return await VersusBenchmark.MinimalMainAsync(args);
 if (args is ["weights-probe", ..]) return WeightsBenchmark.ProbeMain(args);
 if (args is ["shapes-probe", ..]) return StaticShapeBenchmark.ProbeMain(args);
+if (args is ["decode-budget-probe", ..]) return DecodeBudgetBenchmark.ProbeMain(args);
 var which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "core";
 var quick = args.Contains("--quick");
 Console.WriteLine($"machine: {Environment.ProcessorCount} logical cores, {Environment.OSVersion}, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}");
@@ -24,6 +25,8 @@ if (which is "isolation" or "all")
     await IsolationBenchmark.RunAsync(quick);
 if (which is "versus" or "all")
     await VersusBenchmark.RunAsync(quick);
+if (which is "decode-budget" or "all")
+    await DecodeBudgetBenchmark.RunAsync();
 if (which is "weights" or "all")
     await WeightsBenchmark.RunAsync();
 if (which is "shapes" or "all")

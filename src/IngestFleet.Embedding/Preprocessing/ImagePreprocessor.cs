@@ -19,7 +19,8 @@ namespace IngestFleet.Embedding.Preprocessing;
 /// <summary>
 /// Turns untrusted encoded bytes into one NCHW float image of a model's preprocessing contract, or a reason code.
 /// Order: byte limits → format sniff and allow-list → Identify (header only) and pixel/side/aspect limits →
-/// truncation check → decode (first frame, metadata ignored except JPEG EXIF) under an allocation cap →
+/// truncation check → a share of the decode budget by area → decode (first frame, metadata ignored except JPEG EXIF)
+/// under an allocation cap →
 /// EXIF auto-orient → resize per contract → flatten alpha → normalise straight into the caller's span.
 /// Thread-safe; one instance per contract. Never throws for bad input.
 /// </summary>
@@ -38,11 +39,15 @@ public sealed class ImagePreprocessor
     private long _vipsDecoded;
     private long _fallbacks;
 
+    /// <summary>The pixels this preprocessor decodes at once (one preprocessor per worker process: process-wide).</summary>
+    public DecodeBudget Budget { get; }
+
     public ImagePreprocessor(PreprocessContract contract, ImageLimits? limits = null, int maxDegreeOfParallelism = 1)
     {
         _contract = contract;
         _limits = limits ?? new ImageLimits();
         _allowed = new HashSet<string>(_limits.AllowedFormats, StringComparer.OrdinalIgnoreCase);
+        Budget = new DecodeBudget(_limits.DecodeBudgetPixels);
         _config = Configuration.Default.Clone();
         _config.MaxDegreeOfParallelism = maxDegreeOfParallelism;
         _config.MemoryAllocator = MemoryAllocator.Create(new MemoryAllocatorOptions { AllocationLimitMegabytes = _limits.AllocationLimitMegabytes });
@@ -161,6 +166,8 @@ public sealed class ImagePreprocessor
         if (TruncationProblem(format, span) is { } truncated)
             return PreprocessOutcome.Rejected(ReasonCodes.Truncated, truncated, format.Name, w, h);
 
+        // Every check passed: the decode takes its area of the process's decode budget before any pixel is allocated.
+        using var _ = Budget.Enter(w, h);
         if (_vipsJpeg && format == JpegFormat.Instance)
         {
             var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(data, out var seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length

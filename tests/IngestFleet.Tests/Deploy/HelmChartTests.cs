@@ -226,20 +226,23 @@ public sealed class HelmChartTests
         Assert.All(cuda.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"),
             d => Assert.Contains(d.Spec.Template.Spec.Containers[0].Env, e => e.Name == "IngestFleet__S3__SecretKey"));
 
-        var set = Render("--set", "worker.decodeParallelism=3,worker.cpuLimit=6,broker.vhost=catalog");
+        var set = Render("--set", "worker.decodeParallelism=3,worker.cpuLimit=6,broker.vhost=catalog,worker.decodeBudgetMegapixels=64");
         foreach (var d in set.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"))
         {
             var c = d.Spec.Template.Spec.Containers[0];
             Assert.Contains(c.Env, e => e.Name == "IngestFleet__Fleet__PreprocessParallelism" && e.Value == "3");
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Images__DecodeBudgetPixels" && e.Value == "64000000");
             Assert.Equal("6", c.Resources.Limits["cpu"].ToString());
         }
         Assert.All(set.ScaledObjects, so => Assert.Equal("catalog", At(so, "spec", "triggers", 0, "metadata", "vhostName")));
-        // Defaults: decode parallelism = the profile's intra-op threads, no CPU limit, the default vhost.
+        // Defaults: decode parallelism = the profile's intra-op threads, the decode budget from the memory limit, no CPU limit, the default vhost.
         var defaults = Render();
         Assert.All(defaults.Deployments.Where(d => d.Metadata.Name != "fleet-gateway"), d =>
         {
             var c = d.Spec.Template.Spec.Containers[0];
             Assert.Contains(c.Env, e => e.Name == "IngestFleet__Fleet__PreprocessParallelism" && e.Value == "2");
+            // The decode budget from the memory limit: (1600 MiB x 1.5 - 1600 MiB) at 4 bytes per pixel, in whole megapixels.
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Images__DecodeBudgetPixels" && e.Value == (800L * 1024 * 1024 / 4 / 1_000_000 * 1_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture));
             Assert.False(c.Resources.Limits.ContainsKey("cpu"));
         });
         Assert.All(defaults.ScaledObjects, so => Assert.Equal("/", At(so, "spec", "triggers", 0, "metadata", "vhostName")));
