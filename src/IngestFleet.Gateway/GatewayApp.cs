@@ -79,7 +79,7 @@ public static class GatewayApp
         services.AddAuthorization();
         services.AddBrokerServices("ingestfleet-gateway");
         services.AddSingleton(sp => new AdmissionControl(sp.GetRequiredService<IDepthSource>(),
-            PublishedLimits.Resolve(sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>())));
+            PublishedLimits.Resolve(sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>()), sp.GetRequiredService<LimitsOptions>()));
         services.AddSingleton<JobsEndpoint>();
         services.AddHostedService<TopologyOnStart>();
         services.AddHealthChecks().AddCheck<BrokerReadyCheck>("broker", tags: [HealthEndpoints.ReadyTag]);

@@ -178,16 +178,21 @@ public sealed class JobsEndpoint(
                     return Problem(413, "More jobs than the queue may ever hold",
                         $"{n} jobs for {limit.Queue}, whose published max depth is {limit.MaxDepth}. Split the request.");
 
-            var decision = await admission.TryAdmitAsync(perPriority, ct);
+            var perTenant = jobs.GroupBy(j => (j.Tenant, j.Priority)).ToDictionary(g => g.Key, g => g.Count());
+            var decision = await admission.TryAdmitAsync(perPriority, ct, perTenant);
             if (decision.Verdict != AdmissionVerdict.Accept)
             {
-                var status = decision.Verdict == AdmissionVerdict.OverLimit ? 429 : 503;
+                var status = decision.Verdict == AdmissionVerdict.BrokerDown ? 503 : 429;
                 foreach (var (priority, n) in perPriority)
                     GatewayMetrics.Refused.Add(n, new("messaging.destination.name", fleet.QueueName(priority)), new("http.response.status_code", status));
                 http.Response.Headers[HeaderNames.RetryAfter] = ((int)decision.RetryAfter.TotalSeconds).ToString(CultureInfo.InvariantCulture);
-                return status == 429
-                    ? Problem(429, "Queue over its published limit; nothing was accepted", $"{decision.Detail}. Retry after {decision.RetryAfter.TotalSeconds:F0} s.")
-                    : Problem(503, "The broker is unavailable; nothing was accepted", $"{decision.Detail}. Retry after {decision.RetryAfter.TotalSeconds:F0} s.");
+                var title = decision.Verdict switch
+                {
+                    AdmissionVerdict.OverLimit => "Queue over its published limit; nothing was accepted",
+                    AdmissionVerdict.OverTenantShare => "Tenant over its share of the queue; nothing was accepted",
+                    _ => "The broker is unavailable; nothing was accepted",
+                };
+                return Problem(status, title, $"{decision.Detail}. Retry after {decision.RetryAfter.TotalSeconds:F0} s.");
             }
 
             PublishSummary summary;
@@ -200,13 +205,13 @@ public sealed class JobsEndpoint(
                 }
                 catch (Exception e) when (e is not OperationCanceledException || !ct.IsCancellationRequested)
                 {
-                    foreach (var (priority, n) in perPriority) admission.Release(priority, n);
+                    foreach (var ((tenant, priority), n) in perTenant) admission.Release(priority, n, tenant);
                     logger.LogWarning("publish failed: {Error}", e.Message);
                     http.Response.Headers[HeaderNames.RetryAfter] = "5";
                     return Problem(503, "The broker is unavailable; nothing was accepted", "Retry after 5 s.");
                 }
             }
-            foreach (var (job, _) in summary.Failed) admission.Release(job.Priority, 1);
+            foreach (var (job, _) in summary.Failed) admission.Release(job.Priority, 1, job.Tenant);
             foreach (var g in jobs.Except(summary.Failed.Select(f => f.Job)).GroupBy(j => j.Priority))
                 GatewayMetrics.Accepted.Add(g.Count(), new KeyValuePair<string, object?>("messaging.destination.name", fleet.QueueName(g.Key)));
             var failedKeys = summary.Failed.Select(f => f.Job).ToHashSet();

@@ -63,6 +63,7 @@ public sealed class LimitsIntegrationTests(FleetFixture fixture)
         var config = Config(world, new()
         {
             ["IngestFleet:Limits:Queues:online:MaxDepth"] = "6",
+            ["IngestFleet:Limits:TenantShare"] = "1", // one tenant fills the queue to its limit here
             ["IngestFleet:Limits:Queues:online:ResumeDepth"] = "3",
             ["IngestFleet:Limits:Queues:online:WaitSloSeconds"] = "600",
             ["IngestFleet:Limits:SampleIntervalSeconds"] = "0.2",

@@ -5,6 +5,8 @@ public enum AdmissionVerdict
     Accept,
     /// <summary>A target queue is past its published max depth or wait SLO: answer 429.</summary>
     OverLimit,
+    /// <summary>One tenant's jobs would pass its share of a target queue's max depth: answer 429 (other tenants go on).</summary>
+    OverTenantShare,
     /// <summary>Depth cannot be read: answer 503.</summary>
     BrokerDown,
 }

@@ -136,6 +136,26 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
         Assert.Empty(_publisher.Published);
     }
 
+    /// <summary>Issue 21, point 5: one tenant cannot fill a class for everybody. The online queue's max depth is 5 here and a
+    /// tenant's share the default 0.5: acme's third job is refused while the other tenant's two are accepted.</summary>
+    [Fact]
+    public async Task ATenantPastItsShareOfAQueue_Gets429_AnotherTenantStillGets202()
+    {
+        Assert.Equal(HttpStatusCode.Accepted, (await PostAsync(new[] { Job("s1"), Job("s2") })).StatusCode);
+        var r = await PostAsync(Job("s3"));
+        Assert.Equal((HttpStatusCode)429, r.StatusCode);
+        Assert.True(r.Headers.RetryAfter?.Delta >= TimeSpan.FromSeconds(1));
+        var body = await r.Content.ReadAsStringAsync();
+        Assert.Contains("Tenant over its share of the queue", body, StringComparison.Ordinal);
+        Assert.Contains("tenant acme", body, StringComparison.Ordinal);
+
+        using var other = FakeBrokerGateway.Client(_app, OtherKey);
+        var o = await other.PostAsJsonAsync(new Uri("/v1/jobs", UriKind.Relative),
+            Enumerable.Range(1, 2).Select(i => new { tenant = "other", shard = "s1", item_id = $"o{i}", image = "s3://catalog/a.jpg", priority = "online" }).ToArray());
+        Assert.Equal(HttpStatusCode.Accepted, o.StatusCode);
+        Assert.Equal(4, _publisher.Published.Count);
+    }
+
     [Fact]
     public async Task ATenantPastItsRate_Gets429WithRetryAfter_AnotherTenantIsNotAffected()
     {

@@ -91,3 +91,56 @@ public sealed class AdmissionControlTests
         Assert.True(d.RetryAfter > TimeSpan.Zero);
     }
 }
+
+/// <summary>Each tenant's share of a queue (issue 21, point 5): one tenant past its share is refused, the others are
+/// still admitted; a tenant's count drains at the queue's ack rate and never exceeds the queue's sampled depth.</summary>
+public sealed class TenantShareTests
+{
+    private readonly FakeTimeProvider _time = new(DateTimeOffset.Parse("2026-12-06T00:00:00Z", System.Globalization.CultureInfo.InvariantCulture));
+    private readonly FakeDepthSource _depths;
+    private readonly AdmissionControl _admission;
+
+    public TenantShareTests()
+    {
+        _depths = new FakeDepthSource(_time);
+        var limits = new LimitsOptions { TenantShare = 0.5 };
+        limits.Queues["bulk"] = new QueueLimitSettings { MaxDepth = 100, ResumeDepth = 50, WaitSloSeconds = 600 };
+        limits.TenantShares["big"] = 0.8;
+        _admission = new AdmissionControl(_depths, PublishedLimits.Resolve(new FleetOptions(), limits), limits);
+        foreach (var p in new FleetOptions().Priorities) _depths.Set(p, 0);
+    }
+
+    private Task<AdmissionDecision> Admit(string tenant, int n) => _admission.TryAdmitAsync(
+        new Dictionary<string, int>(StringComparer.Ordinal) { ["bulk"] = n }, CancellationToken.None, new Dictionary<(string, string), int> { [(tenant, "bulk")] = n });
+
+    [Fact]
+    public async Task ATenantPastItsShare_IsRefused_WhileAnotherIsAdmitted()
+    {
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 50)).Verdict);
+        var refused = await Admit("acme", 1);
+        Assert.Equal(AdmissionVerdict.OverTenantShare, refused.Verdict);
+        Assert.Contains("share 0.5 of the max depth 100", refused.Detail, StringComparison.Ordinal);
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("beta", 40)).Verdict);
+        Assert.Equal(AdmissionVerdict.OverLimit, (await Admit("gamma", 11)).Verdict); // the queue's own limit still holds: 90 + 11
+    }
+
+    [Fact]
+    public async Task ATenantsCount_DrainsAtTheAckRate_AndIsCappedByTheQueuesDepth()
+    {
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 50)).Verdict);
+        _time.Advance(TimeSpan.FromSeconds(2));
+        _depths.Set("bulk", ready: 30, unacked: 10, ackRate: 10); // 2 s at 10 acks/s: 20 of acme's jobs are done
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 10)).Verdict);
+        Assert.Equal(AdmissionVerdict.OverTenantShare, (await Admit("acme", 11)).Verdict); // 30 left + 10 admitted + 11 > 50
+        _time.Advance(TimeSpan.FromSeconds(1));
+        _depths.Set("bulk", ready: 0, unacked: 0, ackRate: 0); // the queue drained: nobody's jobs are left in it
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 50)).Verdict);
+    }
+
+    [Fact]
+    public async Task APerTenantShare_ReplacesTheDefault()
+    {
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("big", 80)).Verdict);
+        Assert.Equal(AdmissionVerdict.OverTenantShare, (await Admit("big", 1)).Verdict);
+    }
+}
