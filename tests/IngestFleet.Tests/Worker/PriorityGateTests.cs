@@ -14,17 +14,16 @@ public sealed class PriorityGateTests
         var bulk = gate.For(3);
         var online = gate.For(0);
         var running = new[] { await bulk.EnterAsync(1, default), await bulk.EnterAsync(1, default) };
-        var order = new List<string>();
-        var bulkWaiting = Task.Run(async () => { using var g = await bulk.EnterAsync(1, default); lock (order) order.Add("bulk"); });
-        await Task.Delay(50); // bulk is queued first
-        var onlineWaiting = Task.Run(async () => { using var g = await online.EnterAsync(1, default); lock (order) order.Add("online"); await Task.Delay(20); });
-        await Task.Delay(50);
-        Assert.Empty(order);
+        // Both waiters are queued when EnterAsync returns (under the gate's lock): bulk first, then online. No thread
+        // has to be scheduled in between, so the order the test sets up is the order the gate sees.
+        var bulkWaiting = bulk.EnterAsync(1, default).AsTask();
+        var onlineWaiting = online.EnterAsync(1, default).AsTask();
+        Assert.False(bulkWaiting.IsCompleted || onlineWaiting.IsCompleted);
         running[0].Dispose(); // one unit frees: online gets it though bulk asked first
-        await onlineWaiting;
+        using (await onlineWaiting.WaitAsync(TimeSpan.FromSeconds(30)))
+            Assert.False(bulkWaiting.IsCompleted); // bulk still waits while online holds the unit
         running[1].Dispose();
-        await bulkWaiting;
-        Assert.Equal(["online", "bulk"], order);
+        (await bulkWaiting.WaitAsync(TimeSpan.FromSeconds(30))).Dispose();
         Assert.Equal(0, gate.InUse);
     }
 
