@@ -77,13 +77,22 @@ public sealed class NodeDoctorIntegrationTests(FleetFixture fixture)
         Assert.True(push.ExitCode == 0, push.Stdout + push.Stderr);
 
         // The worker host's build, copied where any user can read it (the checkout may sit under a private folder).
+        // (About 300 MB: deleted afterwards, or every run leaves one behind.)
         var bin = Directory.CreateTempSubdirectory("ingestfleet-doctor-bin-").FullName;
-        CopyReadable(Path.Combine(IngestFleet.Tests.TestPaths.RepositoryRoot, "src", "IngestFleet.WorkerHost", "bin", "Release", "net10.0"), bin);
-        File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
-        var args = new List<string> { "-u", user, "--", "env", $"HOME={home}", "DOTNET_NOLOGO=1", $"IngestFleet__Model=s3://{world.Bucket}/models/acme/clip-tiny-r1" };
-        args.AddRange(world.Settings().Select(kv => $"{kv.Key}={kv.Value}"));
-        args.AddRange(["dotnet", Path.Combine(bin, "ingestfleet-worker.dll"), "--doctor", "--json"]);
-        var r = Run("runuser", [.. args]);
+        (int ExitCode, string Output) r;
+        try
+        {
+            CopyReadable(Path.Combine(IngestFleet.Tests.TestPaths.RepositoryRoot, "src", "IngestFleet.WorkerHost", "bin", "Release", "net10.0"), bin);
+            File.SetUnixFileMode(bin, (UnixFileMode)0b111_101_101);
+            var args = new List<string> { "-u", user, "--", "env", $"HOME={home}", "DOTNET_NOLOGO=1", $"IngestFleet__Model=s3://{world.Bucket}/models/acme/clip-tiny-r1" };
+            args.AddRange(world.Settings().Select(kv => $"{kv.Key}={kv.Value}"));
+            args.AddRange(["dotnet", Path.Combine(bin, "ingestfleet-worker.dll"), "--doctor", "--json"]);
+            r = Run("runuser", [.. args]);
+        }
+        finally
+        {
+            Directory.Delete(bin, recursive: true);
+        }
         Assert.True(r.ExitCode == 0, r.Output);
         using var doc = JsonDocument.Parse(r.Output[r.Output.IndexOf('{', StringComparison.Ordinal)..]);
         var model = doc.RootElement.GetProperty("checks").EnumerateArray().Single(c => c.GetProperty("check").GetString() == "model bundle");
