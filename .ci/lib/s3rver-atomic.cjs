@@ -49,7 +49,11 @@ Store.prototype.putObject = async function (object) {
         size = object.content.length;
         out.end(object.content);
       } else {
-        object.content.on("error", reject).on("data", chunk => {
+        object.content.on("error", e => {
+          out.destroy(); // no half-written file is renamed, and the descriptor is closed
+          fs.remove(temporary).catch(() => {});
+          reject(e);
+        }).on("data", chunk => {
           md5.update(chunk);
           size += chunk.length;
         });

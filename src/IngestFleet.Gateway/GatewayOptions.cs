@@ -20,7 +20,8 @@ public sealed class GatewayOptions
     [Range(1, 10_000)] public int MaxConcurrentRequests { get; set; } = 64;
 
     /// <summary>POST /v1/jobs requests one API key may have in progress; one more is answered 429 with Retry-After at
-    /// once, before it takes one of the gateway's <see cref="MaxConcurrentRequests"/>: one key holds at most this share.</summary>
+    /// once, before it takes one of the gateway's <see cref="MaxConcurrentRequests"/>: one key holds at most this share,
+    /// and never more than all but one of the gateway's slots.</summary>
     /// <value>Default 8.</value>
     [Range(1, 10_000)] public int MaxConcurrentRequestsPerKey { get; set; } = 8;
 

@@ -24,7 +24,7 @@ namespace IngestFleet.Gateway;
 /// </summary>
 public sealed class JobsEndpoint(
     FleetOptions fleet, GatewayOptions options, GatewayAuthOptions auth, TenantRateLimiter tenantLimits, RequestSlots slots, AdmissionControl admission,
-    IJobPublisher publisher, ILogger<JobsEndpoint> logger)
+    IJobPublisher publisher, TimeProvider time, ILogger<JobsEndpoint> logger)
 {
     /// <summary>The most invalid jobs one 400 answer lists; the rest are counted.</summary>
     public const int MaxInvalidJobsListed = 20;
@@ -41,7 +41,7 @@ public sealed class JobsEndpoint(
                     http.Response.Headers[HeaderNames.RetryAfter] = "1";
                     GatewayMetrics.Refused.Add(1, new KeyValuePair<string, object?>("http.response.status_code", 429));
                     return Problem(429, "This key has too many requests in progress; nothing was accepted",
-                        $"At most {options.MaxConcurrentRequestsPerKey} requests per key are handled at once. Wait for an answer before sending more, or retry after 1 s.");
+                        $"At most {slots.PerKey} requests per key are handled at once. Wait for an answer before sending more, or retry after 1 s.");
                 case RequestSlots.Verdict.GatewayBusy:
                     http.Response.Headers[HeaderNames.RetryAfter] = "1";
                     return Problem(503, "The gateway is at its concurrent-request limit; nothing was accepted",
@@ -61,13 +61,13 @@ public sealed class JobsEndpoint(
             return Problem(429, "This key sent too many invalid jobs", "Invalid jobs are charged to the key that sends them; retry later with valid jobs.");
         }
         JsonDocument doc;
-        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct);
-        reading.CancelAfter(TimeSpan.FromSeconds(options.BodyReadTimeoutSeconds));
+        using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(options.BodyReadTimeoutSeconds), time);
+        using var reading = CancellationTokenSource.CreateLinkedTokenSource(ct, deadline.Token);
         try
         {
             doc = await JsonDocument.ParseAsync(http.Request.Body, default, reading.Token);
         }
-        catch (OperationCanceledException) when (!ct.IsCancellationRequested)
+        catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             // A body trickled in slower than the deadline allows: the slot goes back now and the connection is closed.
             tenantLimits.Charge(http.User.Identity?.Name, 1);
@@ -82,6 +82,7 @@ public sealed class JobsEndpoint(
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
+            tenantLimits.Charge(http.User.Identity?.Name, 1);
             return Problem(413, "The request body is too large", $"Bodies are limited to {options.MaxRequestBytes} bytes; split the jobs into smaller requests.");
         }
         using (doc)
@@ -102,7 +103,10 @@ public sealed class JobsEndpoint(
                     : Problem(400, "No jobs in the request", "Send at least one job.");
             }
             if (elements.Count > options.MaxJobsPerRequest)
+            {
+                tenantLimits.Charge(http.User.Identity?.Name, 1);
                 return Problem(413, "Too many jobs in one request", $"{elements.Count} jobs; at most {options.MaxJobsPerRequest} per request. Split the request.");
+            }
 
             var jobs = new List<EmbedCatalogImage>(elements.Count);
             var errors = new Dictionary<string, string[]>(StringComparer.Ordinal);
@@ -169,7 +173,7 @@ public sealed class JobsEndpoint(
                 GatewayMetrics.Refused.Add(jobs.Count, new KeyValuePair<string, object?>("http.response.status_code", 429));
                 http.Response.Headers[HeaderNames.RetryAfter] = ((int)Math.Ceiling(retryAfter.TotalSeconds)).ToString(CultureInfo.InvariantCulture);
                 return Problem(429, "Tenant over its submission rate; nothing was accepted",
-                    $"Tenant {tenant.Key} may submit {auth.TenantJobsPerSecond} jobs/s (bursts of {auth.TenantBurst}). Retry after {retryAfter.TotalSeconds:F0} s.");
+                    $"Tenant {tenant.Key} may submit {auth.RateOf(tenant.Key).JobsPerSecond} jobs/s (bursts of {auth.RateOf(tenant.Key).Burst}). Retry after {retryAfter.TotalSeconds:F0} s.");
             }
 
             var perPriority = jobs.GroupBy(j => j.Priority).ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
@@ -177,8 +181,12 @@ public sealed class JobsEndpoint(
                 if (admission.Limits.First(l => l.Priority == priority) is { } limit && n > limit.MaxDepth)
                     return Problem(413, "More jobs than the queue may ever hold",
                         $"{n} jobs for {limit.Queue}, whose published max depth is {limit.MaxDepth}. Split the request.");
-
             var perTenant = jobs.GroupBy(j => (j.Tenant, j.Priority)).ToDictionary(g => g.Key, g => g.Count());
+            foreach (var ((tenant, priority), n) in perTenant)
+                if (admission.TenantCap(tenant, priority) is { } cap && n > cap)
+                    return Problem(413, "More jobs than the tenant's share of the queue may ever hold",
+                        $"{n} jobs of tenant {tenant} for {fleet.QueueName(priority)}, where the tenant may have at most {Math.Floor(cap)}. Split the request.");
+
             var decision = await admission.TryAdmitAsync(perPriority, ct, perTenant);
             if (decision.Verdict != AdmissionVerdict.Accept)
             {

@@ -100,14 +100,24 @@ internal static class SreCommands
             if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString(CultureInfo.InvariantCulture);
             if (p.GetValue(profile) is { } pf) overrides["IngestFleet:Profile"] = pf;
             var isEmbedded = p.GetValue(embedded);
-            // The soak's own tenant reads only the images the soak uploads (soak/images/ in the fleet bucket); with the
-            // operator's allow-list for other tenants unchanged, the fleet worker's allow-list check passes.
-            if (!isEmbedded) overrides[$"{SourcePolicyOptions.SectionName}:S3Sources:{SoakRunner.Tenant}:0"] = $"*/{SoakImagesPrefix}*";
-            using var host = await FleetCommands.BuildWorkerHostAsync(new WorkerHostSpec
+            var spec = new WorkerHostSpec
             {
                 Transport = isEmbedded ? FleetTransport.InMemory : FleetTransport.RabbitMq, ServiceName = "ingestfleet-soak", Options = overrides,
                 LocalStoreDirectory = Path.Combine(outDir, "store"), MinimumLevel = LogLevel.Warning,
-            }, ct);
+            };
+            var builder = WorkerHostFactory.CreateBuilder(spec);
+            if (!isEmbedded && builder.Configuration.GetSection(SourcePolicyOptions.SectionName).Get<SourcePolicyOptions>() is var policy
+                && (policy is null || policy.Enforced || policy.RequireAllowList))
+            {
+                // The soak's own tenant reads only the images the soak uploads (soak/images/ in the fleet bucket), so its
+                // worker passes the allow-list check; a fleet that opted out of allow-lists is left as it is.
+                var bucket = builder.Configuration[$"{S3Options.SectionName}:Bucket"] is { Length: > 0 } configured ? configured : new S3Options().Bucket;
+                builder.Configuration.AddInMemoryCollection(new Dictionary<string, string?>
+                {
+                    [$"{SourcePolicyOptions.SectionName}:S3Sources:{SoakRunner.Tenant}:0"] = $"{bucket}/{SoakImagesPrefix}*",
+                });
+            }
+            using var host = await FleetCommands.BuildWorkerHostAsync(spec, ct, builder);
             var manifest = host.Services.GetRequiredService<ModelManifest>();
             List<string> uris;
             if (isEmbedded) uris = files.Select(f => new Uri(f).AbsoluteUri).ToList();

@@ -6,7 +6,9 @@ namespace IngestFleet.Embedding.Preprocessing;
 /// How many pixels may be in decode at once, weighted by each image's area (<see cref="ImageLimits.DecodeBudgetPixels"/>).
 /// A decode holds width × height of the budget (at most the whole budget) from before its pixels are allocated until
 /// its tensor is written; one that does not fit waits, oldest first, on its decoding thread. Peak decode memory is then
-/// bounded by the budget (about 4 bytes per pixel, measured), not by decode parallelism or the core count: 16 images of
+/// bounded by the budget (about 4 bytes per pixel, measured; one image larger than the whole budget holds all of it and
+/// decodes alone), not by decode parallelism or the core count. The JPEG fast path is charged the full area too, though
+/// libvips decodes it shrunk: the budget stays an upper bound. 16 images of
 /// 50 megapixels decoded on 16 threads under a 100-megapixel budget run two at a time. It lives as long as the process
 /// (nothing to dispose: the limiter holds no unmanaged resources).
 /// </summary>

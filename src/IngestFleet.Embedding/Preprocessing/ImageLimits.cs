@@ -18,7 +18,8 @@ public sealed class ImageLimits
     [Range(1, long.MaxValue)] public long MaxPixels { get; set; } = 50_000_000;
 
     /// <summary>Pixels in decode at once in this process, each image weighted by its area (<see cref="DecodeBudget"/>):
-    /// peak decode memory is about 4 bytes × this, whatever the decode parallelism. Size it from the memory the process
+    /// peak decode memory is about 4 bytes × this (or × <see cref="MaxPixels"/> if that is more: one image larger than
+    /// the budget decodes alone), whatever the decode parallelism. Size it from the memory the process
     /// may use beyond the model (the chart derives it from the pod's memory limit).</summary>
     /// <value>Default 100 megapixels (about 400 MiB of decode buffers): two images at <see cref="MaxPixels"/> at once,
     /// or 23 catalog images of 2048 × 2048.</value>

@@ -29,6 +29,15 @@ public sealed class GatewayAuthOptions
     /// <summary>The bucket's size: how many jobs a tenant may submit at once after a quiet spell.</summary>
     /// <value>Default 5,000 (five requests of the default 1,000-job maximum).</value>
     [Range(1, 10_000_000)] public int TenantBurst { get; set; } = 5_000;
+
+    /// <summary>Per-tenant rates that replace <see cref="TenantJobsPerSecond"/> and <see cref="TenantBurst"/> for that
+    /// tenant (<c>TenantRates:acme:JobsPerSecond</c>, <c>TenantRates:acme:Burst</c>; an unset field keeps the default).</summary>
+    public Dictionary<string, TenantRate> TenantRates { get; } = new(StringComparer.Ordinal);
+
+    /// <summary>The sustained rate and burst of this tenant.</summary>
+    public (int JobsPerSecond, int Burst) RateOf(string tenant) => TenantRates.TryGetValue(tenant, out var r)
+        ? (Math.Max(1, r.JobsPerSecond ?? TenantJobsPerSecond), Math.Max(1, r.Burst ?? TenantBurst))
+        : (TenantJobsPerSecond, TenantBurst);
 }
 
 /// <summary>One API key: a name for logs, the SHA-256 of the key (64 hex digits) and the tenants it may submit for
@@ -38,4 +47,11 @@ public sealed class ApiKeyEntry
     [JsonPropertyName("name")] public string Name { get; set; } = "";
     [JsonPropertyName("sha256")] public string Sha256 { get; set; } = "";
     [JsonPropertyName("tenants")] public string[] Tenants { get; set; } = [];
+}
+
+/// <summary>One tenant's submission rate (<see cref="GatewayAuthOptions.TenantRates"/>).</summary>
+public sealed class TenantRate
+{
+    public int? JobsPerSecond { get; set; }
+    public int? Burst { get; set; }
 }

@@ -19,7 +19,8 @@ public sealed class RequestSlots : IDisposable
 
     public RequestSlots(GatewayOptions options)
     {
-        _perKey = options.MaxConcurrentRequestsPerKey;
+        // One key never holds every slot: its share is at most all but one of the gateway's.
+        _perKey = Math.Min(options.MaxConcurrentRequestsPerKey, Math.Max(1, options.MaxConcurrentRequests - 1));
         _keys = PartitionedRateLimiter.Create<string, string>(key =>
             RateLimitPartition.GetConcurrencyLimiter(key, _ => new ConcurrencyLimiterOptions { PermitLimit = _perKey, QueueLimit = 0 }));
         _total = options.MaxConcurrentRequests;
@@ -50,6 +51,9 @@ public sealed class RequestSlots : IDisposable
         }
         return (Verdict.Entered, new Both(mine, shared));
     }
+
+    /// <summary>The requests one key may have in progress.</summary>
+    public int PerKey => _perKey;
 
     /// <summary>Requests of this key being handled now.</summary>
     public int InFlight(string key) => _perKey - (int)(_keys.GetStatistics(key)?.CurrentAvailablePermits ?? _perKey);

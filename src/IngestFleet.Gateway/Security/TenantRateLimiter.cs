@@ -7,23 +7,25 @@ namespace IngestFleet.Gateway.Security;
 public sealed class TenantRateLimiter(GatewayAuthOptions options, TimeProvider? time = null) : IDisposable
 {
     private readonly PartitionedRateLimiter<string> _limiter = PartitionedRateLimiter.Create<string, string>(tenant =>
-        RateLimitPartition.GetTokenBucketLimiter(tenant, _ => new TokenBucketRateLimiterOptions
+        RateLimitPartition.GetTokenBucketLimiter(tenant, t => new TokenBucketRateLimiterOptions
         {
-            TokenLimit = options.TenantBurst,
-            TokensPerPeriod = options.TenantJobsPerSecond,
+            TokenLimit = options.RateOf(t).Burst,
+            TokensPerPeriod = options.RateOf(t).JobsPerSecond,
             ReplenishmentPeriod = TimeSpan.FromSeconds(1),
             QueueLimit = 0,
             AutoReplenishment = true,
         }));
 
-    /// <summary>Takes <paramref name="jobs"/> tokens from the tenant's bucket, or says how long until they would be there.</summary>
+    /// <summary>Takes <paramref name="jobs"/> tokens from the tenant's bucket (its own rate and burst when
+    /// <see cref="GatewayAuthOptions.TenantRates"/> lists it), or says how long until they would be there.</summary>
     public (bool Granted, TimeSpan RetryAfter) TryTake(string tenant, int jobs)
     {
-        if (jobs > options.TenantBurst)
-            return (false, TimeSpan.FromSeconds(Math.Ceiling((double)jobs / options.TenantJobsPerSecond)));
+        var (perSecond, burst) = options.RateOf(tenant);
+        if (jobs > burst)
+            return (false, TimeSpan.FromSeconds(Math.Ceiling((double)jobs / perSecond)));
         using var lease = _limiter.AttemptAcquire(tenant, jobs);
         if (lease.IsAcquired) return (true, TimeSpan.Zero);
-        var retry = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(Math.Ceiling((double)jobs / options.TenantJobsPerSecond));
+        var retry = lease.TryGetMetadata(MetadataName.RetryAfter, out var after) ? after : TimeSpan.FromSeconds(Math.Ceiling((double)jobs / perSecond));
         return (false, retry < TimeSpan.FromSeconds(1) ? TimeSpan.FromSeconds(1) : retry);
     }
 

@@ -6,13 +6,14 @@ namespace IngestFleet.Messaging.Limits;
 /// overshoot the limit. Nothing is buffered: an admitted request is published at once, and a refused one is answered.
 /// Each tenant may occupy at most its share of a queue's max depth (<see cref="LimitsOptions.TenantShare"/>): the
 /// broker does not count a queue's jobs per tenant, so each tenant's admitted jobs fill a bucket per queue that drains
-/// at the queue's sampled ack rate, and a request that would lift the bucket past the share is refused for that tenant.
+/// by the part of the queue's sampled acks that reached the tenant's jobs, and a request that would lift the bucket past the share is
+/// refused for that tenant. Each gateway replica counts its own admissions (the chart divides the share by the replicas).
 /// </summary>
 public sealed class AdmissionControl(IDepthSource monitor, IReadOnlyList<QueueLimit> limits, LimitsOptions? options = null)
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (DateTimeOffset SampleAt, long Added)> _added = new(StringComparer.Ordinal);
-    private readonly Dictionary<(string Tenant, string Priority), (double Level, DateTimeOffset At)> _tenants = [];
+    private readonly Dictionary<(string Tenant, string Priority), (double Level, DateTimeOffset At, double Depth)> _tenants = [];
 
     public IReadOnlyList<QueueLimit> Limits => limits;
 
@@ -45,21 +46,17 @@ public sealed class AdmissionControl(IDepthSource monitor, IReadOnlyList<QueueLi
                         $"queue {limit.Queue}: estimated wait {sample.EstimatedWaitSeconds:F1} s is past its published SLO {limit.WaitSloSeconds:F1} s",
                         Clamp(sample.EstimatedWaitSeconds - limit.WaitSloSeconds));
             }
+            var levels = new Dictionary<(string Tenant, string Priority), double>();
             foreach (var ((tenant, priority), n) in jobsPerTenant ?? new Dictionary<(string, string), int>())
             {
                 if (!snapshot.Queues.TryGetValue(priority, out var sample)) continue;
+                var level = levels[(tenant, priority)] = TenantLevel(tenant, priority, sample);
+                if (TenantCap(tenant, priority) is not { } cap || level + n <= cap) continue;
                 var limit = limits.First(l => l.Priority == priority);
-                var share = options?.ShareOf(tenant) ?? 1.0;
-                if (share >= 1.0) continue;
-                var cap = share * limit.MaxDepth;
-                var level = TenantLevel(tenant, priority, sample);
-                if (level + n > cap)
-                {
-                    var seconds = sample.AckRate > 0.01 ? (level + n - cap) / sample.AckRate : limit.WaitSloSeconds;
-                    return new AdmissionDecision(AdmissionVerdict.OverTenantShare, limit.Queue,
-                        $"tenant {tenant} has about {Math.Ceiling(level)} jobs in {limit.Queue}; {n} more would pass its share {share:0.###} of the max depth {limit.MaxDepth} ({Math.Floor(cap)} jobs)",
-                        Clamp(seconds));
-                }
+                var seconds = sample.AckRate > 0.01 ? (level + n - cap) / sample.AckRate : limit.WaitSloSeconds;
+                return new AdmissionDecision(AdmissionVerdict.OverTenantShare, limit.Queue,
+                    $"tenant {tenant} has about {Math.Ceiling(level)} jobs in {limit.Queue}; {n} more would pass its share {options!.ShareOf(tenant):0.###} of the max depth {limit.MaxDepth} ({Math.Floor(cap)} jobs)",
+                    Clamp(seconds));
             }
             foreach (var (priority, n) in jobsPerPriority)
                 if (snapshot.Queues.TryGetValue(priority, out var sample))
@@ -67,21 +64,32 @@ public sealed class AdmissionControl(IDepthSource monitor, IReadOnlyList<QueueLi
                     var added = _added.TryGetValue(priority, out var a) && a.SampleAt == sample.SampledAt ? a.Added : 0;
                     _added[priority] = (sample.SampledAt, added + n);
                 }
+            // The level measured before this request, plus this request (re-measuring now would count it twice).
             foreach (var ((tenant, priority), n) in jobsPerTenant ?? new Dictionary<(string, string), int>())
                 if (snapshot.Queues.TryGetValue(priority, out var sample))
-                    _tenants[(tenant, priority)] = (TenantLevel(tenant, priority, sample) + n, sample.SampledAt);
+                    _tenants[(tenant, priority)] = (levels[(tenant, priority)] + n, sample.SampledAt, sample.Depth + _added[priority].Added);
         }
         return new AdmissionDecision(AdmissionVerdict.Accept, null, "", TimeSpan.Zero);
     }
 
-    /// <summary>The tenant's jobs still counted against its share of the queue: its admitted jobs, drained at the queue's
-    /// ack rate since they were admitted, never more than the queue's sampled depth (the queue cannot hold more).</summary>
+    /// <summary>The most jobs this tenant may have in the class's queue (its share of the max depth), or null when its
+    /// share is 1 (no cap beyond the queue's own). A request for more than this can never be admitted.</summary>
+    public double? TenantCap(string tenant, string priority)
+    {
+        var share = options?.ShareOf(tenant) ?? 1.0;
+        return share >= 1.0 ? null : share * limits.First(l => l.Priority == priority).MaxDepth;
+    }
+
+    /// <summary>The tenant's jobs still counted against its share of the queue: its admitted jobs less its part of what the
+    /// queue acked since (jobs leave in order, so of the queue's depth at the tenant's last admission, the acked fraction of
+    /// the tenant's jobs is gone), never more than the queue's sampled depth (the queue cannot hold more).</summary>
     private double TenantLevel(string tenant, string priority, QueueSample sample)
     {
         if (!_tenants.TryGetValue((tenant, priority), out var t)) return 0;
-        var drained = Math.Max(0, (sample.SampledAt - t.At).TotalSeconds) * sample.AckRate;
         var added = _added.TryGetValue(priority, out var a) && a.SampleAt == sample.SampledAt ? a.Added : 0;
-        return Math.Min(Math.Max(0, t.Level - drained), sample.Depth + added);
+        var acked = Math.Max(0, (sample.SampledAt - t.At).TotalSeconds) * sample.AckRate;
+        var left = t.Level * (1 - Math.Min(1, acked / Math.Max(1, t.Depth)));
+        return Math.Min(left, sample.Depth + added);
     }
 
     /// <summary>Gives back what an admitted request did not get published.</summary>
@@ -90,7 +98,7 @@ public sealed class AdmissionControl(IDepthSource monitor, IReadOnlyList<QueueLi
         lock (_lock)
         {
             if (_added.TryGetValue(priority, out var a)) _added[priority] = (a.SampleAt, Math.Max(0, a.Added - n));
-            if (tenant is not null && _tenants.TryGetValue((tenant, priority), out var t)) _tenants[(tenant, priority)] = (Math.Max(0, t.Level - n), t.At);
+            if (tenant is not null && _tenants.TryGetValue((tenant, priority), out var t)) _tenants[(tenant, priority)] = (Math.Max(0, t.Level - n), t.At, t.Depth);
         }
     }
 

@@ -484,10 +484,10 @@ public sealed class S3rverProcess : IAsyncDisposable
         listener.Stop();
         var s = new S3rverProcess(bin, Directory.CreateTempSubdirectory("ingestfleet-s3rver-").FullName, port);
         // S3's read-after-write consistency (.ci/lib/s3rver-atomic.cjs), as .ci/services.sh gives the shared server.
-        s._environment["NODE_OPTIONS"] = $"--require {Path.Combine(AppContext.BaseDirectory, "s3rver-atomic.cjs")}";
+        s._environment["NODE_OPTIONS"] = $"--require \"{Path.Combine(AppContext.BaseDirectory, "s3rver-atomic.cjs")}\"";
         if (accessKeys is { Count: > 0 })
         {
-            s._environment["NODE_OPTIONS"] += $" --require {Path.Combine(AppContext.BaseDirectory, "s3rver-keys.cjs")}";
+            s._environment["NODE_OPTIONS"] += $" --require \"{Path.Combine(AppContext.BaseDirectory, "s3rver-keys.cjs")}\"";
             s._environment["S3RVER_EXTRA_KEYS"] = string.Join(",", accessKeys.Select(kv => $"{kv.Key}:{kv.Value}"));
         }
         s._buckets.AddRange(buckets ?? []);

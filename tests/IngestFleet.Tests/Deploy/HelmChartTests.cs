@@ -241,10 +241,12 @@ public sealed class HelmChartTests
         {
             var c = d.Spec.Template.Spec.Containers[0];
             Assert.Contains(c.Env, e => e.Name == "IngestFleet__Fleet__PreprocessParallelism" && e.Value == "2");
-            // The decode budget from the memory limit: (1600 MiB x 1.5 - 1600 MiB) at 4 bytes per pixel, in whole megapixels.
-            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Images__DecodeBudgetPixels" && e.Value == (800L * 1024 * 1024 / 4 / 1_000_000 * 1_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture));
+            // The decode budget from the memory limit: 3/4 of (1600 MiB x 1.5 - 1600 MiB) at 4 bytes per pixel, in whole megapixels.
+            Assert.Contains(c.Env, e => e.Name == "IngestFleet__Images__DecodeBudgetPixels" && e.Value == (600L * 1024 * 1024 / 4 / 1_000_000 * 1_000_000).ToString(System.Globalization.CultureInfo.InvariantCulture));
             Assert.False(c.Resources.Limits.ContainsKey("cpu"));
         });
         Assert.All(defaults.ScaledObjects, so => Assert.Equal("/", At(so, "spec", "triggers", 0, "metadata", "vhostName")));
+        // Each of the two gateway replicas counts its own admissions: each gets half the tenant share.
+        Assert.Equal("0.25", Assert.Single(defaults.ConfigMaps).Data["IngestFleet__Limits__TenantShare"]);
     }
 }

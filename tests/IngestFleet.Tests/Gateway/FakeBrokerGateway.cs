@@ -11,8 +11,9 @@ using Microsoft.Extensions.Time.Testing;
 namespace IngestFleet.Tests.Gateway;
 
 /// <summary>The real gateway on a free port with the broker replaced by a depth source and a publisher the test controls
-/// (the integration tests run the same endpoints on the real broker). Every class starts empty; the keys' invalid-job
-/// buckets refill on the test's clock, which stands still, so no test races real time.</summary>
+/// (the integration tests run the same endpoints on the real broker). Every class starts empty; the gateway's clock
+/// (the keys' invalid-job buckets, the body-read deadline) is the test's, which moves only when the test advances it,
+/// so no test races real time.</summary>
 internal static class FakeBrokerGateway
 {
     public static async Task<WebApplication> StartAsync(FakeTimeProvider time, FakeDepthSource depths, IJobPublisher publisher,
@@ -29,6 +30,7 @@ internal static class FakeBrokerGateway
         }
         var app = GatewayApp.Build(settings, "http://127.0.0.1:0", LogLevel.Warning, services =>
         {
+            services.AddSingleton<TimeProvider>(time); // body-read deadlines too run on the test's clock
             services.AddSingleton<IDepthSource>(depths);
             services.AddSingleton(publisher);
             services.AddSingleton(sp => new TenantRateLimiter(sp.GetRequiredService<GatewayAuthOptions>(), time));

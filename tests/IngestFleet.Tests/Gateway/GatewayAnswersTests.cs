@@ -4,6 +4,7 @@ using System.Text;
 using System.Text.Json;
 using IngestFleet.Contracts;
 using IngestFleet.Gateway;
+using IngestFleet.Gateway.Security;
 using IngestFleet.Messaging.Limits;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
@@ -154,6 +155,26 @@ public sealed class GatewayAnswersTests : IAsyncLifetime, IDisposable
             Enumerable.Range(1, 2).Select(i => new { tenant = "other", shard = "s1", item_id = $"o{i}", image = "s3://catalog/a.jpg", priority = "online" }).ToArray());
         Assert.Equal(HttpStatusCode.Accepted, o.StatusCode);
         Assert.Equal(4, _publisher.Published.Count);
+    }
+
+    [Fact]
+    public async Task ARequestLargerThanTheTenantsShare_Gets413_ItCouldNeverBeAdmitted()
+    {
+        var r = await PostAsync(new[] { Job("t1"), Job("t2"), Job("t3") }); // the share of a 5-deep queue is 2.5 jobs
+        Assert.Equal(HttpStatusCode.RequestEntityTooLarge, r.StatusCode);
+        Assert.Contains("tenant's share of the queue", await r.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Empty(_publisher.Published);
+    }
+
+    [Fact]
+    public void APerTenantRate_ReplacesTheDefaultBurstAndRate()
+    {
+        var options = new GatewayAuthOptions { TenantJobsPerSecond = 1, TenantBurst = 20 };
+        options.TenantRates["big"] = new TenantRate { Burst = 40 };
+        using var limiter = new TenantRateLimiter(options, _time);
+        Assert.True(limiter.TryTake("big", 30).Granted);
+        Assert.False(limiter.TryTake("acme", 30).Granted);
+        Assert.Equal((1, 40), options.RateOf("big"));
     }
 
     [Fact]

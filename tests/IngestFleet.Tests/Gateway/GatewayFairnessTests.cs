@@ -13,8 +13,8 @@ namespace IngestFleet.Tests.Gateway;
 /// <summary>
 /// Per-key fairness (issue 21, point 2), reproduced as reported: one valid key trickling job bodies at 500 B/s into every
 /// slot it can get used to turn every tenant's request into 503. Here the gateway has 4 slots, 2 per key, and a 3 s body
-/// deadline; the other key's valid request is accepted while the slow key holds its share, the slow key's extra requests
-/// get 429, and its trickled bodies end as 408.
+/// deadline on the test's clock; the other key's valid request is accepted while the slow key holds its share, the slow
+/// key's extra requests get 429, and once the clock passes the deadline its trickled bodies end as 408.
 /// </summary>
 public sealed class GatewayFairnessTests : IAsyncLifetime, IDisposable
 {
@@ -117,7 +117,9 @@ public sealed class GatewayFairnessTests : IAsyncLifetime, IDisposable
         using var other = await _other.PostAsJsonAsync(new Uri("/v1/jobs", UriKind.Relative), new[] { Job("other", "valid") });
         Assert.Equal(HttpStatusCode.Accepted, other.StatusCode);
 
-        // The trickled bodies run into the deadline: 408, and the slow key's slots are free again.
+        // The trickled bodies run into the deadline (on the test's clock: nothing above raced it): 408, and the slow
+        // key's slots are free again.
+        _time.Advance(TimeSpan.FromSeconds(4));
         Assert.StartsWith("HTTP/1.1 408", await first.StatusLineAsync(), StringComparison.Ordinal);
         Assert.StartsWith("HTTP/1.1 408", await second.StatusLineAsync(), StringComparison.Ordinal);
         for (var i = 0; i < 600 && slots.InFlight("key:slow-producer") > 0; i++) await Task.Delay(50);

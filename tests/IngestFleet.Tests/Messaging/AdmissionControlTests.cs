@@ -138,6 +138,40 @@ public sealed class TenantShareTests
     }
 
     [Fact]
+    public async Task TwoTenants_DrainByTheirPartOfTheQueue_NotByItsWholeAckRate()
+    {
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 40)).Verdict); // the queue: acme's 40
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("beta", 40)).Verdict); // then beta's 40 behind them
+        _time.Advance(TimeSpan.FromSeconds(4));
+        _depths.Set("bulk", ready: 40, ackRate: 10); // 40 acked in 4 s: acme's, which were first
+        // beta's 40 are half of the 80 the queue held at its admission: half of the 40 acks were its, 20 remain.
+        Assert.Equal(AdmissionVerdict.OverTenantShare, (await Admit("beta", 31)).Verdict);
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("beta", 30)).Verdict);
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 30)).Verdict); // acme has none left: 30 of its 50
+    }
+
+    [Fact]
+    public async Task ARequestIsCountedOnce_WhenTheQueueDrainsBetweenSamples()
+    {
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 40)).Verdict);
+        _time.Advance(TimeSpan.FromSeconds(1));
+        _depths.Set("bulk", ready: 0); // everything acked: acme has nothing queued
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 10)).Verdict); // acme now has 10
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("beta", 40)).Verdict);
+        Assert.Equal(AdmissionVerdict.Accept, (await Admit("acme", 40)).Verdict); // 10 + 40 = its share of 50 exactly
+        Assert.Equal(AdmissionVerdict.OverTenantShare, (await Admit("acme", 1)).Verdict);
+    }
+
+    [Fact]
+    public void TheCap_IsTheTenantsShareOfTheMaxDepth_OrNoneAtShareOne()
+    {
+        Assert.Equal(50, _admission.TenantCap("acme", "bulk"));
+        Assert.Equal(80, _admission.TenantCap("big", "bulk"));
+        var limits = new LimitsOptions { TenantShare = 1 };
+        Assert.Null(new AdmissionControl(_depths, PublishedLimits.Resolve(new FleetOptions(), limits), limits).TenantCap("acme", "bulk"));
+    }
+
+    [Fact]
     public async Task APerTenantShare_ReplacesTheDefault()
     {
         Assert.Equal(AdmissionVerdict.Accept, (await Admit("big", 80)).Verdict);

@@ -80,13 +80,19 @@ public sealed class FleetWorkerAllowListTests
         settings["IngestFleet:Embedder:ExecutionProvider"] = "cpu";
         settings["IngestFleet:RabbitMq:Uri"] = NoBroker;
         settings["IngestFleet:S3:ServiceUrl"] = "http://127.0.0.1:1";
-        using var host = await WorkerHostFactory.BuildAsync(new WorkerHostSpec
+        var store = Directory.CreateTempSubdirectory("ingestfleet-allowlist-").FullName;
+        try
         {
-            Transport = transport, Options = settings, LocalStoreDirectory = Directory.CreateTempSubdirectory("ingestfleet-allowlist-").FullName,
-        }, CancellationToken.None);
-        return await Record.ExceptionAsync(() => transport == FleetTransport.RabbitMq
-            ? WorkerStartup.PrepareAsync(host.Services, CancellationToken.None)
-            : Task.FromResult(host.Services.GetRequiredService<IngestFleet.Worker.Fetching.SourcePolicyOptions>()));
+            using var host = await WorkerHostFactory.BuildAsync(new WorkerHostSpec { Transport = transport, Options = settings, LocalStoreDirectory = store },
+                CancellationToken.None);
+            return await Record.ExceptionAsync(() => transport == FleetTransport.RabbitMq
+                ? WorkerStartup.PrepareAsync(host.Services, CancellationToken.None)
+                : Task.FromResult(host.Services.GetRequiredService<IngestFleet.Worker.Fetching.SourcePolicyOptions>()));
+        }
+        finally
+        {
+            Directory.Delete(store, recursive: true);
+        }
     }
 
     [Fact]
