@@ -36,7 +36,8 @@ public sealed class RequestSlots : IDisposable
     /// <summary>Takes a slot for the key, then one of the gateway's; the lease (null unless entered) holds both.</summary>
     public (Verdict Verdict, IDisposable? Lease) TryEnter(string key)
     {
-        var mine = _keys.AttemptAcquire(key);
+        // A gateway of one slot has no share to give a key: the one slot is the gateway's limit (503), not the key's.
+        var mine = _perKey < _total ? _keys.AttemptAcquire(key) : _keys.AttemptAcquire(key, 0);
         if (!mine.IsAcquired)
         {
             mine.Dispose();
