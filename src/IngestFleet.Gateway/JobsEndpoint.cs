@@ -55,7 +55,8 @@ public sealed class JobsEndpoint(
     private async Task<IResult> HandleAsync(HttpContext http)
     {
         var ct = http.RequestAborted;
-        if (tenantLimits.KeyMayPost(http.User.Identity?.Name) is { Granted: false } spent)
+        var key = http.User.Identity?.Name; // invalid requests are charged to it
+        if (tenantLimits.KeyMayPost(key) is { Granted: false } spent)
         {
             http.Response.Headers[HeaderNames.RetryAfter] = ((int)Math.Ceiling(spent.RetryAfter.TotalSeconds)).ToString(System.Globalization.CultureInfo.InvariantCulture);
             return Problem(429, "This key sent too many invalid jobs", "Invalid jobs are charged to the key that sends them; retry later with valid jobs.");
@@ -70,19 +71,19 @@ public sealed class JobsEndpoint(
         catch (OperationCanceledException) when (deadline.IsCancellationRequested && !ct.IsCancellationRequested)
         {
             // A body trickled in slower than the deadline allows: the slot goes back now and the connection is closed.
-            tenantLimits.Charge(http.User.Identity?.Name, 1);
+            tenantLimits.Charge(key, 1);
             http.Response.Headers[HeaderNames.Connection] = "close";
             return Problem(408, "The request body did not arrive in time; nothing was accepted",
                 $"The whole body must arrive within {options.BodyReadTimeoutSeconds} s. Send it at once, or split the jobs into smaller requests.");
         }
         catch (JsonException e)
         {
-            tenantLimits.Charge(http.User.Identity?.Name, 1);
+            tenantLimits.Charge(key, 1);
             return Problem(400, "The request body is not valid JSON", $"{e.Message} Send one job object, an array of jobs, or {{\"jobs\": [...]}}.");
         }
         catch (BadHttpRequestException e) when (e.StatusCode == StatusCodes.Status413PayloadTooLarge)
         {
-            tenantLimits.Charge(http.User.Identity?.Name, 1);
+            tenantLimits.Charge(key, 1);
             return Problem(413, "The request body is too large", $"Bodies are limited to {options.MaxRequestBytes} bytes; split the jobs into smaller requests.");
         }
         using (doc)
@@ -97,14 +98,14 @@ public sealed class JobsEndpoint(
             };
             if (elements is null || elements.Count == 0)
             {
-                tenantLimits.Charge(http.User.Identity?.Name, 1);
+                tenantLimits.Charge(key, 1);
                 return elements is null
                     ? Problem(400, "The request body is not a job", "Send one job object, an array of jobs, or {\"jobs\": [...]}.")
                     : Problem(400, "No jobs in the request", "Send at least one job.");
             }
             if (elements.Count > options.MaxJobsPerRequest)
             {
-                tenantLimits.Charge(http.User.Identity?.Name, 1);
+                tenantLimits.Charge(key, 1);
                 return Problem(413, "Too many jobs in one request", $"{elements.Count} jobs; at most {options.MaxJobsPerRequest} per request. Split the request.");
             }
 
@@ -149,7 +150,7 @@ public sealed class JobsEndpoint(
                 // Bounded answers: at most MaxInvalidJobsListed jobs are listed (each with at most JobSchema.MaxProblemsPerJob problems).
                 var listed = errors.Take(MaxInvalidJobsListed).ToDictionary(kv => kv.Key, kv => kv.Value, StringComparer.Ordinal);
                 if (errors.Count > listed.Count) listed["more"] = [$"{errors.Count - listed.Count} more invalid jobs are not listed"];
-                tenantLimits.Charge(http.User.Identity?.Name, elements.Count);
+                tenantLimits.Charge(key, elements.Count);
                 return Results.ValidationProblem(listed, title: $"{errors.Count} of {elements.Count} jobs are invalid; nothing was accepted",
                     detail: "Fix the listed jobs and send the request again.");
             }
@@ -163,7 +164,7 @@ public sealed class JobsEndpoint(
                 {
                     GatewayMetrics.Refused.Add(jobs.Count, new KeyValuePair<string, object?>("http.response.status_code", 403));
                     return Problem(403, "This API key may not submit for these tenants; nothing was accepted",
-                        $"Key '{http.User.Identity?.Name}' is not bound to tenant(s) {string.Join(", ", foreign)}.");
+                        $"Key '{key}' is not bound to tenant(s) {string.Join(", ", foreign)}.");
                 }
             }
             foreach (var tenant in jobs.GroupBy(j => j.Tenant, StringComparer.Ordinal))

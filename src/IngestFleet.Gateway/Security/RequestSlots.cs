@@ -37,8 +37,8 @@ public sealed class RequestSlots : IDisposable
     public (Verdict Verdict, IDisposable? Lease) TryEnter(string key)
     {
         // A gateway of one slot has no share to give a key: the one slot is the gateway's limit (503), not the key's.
-        var mine = _perKey < _total ? _keys.AttemptAcquire(key) : _keys.AttemptAcquire(key, 0);
-        if (!mine.IsAcquired)
+        var mine = _perKey < _total ? _keys.AttemptAcquire(key) : null;
+        if (mine is { IsAcquired: false })
         {
             mine.Dispose();
             return (Verdict.KeyBusy, null);
@@ -47,7 +47,7 @@ public sealed class RequestSlots : IDisposable
         if (!shared.IsAcquired)
         {
             shared.Dispose();
-            mine.Dispose();
+            mine?.Dispose();
             return (Verdict.GatewayBusy, null);
         }
         return (Verdict.Entered, new Both(mine, shared));
@@ -68,12 +68,12 @@ public sealed class RequestSlots : IDisposable
         _all.Dispose();
     }
 
-    private sealed class Both(RateLimitLease first, RateLimitLease second) : IDisposable
+    private sealed class Both(RateLimitLease? first, RateLimitLease second) : IDisposable
     {
         public void Dispose()
         {
             second.Dispose();
-            first.Dispose();
+            first?.Dispose();
         }
     }
 }

@@ -14,6 +14,7 @@ public sealed class AdmissionControl(IDepthSource monitor, IReadOnlyList<QueueLi
     private readonly Lock _lock = new();
     private readonly Dictionary<string, (DateTimeOffset SampleAt, long Added)> _added = new(StringComparer.Ordinal);
     private readonly Dictionary<(string Tenant, string Priority), (double Level, DateTimeOffset At, double Depth)> _tenants = [];
+    private static readonly Dictionary<(string Tenant, string Priority), int> NoTenants = [];
 
     public IReadOnlyList<QueueLimit> Limits => limits;
 
@@ -46,8 +47,9 @@ public sealed class AdmissionControl(IDepthSource monitor, IReadOnlyList<QueueLi
                         $"queue {limit.Queue}: estimated wait {sample.EstimatedWaitSeconds:F1} s is past its published SLO {limit.WaitSloSeconds:F1} s",
                         Clamp(sample.EstimatedWaitSeconds - limit.WaitSloSeconds));
             }
+            var perTenant = jobsPerTenant ?? NoTenants;
             var levels = new Dictionary<(string Tenant, string Priority), double>();
-            foreach (var ((tenant, priority), n) in jobsPerTenant ?? new Dictionary<(string, string), int>())
+            foreach (var ((tenant, priority), n) in perTenant)
             {
                 if (!snapshot.Queues.TryGetValue(priority, out var sample)) continue;
                 var level = levels[(tenant, priority)] = TenantLevel(tenant, priority, sample);
@@ -65,7 +67,7 @@ public sealed class AdmissionControl(IDepthSource monitor, IReadOnlyList<QueueLi
                     _added[priority] = (sample.SampledAt, added + n);
                 }
             // The level measured before this request, plus this request (re-measuring now would count it twice).
-            foreach (var ((tenant, priority), n) in jobsPerTenant ?? new Dictionary<(string, string), int>())
+            foreach (var ((tenant, priority), n) in perTenant)
                 if (snapshot.Queues.TryGetValue(priority, out var sample))
                     _tenants[(tenant, priority)] = (levels[(tenant, priority)] + n, sample.SampledAt, sample.Depth + _added[priority].Added);
         }
