@@ -30,6 +30,15 @@ public sealed record EmbedCatalogImage
     /// <summary>How many times operators replayed this job (dead letter or shed), 0 for an original.</summary>
     [JsonPropertyName("replays")] public int Replays { get; init; }
 
+    /// <summary>Who published the job: set by the receiving worker from the message's broker identity (AMQP
+    /// <c>user_id</c>; see PublisherIdentity), "" when the message named nobody, null where no broker carried it (the
+    /// embedded mode). Never read from or written to the body, so a producer cannot claim it.</summary>
+    [JsonIgnore] public string? Publisher { get; init; }
+
+    /// <summary>When a worker first put the job back because its fetch outlasted the per-item budget (from the message's
+    /// <c>x-ingestfleet-deferred-since</c> header); null for a job never deferred. Not part of the body.</summary>
+    [JsonIgnore] public DateTimeOffset? DeferredSince { get; init; }
+
     /// <summary>The item's identity across redeliveries and replays.</summary>
     [JsonIgnore] public string Key => $"{Tenant}/{Shard}/{ItemId}";
 }

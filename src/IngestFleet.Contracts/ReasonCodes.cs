@@ -46,6 +46,9 @@ public static class ReasonCodes
     public const string DeadlinePassed = "deadline_passed";
     /// <summary>The worker serves a tenant-bound model bundle and the job's tenant has none for this revision.</summary>
     public const string ModelBundleMissing = "model_bundle_missing";
+    /// <summary>The job's publisher (its broker user) may not publish for the job's tenant, or the message named no
+    /// publisher. Recorded under the tenant <c>_unauthorized</c>, never in the claimed tenant's dead letters.</summary>
+    public const string PublisherNotAuthorized = "publisher_not_authorized";
 
     // Load shedding: not a failure of the item; its queue passed its published max depth and the job was parked.
     public const string Shed = "shed";
@@ -58,6 +61,7 @@ public static class ReasonCodes
     [
         Empty, TooManyBytes, NotAnImage, UnsupportedFormat, TooManyPixels, TooSmall, BadAspect, Truncated, Corrupt,
         AllocationLimit, NonFiniteOutput, ZeroNormOutput, InferenceFailed, SourceNotFound, SourceForbidden,
-        SourceUnreachable, FetchFailed, TransientExhausted, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, Shed, Poison,
+        SourceUnreachable, FetchFailed, TransientExhausted, InvalidJob, ModelRevisionMismatch, DeadlinePassed, ModelBundleMissing, PublisherNotAuthorized,
+        Shed, Poison,
     ];
 }

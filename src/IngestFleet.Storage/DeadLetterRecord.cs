@@ -21,6 +21,10 @@ public sealed record DeadLetterRecord
     [JsonPropertyName("last_failed_at")] public DateTimeOffset LastFailedAt { get; init; }
     [JsonPropertyName("replayed_at")] public DateTimeOffset? ReplayedAt { get; init; }
     [JsonPropertyName("replay_count")] public int ReplayCount { get; init; }
+    /// <summary>The broker user that published the job ("" when its message named nobody; null when unknown: the
+    /// embedded mode, or a record older than publisher identity). Replay republishes on that publisher's behalf, so a
+    /// job keeps the identity it was first published with.</summary>
+    [JsonPropertyName("publisher")] public string? Publisher { get; init; }
 
     public const string ContentType = "application/json";
 

@@ -55,16 +55,19 @@ public sealed class ResultWriter(IObjectStore store, TimeProvider time)
             await store.DeleteAsync(key, cancellationToken);
     }
 
-    public async Task WriteDeadLetterAsync(EmbedCatalogImage job, string revision, string reason, string detail, CancellationToken cancellationToken)
+    /// <param name="keyTenant">Records the job under this tenant's dead letters instead of its own (a job whose
+    /// publisher may not act for its tenant).</param>
+    public async Task WriteDeadLetterAsync(EmbedCatalogImage job, string revision, string reason, string detail, CancellationToken cancellationToken,
+        string? keyTenant = null)
     {
-        var key = StorageKeys.DeadLetter(job, revision);
+        var key = StorageKeys.DeadLetter(keyTenant is null ? job : job with { Tenant = keyTenant }, revision);
         var now = time.GetUtcNow();
         var previous = await store.GetAsync(key, cancellationToken) is { } bytes ? DeadLetterRecord.FromJson(bytes) : null;
         var record = new DeadLetterRecord
         {
             Job = job, Reason = reason, Detail = detail, Attempts = (previous?.Attempts ?? 0) + 1, WorkerHost = Environment.MachineName,
             ModelRevision = revision, FirstFailedAt = previous?.FirstFailedAt ?? now, LastFailedAt = now, ReplayedAt = null,
-            ReplayCount = previous?.ReplayCount ?? 0,
+            ReplayCount = previous?.ReplayCount ?? 0, Publisher = job.Publisher,
         };
         await store.PutAsync(key, record.ToJson(), "application/json", cancellationToken);
     }

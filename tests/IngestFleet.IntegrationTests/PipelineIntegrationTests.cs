@@ -203,7 +203,8 @@ public sealed class PipelineIntegrationTests(FleetFixture fixture)
         await using (var connection = await factory.CreateConnectionAsync())
         await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true)))
         {
-            var props = new BasicProperties { ContentType = "application/json", DeliveryMode = DeliveryModes.Persistent };
+            // user_id: the producer's broker user, which RabbitMQ checks and the worker binds the tenant to.
+            var props = new BasicProperties { ContentType = "application/json", DeliveryMode = DeliveryModes.Persistent, UserId = factory.UserName };
             await channel.BasicPublishAsync(exchange: "", routingKey: world.QueuePrefix + "online", mandatory: true, basicProperties: props, body: body);
         }
         await worker.WaitForItemsAsync(1, TimeSpan.FromMinutes(1));

@@ -14,6 +14,9 @@ public sealed class BrokerLink(RabbitMqOptions options, string clientName) : IAs
 
     public string Endpoint => Redacted(options.Uri);
 
+    /// <summary>The broker user this link logs in as: the <c>user_id</c> every message it publishes carries.</summary>
+    public string UserName { get; } = Publishing.PublisherIdentity.UserOf(new Uri(options.Uri));
+
     public async Task<IChannel> OpenChannelAsync(bool confirms, CancellationToken cancellationToken)
     {
         var connection = await ConnectionAsync(cancellationToken);

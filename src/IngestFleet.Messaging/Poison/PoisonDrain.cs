@@ -1,6 +1,7 @@
 using System.Text;
 using IngestFleet.Contracts;
 using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Shedding;
 using IngestFleet.Storage;
 using Microsoft.Extensions.Hosting;
@@ -169,11 +170,12 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
             if (parked < fleet.ParkedRequeueLimit)
             {
                 var target = queue[..^"_error".Length];
-                var properties = new BasicProperties
+                // Requeued as the fleet's user on behalf of the job's publisher, so the worker checks the original identity.
+                var properties = PublisherIdentity.Stamp(new BasicProperties
                 {
                     Persistent = true, ContentType = message.BasicProperties.ContentType, MessageId = message.BasicProperties.MessageId,
                     Headers = new Dictionary<string, object?> { [ParkedHeader] = parked + 1 },
-                };
+                }, broker.UserName, PublisherIdentity.PublisherOf(message.BasicProperties, broker.UserName) ?? "");
                 // Confirmed before the parked copy is acked: a crash in between leaves a duplicate, never a loss.
                 await requeue.BasicPublishAsync("", target, mandatory: true, properties, message.Body, cancellationToken);
                 logger.LogInformation("poison drain: a job parked in {Queue} by a store outage went back to {Target} (time {Count})", queue, target, parked + 1);
@@ -215,6 +217,7 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
         {
             Job = job, Reason = reason, Detail = detail.ToString(), Attempts = (int)Math.Clamp(deliveries, 1, int.MaxValue), WorkerHost = Environment.MachineName,
             ModelRevision = revision, FirstFailedAt = now, LastFailedAt = now,
+            Publisher = PublisherIdentity.PublisherOf(message.BasicProperties, broker.UserName) ?? "",
         };
         await store.PutAsync(StorageKeys.DeadLetter(job, revision), record.ToJson(), DeadLetterRecord.ContentType, cancellationToken);
         logger.LogWarning("poison drain: {Key} recorded as a dead letter ({Detail})", job.Key, record.Detail);

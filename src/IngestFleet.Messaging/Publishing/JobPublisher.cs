@@ -8,7 +8,8 @@ namespace IngestFleet.Messaging.Publishing;
 /// Publishes jobs as plain JSON (the documented schema, content type application/json) straight over AMQP with
 /// publisher confirms, exactly as a producer in any other language would; the CLI, the gateway and replay all publish
 /// through it, and the worker reads nothing else. Each job's result says whether the broker confirmed it: a nack
-/// (queue full under reject-publish), an unroutable message or a lost connection is reported per job.
+/// (queue full under reject-publish), an unroutable message or a lost connection is reported per job. Each message
+/// carries its publisher's broker identity (AMQP user_id, see <see cref="PublisherIdentity"/>).
 /// </summary>
 public sealed class JobPublisher(BrokerLink broker, RabbitMqOptions rabbit, FleetOptions fleet, TimeProvider time) : IJobPublisher
 {
@@ -43,13 +44,15 @@ public sealed class JobPublisher(BrokerLink broker, RabbitMqOptions rabbit, Flee
         CancellationToken cancellationToken)
     {
         var stamped = job.EnqueuedAt is null ? job with { EnqueuedAt = now } : job;
-        var props = new BasicProperties
+        // user_id binds the job to this connection's broker user (RabbitMQ checks it); a replayed job names the publisher
+        // it was first published by, so replay never turns another producer's job into the fleet's own.
+        var props = PublisherIdentity.Stamp(new BasicProperties
         {
             Persistent = true,
             ContentType = JobJson.ContentType,
             MessageId = Guid.NewGuid().ToString(),
             Timestamp = new AmqpTimestamp(now.ToUnixTimeSeconds()),
-        };
+        }, broker.UserName, job.Publisher);
         try
         {
             await channel.BasicPublishAsync(fleet.QueueName(job.Priority), "", mandatory: true, props, JobJson.Serialize(stamped), cancellationToken);

@@ -3,6 +3,7 @@ using IngestFleet.Contracts;
 using IngestFleet.Storage;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging.Limits;
+using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Telemetry;
 using Microsoft.Extensions.Logging;
 using RabbitMQ.Client;
@@ -109,6 +110,7 @@ public sealed class Shedder(
             var record = new DeadLetterRecord
             {
                 Job = job, Reason = ReasonCodes.Shed, Attempts = 0, WorkerHost = Environment.MachineName, ModelRevision = revision,
+                Publisher = PublisherIdentity.PublisherOf(held[i].Message.BasicProperties, broker.UserName) ?? "",
                 Detail = $"queue {limit.Queue} depth {sample.Depth} passed its published max depth {limit.MaxDepth}; shard {job.Shard} rank {PublishedLimits.ShardRank(options, job.Shard)}",
                 FirstFailedAt = now, LastFailedAt = now,
             };
@@ -140,8 +142,11 @@ public sealed class Shedder(
             }
             else
             {
-                // Back to the tail, confirmed, then acked: never lost, never counted as a failed delivery.
-                await channel.BasicPublishAsync("", limit.Queue, mandatory: true, new BasicProperties(message.BasicProperties), message.Body, cancellationToken);
+                // Back to the tail, confirmed, then acked: never lost, never counted as a failed delivery. Republished as the
+                // fleet's user (the broker refuses another user's user_id here) on behalf of the job's publisher.
+                var properties = PublisherIdentity.Stamp(new BasicProperties(message.BasicProperties), broker.UserName,
+                    PublisherIdentity.PublisherOf(message.BasicProperties, broker.UserName) ?? "");
+                await channel.BasicPublishAsync("", limit.Queue, mandatory: true, properties, message.Body, cancellationToken);
                 await channel.BasicAckAsync(message.DeliveryTag, multiple: false, cancellationToken);
                 kept++;
             }

@@ -87,6 +87,7 @@ public sealed class ReplayService(IObjectStore store, IJobPublisher publisher, T
                 Priority = filter.Priority ?? record.Job.Priority,
                 Replays = record.Job.Replays + 1,
                 EnqueuedAt = null,
+                Publisher = record.Publisher, // republished on behalf of the job's first publisher
             };
             if (Problems(job) is { Count: > 0 } problems)
             {

@@ -1,6 +1,7 @@
 using IngestFleet.Contracts;
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Poison;
+using IngestFleet.Messaging.Publishing;
 using IngestFleet.Worker.Processing;
 using MassTransit;
 
@@ -15,11 +16,21 @@ namespace IngestFleet.Worker.Consumers;
 /// batch is retried. The batch is not abandoned when the host stops: it is short (seconds) and finishing it is
 /// cheaper than redoing it, so the stop token is not passed into the work; the drain budget covers it.
 /// </summary>
-public sealed class EmbedBatchConsumer(BatchProcessor processor, FleetOptions fleet) : IConsumer<Batch<EmbedCatalogImage>>
+public sealed class EmbedBatchConsumer(BatchProcessor processor, FleetOptions fleet, RabbitMqOptions rabbit) : IConsumer<Batch<EmbedCatalogImage>>
 {
+    private readonly string _fleetUser = PublisherIdentity.UserOf(new Uri(rabbit.Uri));
+
     public async Task Consume(ConsumeContext<Batch<EmbedCatalogImage>> context)
     {
-        var jobs = context.Message.Select(m => m.Message).ToArray();
+        // Each job carries its publisher's broker identity (AMQP user_id, checked by RabbitMQ); the processor refuses a
+        // job whose publisher may not act for its tenant. The in-memory transport of the embedded mode has none.
+        var jobs = context.Message.Select(m => m.ReceiveContext.TryGetPayload<RabbitMqBasicConsumeContext>(out var amqp)
+            ? m.Message with
+            {
+                Publisher = PublisherIdentity.PublisherOf(amqp.Properties, _fleetUser) ?? "",
+                DeferredSince = BrokerJobDeferral.DeferredSinceOf(amqp.Properties),
+            }
+            : m.Message).ToArray();
         var schema = context.Message.Select(m => JobSchema.Evaluate(m.ReceiveContext.Body.GetBytes())).ToArray();
         // A redelivered job, or one the poison drain put back after a store outage, may already have its vector: the
         // processor looks before fetching, so finished items are not fetched and embedded again.

@@ -1,6 +1,8 @@
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Publishing;
 using MassTransit;
+using MassTransit.Middleware;
 
 namespace IngestFleet.Worker.Consumers;
 
@@ -14,9 +16,12 @@ public sealed class EmbedBatchConsumerDefinition : ConsumerDefinition<EmbedBatch
 {
     private readonly FleetOptions _fleet;
 
-    public EmbedBatchConsumerDefinition(FleetOptions fleet)
+    private readonly string _fleetUser;
+
+    public EmbedBatchConsumerDefinition(FleetOptions fleet, RabbitMqOptions rabbit)
     {
         _fleet = fleet;
+        _fleetUser = PublisherIdentity.UserOf(new Uri(rabbit.Uri));
     }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<EmbedBatchConsumer> consumerConfigurator,
@@ -40,6 +45,15 @@ public sealed class EmbedBatchConsumerDefinition : ConsumerDefinition<EmbedBatch
             .SetConcurrencyLimit(1));
         if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
+            // MassTransit moves a failed message to _error with its properties as received; the broker refuses that copy
+            // when user_id names another producer's user (not this connection's). Those go back to their queue instead
+            // (a nack: redelivered, and past the delivery limit dead-lettered into the poison queue by the broker itself).
+            rabbit.ConfigureError(e =>
+            {
+                e.UseFilter(new GenerateFaultFilter());
+                e.UseFilter(new ForeignPublisherErrorFilter(_fleetUser));
+                e.UseFilter(new ErrorTransportFilter());
+            });
             rabbit.SetQuorumQueue();
             foreach (var (name, value) in FleetTopology.QueueArguments(_fleet).Where(a => a.Key != "x-queue-type"))
                 rabbit.SetQueueArgument(name, value);

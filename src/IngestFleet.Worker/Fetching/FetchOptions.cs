@@ -55,6 +55,18 @@ public sealed class FetchOptions
     public double TransientBudgetSeconds { get; set; } = 60;
 
     /// <summary>
+    /// How long a batch waits for one item's fetch (retries included) before it goes on without it. A fleet worker puts
+    /// such an item back at the tail of its queue (confirmed before the batch is acked, header
+    /// <c>x-ingestfleet-deferred-since</c>) and writes the rest of the batch; the item is fetched again later, from
+    /// where its transient budget stood, and once <see cref="TransientBudgetSeconds"/> have passed since its first
+    /// attempt it is dead-lettered <c>transient_exhausted</c>. So one slow or dead host costs its batch-mates at most
+    /// this long, not the whole transient budget. 0: a batch waits for every item (the embedded mode always does).
+    /// </summary>
+    /// <value>Default 20 s: one full attempt (<see cref="TimeoutSeconds"/>) and a quick retry.</value>
+    [Range(0, 3600)]
+    public double ItemBudgetSeconds { get; set; } = 20;
+
+    /// <summary>
     /// Test-only: admits https:// to 127.0.0.1 / ::1 (nothing else private) and trusts a loopback server's certificate,
     /// so the fault suite can run a hostile HTTPS server on this machine. Never set it on a node: the worker logs a
     /// warning at start-up and <c>node doctor</c> reports the node unfit while it is on.

@@ -97,6 +97,7 @@ public static class WorkerHosting
         services.AddValidatedOptions<HealthOptions>(config, HealthOptions.SectionName);
         services.AddValidatedOptions<StoreRetryOptions>(config, StoreRetryOptions.SectionName);
         services.AddValidatedOptions<SourcePolicyOptions>(config, SourcePolicyOptions.SectionName);
+        services.AddValidatedOptions<PublisherIdentityOptions>(config, PublisherIdentityOptions.SectionName);
         if (transport == FleetTransport.RabbitMq) // the embedded mode reads local files
             services.AddSingleton<IValidateOptions<SourcePolicyOptions>, FleetWorkerSourcePolicy>();
     }
@@ -192,6 +193,10 @@ public static class WorkerHosting
     private static void AddFleetMessaging(this IServiceCollection services, string revision)
     {
         services.AddBrokerServices($"ingestfleet-worker-{Environment.MachineName}");
+        // Jobs are bound to their publisher's broker identity: the processor refuses a tenant its publisher may not act for.
+        services.AddSingleton(sp => new PublisherIdentity(sp.GetRequiredService<RabbitMqOptions>(), sp.GetRequiredService<PublisherIdentityOptions>()));
+        // A batch goes on without an item whose fetch outlasts the per-item budget; the item goes back on its queue.
+        services.AddSingleton<IJobDeferral, BrokerJobDeferral>();
         services.AddSingleton(sp => new Shedder(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<IDepthSource>(), sp.GetRequiredService<IObjectStore>(),
             sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>(), revision, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Shedder>>()));

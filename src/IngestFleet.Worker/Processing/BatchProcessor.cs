@@ -1,6 +1,7 @@
 using IngestFleet.Contracts;
 using IngestFleet.Embedding;
 using IngestFleet.Messaging;
+using IngestFleet.Messaging.Publishing;
 using IngestFleet.Storage;
 using IngestFleet.VectorStore;
 using IngestFleet.Worker.Bundles;
@@ -18,9 +19,12 @@ namespace IngestFleet.Worker.Processing;
 public sealed class BatchProcessor(
     EmbeddingPipeline pipeline, ImageFetcher fetcher, ResultWriter writer, FleetOptions fleet, FetchOptions fetchOptions,
     FleetLedger ledger, SourcePolicyOptions sources, PriorityGate gate, BackgroundStagesHolder background, BatchTelemetry telemetry, TenantBundlePolicy bundles, TimeProvider time,
-    ILogger<BatchProcessor> logger)
+    ILogger<BatchProcessor> logger, PublisherIdentity? publishers = null, IJobDeferral? deferral = null)
 {
     private const int WriteConcurrency = 16;
+
+    /// <summary>An item whose fetch outlasted the per-item budget: put back on its queue, never written as a dead letter.</summary>
+    private const string DeferredCode = "_deferred";
 
     public string Revision => pipeline.Embedder.Manifest.Revision;
 
@@ -97,15 +101,24 @@ public sealed class BatchProcessor(
             cancellationToken, stages, level > 0 ? background.Stages : null);
 
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
+        var deferred = Enumerable.Range(0, jobs.Count).Where(i => outcomes[i].Rejection?.Code == DeferredCode).ToHashSet();
         var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, PartKeys(jobs, schemaProblems), mayBeDone, stages, cancellationToken);
-        var report = new BatchReport(embedded, present + alreadyDone, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted));
+        if (deferred.Count > 0)
+        {
+            // Back at the tail of the queue, confirmed before this batch is acked: the batch does not wait on them.
+            await deferral!.DeferAsync(deferred.Select(i => jobs[i]).ToArray(), priority, time.GetUtcNow(), cancellationToken);
+            logger.LogInformation("{Count} item(s) outlasted the per-item fetch budget ({Budget} s) and went back to the {Priority} queue",
+                deferred.Count, fetchOptions.ItemBudgetSeconds, priority);
+            outcomes = outcomes.Where((_, i) => !deferred.Contains(i)).ToArray();
+        }
+        var report = new BatchReport(embedded, present + alreadyDone, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted), deferred.Count);
         span.Complete(report, outcomes);
 
         var done = time.GetUtcNow();
-        var latencies = jobs.Where(j => j.EnqueuedAt is not null).Select(j => (done - j.EnqueuedAt!.Value).TotalSeconds).ToArray();
+        var latencies = jobs.Where((j, i) => j.EnqueuedAt is not null && !deferred.Contains(i)).Select(j => (done - j.EnqueuedAt!.Value).TotalSeconds).ToArray();
         var reasons = outcomes.Where(o => o.Rejection is not null).GroupBy(o => o.Rejection!.Value.Code)
             .ToDictionary(g => g.Key, g => g.Count(), StringComparer.Ordinal);
-        ledger.Record(new BatchCompletedEventArgs(priority, jobs.Count + alreadyDone, report, latencies, reasons));
+        ledger.Record(new BatchCompletedEventArgs(priority, jobs.Count - deferred.Count + alreadyDone, report, latencies, reasons));
         return report;
     }
 
@@ -119,8 +132,8 @@ public sealed class BatchProcessor(
         return missing;
     }
 
-    /// <summary>Jobs refused before any fetch, with their reason: the schema, the validator's rules, the tenant's source
-    /// allow-list, the model revision and bundle, the deadline.</summary>
+    /// <summary>Jobs refused before any fetch, with their reason: the schema, the validator's rules, the publisher's right
+    /// to act for the tenant, the tenant's source allow-list, the model revision and bundle, the deadline.</summary>
     private Rejection?[] Refuse(IReadOnlyList<EmbedCatalogImage> jobs, IReadOnlyList<IReadOnlyList<string>>? schemaProblems, HashSet<string> unbundled)
     {
         var now = time.GetUtcNow();
@@ -130,6 +143,8 @@ public sealed class BatchProcessor(
             var job = jobs[i];
             var problems = schemaProblems?[i] is { Count: > 0 } schema ? schema : JobValidator.Validate(job, fleet.Priorities, fetchOptions.AllowFileScheme);
             if (problems.Count > 0) refused[i] = new Rejection(ReasonCodes.InvalidJob, string.Join("; ", problems));
+            else if (publishers is { Required: true } && publishers.Refusal(job.Publisher, job.Tenant) is { } unauthorized)
+                refused[i] = new Rejection(ReasonCodes.PublisherNotAuthorized, $"job for tenant {job.Tenant}: {unauthorized}");
             else if (!sources.Allows(job.Tenant, job.Image, out var why)) refused[i] = new Rejection(ReasonCodes.SourceForbidden, why!);
             else if (job.ModelRevision.Length > 0 && job.ModelRevision != Revision)
                 refused[i] = new Rejection(ReasonCodes.ModelRevisionMismatch, $"job asks for {job.ModelRevision}; this worker serves {Revision}");
@@ -150,8 +165,29 @@ public sealed class BatchProcessor(
             try
             {
                 if (stages is not null) await stages.WaitForTurnAsync(ct);
-                var f = await fetcher.FetchAsync(job.Image, ct);
-                return new ImageSource(f.Bytes, f.Rejection, f.Elapsed);
+                if (deferral is null || fetchOptions.ItemBudgetSeconds <= 0)
+                {
+                    var whole = await fetcher.FetchAsync(job.Image, ct);
+                    return new ImageSource(whole.Bytes, whole.Rejection, whole.Elapsed);
+                }
+                // The batch waits this long for the item, on the injected clock; then it goes on without it.
+                var started = time.GetUtcNow();
+                using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(fetchOptions.ItemBudgetSeconds), time);
+                using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, budget.Token);
+                try
+                {
+                    var f = await fetcher.FetchAsync(job.Image, linked.Token);
+                    return new ImageSource(f.Bytes, f.Rejection, f.Elapsed);
+                }
+                catch (OperationCanceledException) when (budget.IsCancellationRequested && !ct.IsCancellationRequested)
+                {
+                    var since = job.DeferredSince ?? started;
+                    var waited = time.GetUtcNow() - since;
+                    return ImageSource.Rejected(waited.TotalSeconds < fetchOptions.TransientBudgetSeconds
+                        ? new Rejection(DeferredCode, $"not fetched within the per-item budget ({fetchOptions.ItemBudgetSeconds} s)")
+                        : new Rejection(ReasonCodes.TransientExhausted,
+                            $"not fetched within the per-item budget ({fetchOptions.ItemBudgetSeconds} s) on any delivery since {since:O} ({waited.TotalSeconds:0} s, past the {fetchOptions.TransientBudgetSeconds} s transient budget)"));
+                }
             }
             finally
             {
@@ -193,16 +229,22 @@ public sealed class BatchProcessor(
             foreach (var (job, _) in g.Where(x => x.job.Replays > 0 || mayBeDone?[x.i] == true))
                 await writer.RemoveDeadLetterAsync(job, g.Key.Revision, cancellationToken);
         }));
-        var deadLetters = jobs.Select((job, i) => (job, i)).Where(x => outcomes[x.i].Rejection is not null).Select(x => Gated(async () =>
+        var deadLetters = jobs.Select((job, i) => (job, i)).Where(x => outcomes[x.i].Rejection is { } r && r.Code != DeferredCode).Select(x => Gated(async () =>
         {
             var rejection = outcomes[x.i].Rejection!.Value;
-            await writer.WriteDeadLetterAsync(SafeForKeys(x.job), RevisionFor(x.job), rejection.Code, rejection.Detail, cancellationToken);
+            // A job its publisher may not send for its tenant is recorded apart (the job as sent, under another key), so no
+            // producer can write into another tenant's dead letters.
+            await writer.WriteDeadLetterAsync(SafeForKeys(x.job), RevisionFor(x.job), rejection.Code, rejection.Detail, cancellationToken,
+                keyTenant: rejection.Code == ReasonCodes.PublisherNotAuthorized ? UnauthorizedTenant : null);
             Interlocked.Increment(ref dead);
             logger.LogInformation("dead-lettered {Tenant}/{Shard}/{Item}: {Reason} ({Detail})", x.job.Tenant, x.job.Shard, x.job.ItemId, rejection.Code, rejection.Detail);
         }));
         await Task.WhenAll(parts.Concat(deadLetters));
         return (embedded, present, dead);
     }
+
+    /// <summary>The tenant segment under which jobs refused <c>publisher_not_authorized</c> are recorded.</summary>
+    public const string UnauthorizedTenant = "_unauthorized";
 
     /// <summary>An invalid job still gets a dead-letter record: unusable key segments are replaced, the original job is kept.</summary>
     private static EmbedCatalogImage SafeForKeys(EmbedCatalogImage job) => job with

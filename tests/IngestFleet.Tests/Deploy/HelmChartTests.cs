@@ -84,6 +84,31 @@ public sealed class HelmChartTests
         Assert.Contains("is not a tenant id", badTenant.Output, StringComparison.Ordinal);
     }
 
+    /// <summary>Broker users and their tenants reach the worker as PublisherIdentity settings (issue 21, point 8); names the
+    /// worker could not be given through the environment are refused.</summary>
+    [HelmFact]
+    public void PublisherIdentity_RendersEachUsersTenants_AndRefusesWhatItCannotPass()
+    {
+        Dictionary<string, string> Settings(params string[] values)
+        {
+            var (code, output) = Helm.Run(["template", "fleet", Chart, "-f", DefaultValues, .. values]);
+            Assert.True(code == 0, output);
+            var map = output.Split("\n---").Single(d => d.Contains("kind: ConfigMap", StringComparison.Ordinal));
+            return KubernetesYaml.Deserialize<V1ConfigMap>(map).Data.Where(kv => kv.Key.StartsWith("IngestFleet__PublisherIdentity__", StringComparison.Ordinal))
+                .ToDictionary(kv => kv.Key["IngestFleet__PublisherIdentity__".Length..], kv => kv.Value);
+        }
+        Assert.Empty(Settings()); // required by default, no producer users
+        Assert.Equal(new Dictionary<string, string> { ["Tenants__acme-producer__0"] = "acme", ["Tenants__partner__0"] = "*" },
+            Settings("--set-json", """worker.publisherIdentity.tenants={"acme-producer":["acme"],"partner":["*"]}"""));
+        Assert.Equal(new Dictionary<string, string> { ["Required"] = "false" }, Settings("--set", "worker.publisherIdentity.required=false"));
+        foreach (var bad in new[] { """{"a b":["acme"]}""", """{"p":[]}""", """{"p":["a/b"]}""" })
+        {
+            var refused = Helm.Run("template", "fleet", Chart, "-f", DefaultValues, "--set-json", $"worker.publisherIdentity.tenants={bad}");
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains("worker.publisherIdentity.tenants", refused.Output, StringComparison.Ordinal);
+        }
+    }
+
     [HelmFact]
     public void Defaults_OneCpuPoolPerClass_WithProbesGraceAndAScaledObjectEach()
     {

@@ -19,6 +19,7 @@ public sealed class HostileHttpsServer : IAsyncDisposable
     private int _flakyCalls;
     private int _unavailableCalls;
     private int _dripCalls;
+    private int _stalledCalls;
 
     private HostileHttpsServer(WebApplication app, byte[] jpeg)
     {
@@ -47,6 +48,7 @@ public sealed class HostileHttpsServer : IAsyncDisposable
         // Headers and a first few bytes, then nothing, forever.
         app.MapGet("/stalled.jpg", async (HttpContext context) =>
         {
+            Interlocked.Increment(ref _stalledCalls);
             context.Response.ContentType = "image/jpeg";
             await context.Response.Body.WriteAsync(jpeg.AsMemory(0, 16), context.RequestAborted);
             await context.Response.Body.FlushAsync(context.RequestAborted);
@@ -80,6 +82,7 @@ public sealed class HostileHttpsServer : IAsyncDisposable
     public int FlakyCalls => _flakyCalls;
     public int UnavailableCalls => _unavailableCalls;
     public int DripCalls => _dripCalls;
+    public int StalledCalls => _stalledCalls;
     public int Port { get; private set; }
     /// <summary>The image address as a job carries it (a string).</summary>
     public string Source(string path) => $"https://127.0.0.1:{Port}/{path}";
