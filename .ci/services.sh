@@ -60,7 +60,15 @@ start_rabbitmq() {
 }
 
 start_s3() {
-  if port_open "$S3_PORT"; then echo "services: S3 server already up on $S3_PORT"; return 0; fi
+  local shim; shim="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/s3rver-atomic.cjs"
+  local shim_sum; shim_sum="$(sha256sum "$shim" | cut -d' ' -f1)"
+  if port_open "$S3_PORT"; then
+    # Reused only if it runs this checkout's s3rver-atomic.cjs: an older one lacks what the tests rely on (If-Match).
+    if [ "$(cat "$tools_dir/s3rver.shim" 2>/dev/null)" = "$shim_sum" ]; then echo "services: S3 server already up on $S3_PORT"; return 0; fi
+    echo "services: restarting the S3 server on $S3_PORT (it runs another s3rver-atomic.cjs)"
+    pkill -f "s3rver.*--port $S3_PORT" || true
+    for _ in $(seq 1 20); do port_open "$S3_PORT" || break; sleep 0.5; done
+  fi
   local bin="$tools_dir/s3rver/node_modules/.bin/s3rver"
   if [ ! -x "$bin" ]; then
     echo "services: installing s3rver@$S3RVER_VERSION (npm)"
@@ -70,7 +78,8 @@ start_s3() {
   mkdir -p "$tools_dir/s3-data"
   echo "services: starting s3rver on 127.0.0.1:$S3_PORT"
   # s3rver-atomic.cjs gives it S3's read-after-write consistency (a GET right after a PUT reads the whole object).
-  NODE_OPTIONS="--require \"$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/s3rver-atomic.cjs\"" \
+  echo "$shim_sum" > "$tools_dir/s3rver.shim"
+  NODE_OPTIONS="--require \"$shim\"" \
     nohup "$bin" --address 127.0.0.1 --port "$S3_PORT" --directory "$tools_dir/s3-data" --silent \
     --configure-bucket ingestfleet-test >"$tools_dir/s3rver.log" 2>&1 &
   wait_port "$S3_PORT" 60 || { echo "services: s3rver did not start (see $tools_dir/s3rver.log)"; return 1; }

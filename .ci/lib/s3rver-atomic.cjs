@@ -4,12 +4,15 @@
 // the MD5 next to it afterwards: a GET right after a PUT, or during an overwrite, could read a short file ("not a Parquet
 // file") or content that does not match its ETag ("Expected hash not equal to calculated hash"), under load. Here a PUT
 // writes a temporary file, waits until it is closed, renames it over the object and then writes the MD5 and metadata;
-// PUT, GET (until its body stream ends) and DELETE of one key take turns.
+// PUT, GET (until its body stream ends) and DELETE of one key take turns. A PUT with If-Match (a conditional write, as
+// S3 and MinIO do it) is checked against the object's current MD5 in the same turn: 412 PreconditionFailed when it
+// changed, 404 NoSuchKey when it is gone.
 const path = require("path");
 const crypto = require("crypto");
 const main = require.resolve("s3rver", { paths: [path.dirname(process.argv[1]), process.cwd()] });
 const fs = require(require.resolve("fs-extra", { paths: [path.dirname(main)] }));
 const Store = require(path.join(path.dirname(main), "stores", "filesystem.js"));
+const S3Error = require(path.join(path.dirname(main), "models", "error.js"));
 
 const turns = new Map(); // bucket/key -> the promise of the last holder's release
 function take(bucket, key) {
@@ -38,6 +41,14 @@ Store.prototype.putObject = async function (object) {
   const give = await take(object.bucket, object.key);
   try {
     const objectPath = this.getResourcePath(object.bucket, object.key, "object");
+    const ifMatch = object.content && object.content.headers && object.content.headers["if-match"];
+    if (ifMatch !== undefined) {
+      const current = await fs.readFile(`${objectPath}.md5`).then(b => b.toString(), () => null);
+      if (current === null) throw new S3Error("NoSuchKey", "The specified key does not exist.", { Key: object.key });
+      const wanted = String(ifMatch).replace(/"/g, "").trim();
+      if (wanted !== "*" && wanted !== current)
+        throw new S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", { Condition: "If-Match" });
+    }
     await fs.mkdirp(path.dirname(objectPath));
     const temporary = `${objectPath}.${process.pid}-${++serial}.writing`;
     const md5 = crypto.createHash("md5");

@@ -67,6 +67,42 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         }, cancellationToken));
     }
 
+    public async Task<VersionedObject?> GetVersionedAsync(string key, CancellationToken cancellationToken)
+    {
+        try
+        {
+            using var response = await Translate(() => _s3.GetObjectAsync(_options.Bucket, key, cancellationToken));
+            using var ms = new MemoryStream();
+            await response.ResponseStream.CopyToAsync(ms, cancellationToken);
+            return new VersionedObject(ms.ToArray(), response.ETag);
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A conditional PUT (<c>If-Match</c> on the ETag read): S3 answers 412 when the object changed since, 404
+    /// when it is gone, and 409 when another conditional write to it is in flight; each means "not written". A server
+    /// that ignores <c>If-Match</c> writes unconditionally (the README's "S3-compatible servers" lists which honour it).</summary>
+    public async Task<bool> PutIfUnchangedAsync(string key, ReadOnlyMemory<byte> content, string contentType, string version, CancellationToken cancellationToken)
+    {
+        using var body = new MemoryStream(content.ToArray(), writable: false);
+        try
+        {
+            await Translate(() => _s3.PutObjectAsync(new PutObjectRequest
+            {
+                BucketName = _options.Bucket, Key = key, InputStream = body, ContentType = contentType, IfMatch = version,
+                UseChunkEncoding = _options.UseChunkEncoding, AutoCloseStream = false,
+            }, cancellationToken));
+            return true;
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.NotFound or HttpStatusCode.Conflict)
+        {
+            return false;
+        }
+    }
+
     public async Task<byte[]?> GetAsync(string key, CancellationToken cancellationToken)
     {
         try

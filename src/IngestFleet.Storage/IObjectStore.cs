@@ -16,4 +16,26 @@ public interface IObjectStore
     Task DeleteAsync(string key, CancellationToken cancellationToken);
     /// <summary>Throws when the store is unreachable or the bucket/directory is missing (health checks).</summary>
     Task ProbeAsync(CancellationToken cancellationToken);
+
+    /// <summary>The object's bytes and a token for this version of it (S3: its ETag), or null when there is no such key.
+    /// By default the token is a hash of the bytes.</summary>
+    async Task<VersionedObject?> GetVersionedAsync(string key, CancellationToken cancellationToken) =>
+        await GetAsync(key, cancellationToken) is { } bytes ? new VersionedObject(bytes, VersionedObject.HashOf(bytes)) : null;
+
+    /// <summary>Writes the object only if it is still the version <paramref name="version"/> (from
+    /// <see cref="GetVersionedAsync"/>); false when it changed or is gone, and then nothing was written. S3 makes the
+    /// check and the write one step (a conditional PUT, <c>If-Match</c>); the default reads, compares and writes, which
+    /// is only as safe as the store's single writer.</summary>
+    async Task<bool> PutIfUnchangedAsync(string key, ReadOnlyMemory<byte> content, string contentType, string version, CancellationToken cancellationToken)
+    {
+        if (await GetVersionedAsync(key, cancellationToken) is not { } current || current.Version != version) return false;
+        await PutAsync(key, content, contentType, cancellationToken);
+        return true;
+    }
+}
+
+/// <summary>An object as read, with a token that names this version of it.</summary>
+public sealed record VersionedObject(byte[] Content, string Version)
+{
+    public static string HashOf(ReadOnlySpan<byte> bytes) => Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(bytes));
 }

@@ -201,9 +201,9 @@ public sealed class HostileTenantTests(FleetFixture fixture)
             Assert.Contains("names no publisher", records["anonymous-for-a"].Detail);
         }
         // An operator replays everything with the fleet's credentials: the jobs are republished on behalf of their first
-        // publisher, so replay does not turn B's job for A into the fleet's own. (The worker is stopped meanwhile: replay
-        // marks a record after its job is confirmed, and a worker that fails the job again in that moment can have its
-        // newer record overwritten by the mark; the README's runbook lists this.)
+        // publisher, so replay does not turn B's job for A into the fleet's own. (With a new worker: one that refuses the
+        // job again while replay marks its record is the race ReplayMark_NeverOverwritesARecordAWorkerRewroteMeanwhile
+        // covers.)
         var replay = CliRunner.RunWith(world.Settings(), "replay", $"dead-letter/{BatchProcessor.UnauthorizedTenant}/");
         Assert.Equal(0, replay.ExitCode);
         Assert.Contains("republished 2", replay.Stdout, StringComparison.Ordinal);

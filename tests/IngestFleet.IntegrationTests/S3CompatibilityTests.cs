@@ -23,6 +23,77 @@ public sealed class S3CompatibilityTests(FleetFixture fixture)
         Assert.True(bytes.AsSpan().SequenceEqual(back), "object body differs from what was written");
     }
 
+    /// <summary>A conditional write (If-Match on the ETag read) lands only on the version it was read from; one made after
+    /// another writer changed the object, or deleted it, writes nothing.</summary>
+    [Fact]
+    public async Task ConditionalPut_WritesOnlyTheVersionItRead()
+    {
+        using var world = await fixture.NewWorldAsync();
+        IngestFleet.Storage.IObjectStore store = world.Store;
+        await store.PutAsync("cas/record.json", "first"u8.ToArray(), "application/json", CancellationToken.None);
+        var read = (await store.GetVersionedAsync("cas/record.json", CancellationToken.None))!;
+        await store.PutAsync("cas/record.json", "newer"u8.ToArray(), "application/json", CancellationToken.None); // another writer
+        Assert.False(await store.PutIfUnchangedAsync("cas/record.json", "stale"u8.ToArray(), "application/json", read.Version, CancellationToken.None));
+        Assert.Equal("newer"u8.ToArray(), await store.GetAsync("cas/record.json", CancellationToken.None));
+
+        var again = (await store.GetVersionedAsync("cas/record.json", CancellationToken.None))!;
+        Assert.True(await store.PutIfUnchangedAsync("cas/record.json", "marked"u8.ToArray(), "application/json", again.Version, CancellationToken.None));
+        Assert.Equal("marked"u8.ToArray(), await store.GetAsync("cas/record.json", CancellationToken.None));
+
+        await store.DeleteAsync("cas/record.json", CancellationToken.None);
+        Assert.False(await store.PutIfUnchangedAsync("cas/record.json", "revived"u8.ToArray(), "application/json", again.Version, CancellationToken.None));
+        Assert.Null(await store.GetAsync("cas/record.json", CancellationToken.None));
+    }
+
+    /// <summary>Replay marks a record after its job is confirmed; a worker that fails the job again in between rewrites
+    /// the record (attempts + 1). Here that rewrite is made at the last moment, between replay's second read and its
+    /// write: the conditional write loses, and the worker's newer record stays pending (issue 21's identity test once
+    /// saw the mark overwrite it).</summary>
+    [Fact]
+    public async Task ReplayMark_NeverOverwritesARecordAWorkerRewroteMeanwhile()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var job = new IngestFleet.Contracts.EmbedCatalogImage { Tenant = "acme", Shard = "s1", ItemId = "again", Image = $"s3://{world.Bucket}/x.jpg", Priority = "online" };
+        var key = IngestFleet.Storage.StorageKeys.DeadLetter(job, "clip-tiny-r1");
+        var at = DateTimeOffset.UtcNow;
+        var first = new IngestFleet.Storage.DeadLetterRecord { Job = job, Reason = "transient_exhausted", Detail = "d", ModelRevision = "clip-tiny-r1", FirstFailedAt = at, LastFailedAt = at };
+        await world.Store.PutAsync(key, first.ToJson(), IngestFleet.Storage.DeadLetterRecord.ContentType, CancellationToken.None);
+        var racing = new RacingStore(world.Store, () => world.Store.PutAsync(key, (first with { Attempts = 2, LastFailedAt = at.AddSeconds(1) }).ToJson(),
+            IngestFleet.Storage.DeadLetterRecord.ContentType, CancellationToken.None));
+        var rabbit = new IngestFleet.Messaging.RabbitMqOptions { Uri = fixture.RabbitUri, ManagementUri = fixture.ManagementUri };
+        await using var link = new IngestFleet.Messaging.Broker.BrokerLink(rabbit, "test-replay-race");
+        var publisher = new IngestFleet.Messaging.Publishing.JobPublisher(link, rabbit, world.Fleet(), TimeProvider.System);
+
+        var summary = await new IngestFleet.Operations.Replay.ReplayService(racing, publisher, TimeProvider.System)
+            .ReplayAsync("dead-letter/", new IngestFleet.Operations.Replay.ReplayFilter(), dryRun: false, null, CancellationToken.None);
+        Assert.Equal(1, summary.Republished);
+        Assert.Equal(1, racing.ConditionalPuts);
+        var kept = IngestFleet.Storage.DeadLetterRecord.FromJson((await world.Store.GetAsync(key, CancellationToken.None))!);
+        Assert.Equal(2, kept.Attempts);
+        Assert.Null(kept.ReplayedAt); // still pending: the next replay picks it up
+    }
+
+    /// <summary>The store, with another writer's write made just before each conditional write.</summary>
+    private sealed class RacingStore(IngestFleet.Storage.IObjectStore inner, Func<Task> otherWriter) : IngestFleet.Storage.IObjectStore
+    {
+        public int ConditionalPuts { get; private set; }
+        public string Location => inner.Location;
+        public Task PutAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken) => inner.PutAsync(key, content, contentType, cancellationToken);
+        public Task<byte[]?> GetAsync(string key, CancellationToken cancellationToken) => inner.GetAsync(key, cancellationToken);
+        public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) => inner.ExistsAsync(key, cancellationToken);
+        public IAsyncEnumerable<string> ListAsync(string prefix, CancellationToken cancellationToken) => inner.ListAsync(prefix, cancellationToken);
+        public Task DeleteAsync(string key, CancellationToken cancellationToken) => inner.DeleteAsync(key, cancellationToken);
+        public Task ProbeAsync(CancellationToken cancellationToken) => inner.ProbeAsync(cancellationToken);
+        public Task<IngestFleet.Storage.VersionedObject?> GetVersionedAsync(string key, CancellationToken cancellationToken) => inner.GetVersionedAsync(key, cancellationToken);
+
+        public async Task<bool> PutIfUnchangedAsync(string key, ReadOnlyMemory<byte> content, string contentType, string version, CancellationToken cancellationToken)
+        {
+            ConditionalPuts++;
+            await otherWriter();
+            return await inner.PutIfUnchangedAsync(key, content, contentType, version, cancellationToken);
+        }
+    }
+
     [Fact]
     public async Task MissingKey_IsNullNotAnError_AndListingSeesWhatWasWritten()
     {

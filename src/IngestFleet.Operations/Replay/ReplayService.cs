@@ -139,10 +139,12 @@ public sealed class ReplayService(IObjectStore store, IJobPublisher publisher, T
     /// (that one stays pending) or removed it after a success (it stays removed).</summary>
     private async Task MarkReplayedAsync(string key, DeadLetterRecord read, DateTimeOffset now, CancellationToken cancellationToken)
     {
-        if (await store.GetAsync(key, cancellationToken) is not { } bytes) return;
-        var current = DeadLetterRecord.FromJson(bytes);
+        if (await store.GetVersionedAsync(key, cancellationToken) is not { } versioned) return;
+        var current = DeadLetterRecord.FromJson(versioned.Content);
         if (current.LastFailedAt != read.LastFailedAt || current.Attempts != read.Attempts || current.ReplayedAt is not null) return;
-        await store.PutAsync(key, (current with { ReplayedAt = now, ReplayCount = current.ReplayCount + 1 }).ToJson(), DeadLetterRecord.ContentType, cancellationToken);
+        // Conditional: a worker that fails the job again between this read and the write keeps its newer record.
+        await store.PutIfUnchangedAsync(key, (current with { ReplayedAt = now, ReplayCount = current.ReplayCount + 1 }).ToJson(),
+            DeadLetterRecord.ContentType, versioned.Version, cancellationToken);
     }
 
     /// <summary>Waits while a queue this chunk goes to would pass its published max depth.</summary>

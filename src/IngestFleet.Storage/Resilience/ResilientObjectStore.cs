@@ -64,6 +64,14 @@ public sealed class ResilientObjectStore : IObjectStore
     public Task<byte[]?> GetAsync(string key, CancellationToken cancellationToken) =>
         RunAsync("get " + key, ct => new ValueTask<byte[]?>(_inner.GetAsync(key, ct)), cancellationToken);
 
+    public Task<VersionedObject?> GetVersionedAsync(string key, CancellationToken cancellationToken) =>
+        RunAsync("get " + key, ct => new ValueTask<VersionedObject?>(_inner.GetVersionedAsync(key, ct)), cancellationToken);
+
+    /// <summary>Retried like any write; a retry after a write that did land answers "changed" (the object is then at
+    /// the version this call wrote), which callers treat as "someone else won".</summary>
+    public Task<bool> PutIfUnchangedAsync(string key, ReadOnlyMemory<byte> content, string contentType, string version, CancellationToken cancellationToken) =>
+        RunAsync("put " + key, ct => new ValueTask<bool>(_inner.PutIfUnchangedAsync(key, content, contentType, version, ct)), cancellationToken);
+
     public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) =>
         RunAsync("head " + key, ct => new ValueTask<bool>(_inner.ExistsAsync(key, ct)), cancellationToken);
 
