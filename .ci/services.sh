@@ -78,11 +78,11 @@ start_s3() {
   mkdir -p "$tools_dir/s3-data"
   echo "services: starting s3rver on 127.0.0.1:$S3_PORT"
   # s3rver-atomic.cjs gives it S3's read-after-write consistency (a GET right after a PUT reads the whole object).
-  echo "$shim_sum" > "$tools_dir/s3rver.shim"
   NODE_OPTIONS="--require \"$shim\"" \
     nohup "$bin" --address 127.0.0.1 --port "$S3_PORT" --directory "$tools_dir/s3-data" --silent \
     --configure-bucket ingestfleet-test >"$tools_dir/s3rver.log" 2>&1 &
   wait_port "$S3_PORT" 60 || { echo "services: s3rver did not start (see $tools_dir/s3rver.log)"; return 1; }
+  echo "$shim_sum" > "$tools_dir/s3rver.shim"
   echo "services: S3 server up"
 }
 

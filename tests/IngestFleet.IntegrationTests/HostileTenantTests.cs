@@ -170,6 +170,9 @@ public sealed class HostileTenantTests(FleetFixture fixture)
                 var asB = new BasicProperties { ContentType = JobJson.ContentType, Persistent = true, UserId = producerB.Name };
                 await channel.BasicPublishAsync("", queue, mandatory: true, asB, Job("tenant-a", "forged-for-a", image));
                 await channel.BasicPublishAsync("", queue, mandatory: true, asB, Job("tenant-b", "own", image));
+                // Invalid as well (an unknown field): still recorded apart, never as tenant A's invalid_job.
+                await channel.BasicPublishAsync("", queue, mandatory: true, asB, System.Text.Encoding.UTF8.GetBytes(
+                    $$"""{"tenant":"tenant-a","shard":"s1","item_id":"invalid-for-a","image":"{{image}}","priority":"online","bogus":1}"""));
                 // No user_id at all: nobody vouches for the tenant.
                 await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { ContentType = JobJson.ContentType, Persistent = true },
                     Job("tenant-a", "anonymous-for-a", image));
@@ -183,16 +186,16 @@ public sealed class HostileTenantTests(FleetFixture fixture)
                     await channel.BasicPublishAsync("", queue, mandatory: true, claimed, Job("tenant-a", "impersonated", image)));
                 Assert.Contains("406", refused is OperationInterruptedException oi ? oi.ShutdownReason?.ReplyCode.ToString(System.Globalization.CultureInfo.InvariantCulture) : refused.Message);
             }
-            await worker.WaitForItemsAsync(3, TimeSpan.FromMinutes(1));
+            await worker.WaitForItemsAsync(4, TimeSpan.FromMinutes(1));
 
             Assert.Equal([VectorView.Id("tenant-b", "clip-tiny-r1", "s1", "own")], await VectorView.ItemsAsync(world.Store));
             Assert.Empty(await KeysAsync(world, "dead-letter/tenant-a/")); // B never writes into A's dead letters
-            foreach (var key in await KeysAsync(world, $"dead-letter/{BatchProcessor.UnauthorizedTenant}/"))
+            foreach (var key in await KeysAsync(world, $"dead-letter/{PublisherIdentity.UnauthorizedTenant}/"))
             {
                 var record = DeadLetterRecord.FromJson((await world.Store.GetAsync(key, CancellationToken.None))!);
                 records[record.Job.ItemId] = record;
             }
-            Assert.Equal(["anonymous-for-a", "forged-for-a"], records.Keys.Order());
+            Assert.Equal(["anonymous-for-a", "forged-for-a", "invalid-for-a"], records.Keys.Order());
             Assert.All(records.Values, r => Assert.Equal(ReasonCodes.PublisherNotAuthorized, r.Reason));
             Assert.All(records.Values, r => Assert.Equal("tenant-a", r.Job.Tenant)); // the job as it was sent
             Assert.Equal(producerB.Name, records["forged-for-a"].Publisher);
@@ -204,19 +207,79 @@ public sealed class HostileTenantTests(FleetFixture fixture)
         // publisher, so replay does not turn B's job for A into the fleet's own. (With a new worker: one that refuses the
         // job again while replay marks its record is the race ReplayMark_NeverOverwritesARecordAWorkerRewroteMeanwhile
         // covers.)
-        var replay = CliRunner.RunWith(world.Settings(), "replay", $"dead-letter/{BatchProcessor.UnauthorizedTenant}/");
+        var replay = CliRunner.RunWith(world.Settings(), "replay", $"dead-letter/{PublisherIdentity.UnauthorizedTenant}/");
         Assert.Equal(0, replay.ExitCode);
-        Assert.Contains("republished 2", replay.Stdout, StringComparison.Ordinal);
+        Assert.Contains("republished 3", replay.Stdout, StringComparison.Ordinal);
         await using var again = await WorkerHost.StartAsync(world, batch: 4, extra: extra);
-        await again.WaitForItemsAsync(2, TimeSpan.FromMinutes(1));
+        await again.WaitForItemsAsync(3, TimeSpan.FromMinutes(1));
         Assert.Single(await VectorView.ItemsAsync(world.Store));
-        foreach (var key in await KeysAsync(world, $"dead-letter/{BatchProcessor.UnauthorizedTenant}/"))
+        foreach (var key in await KeysAsync(world, $"dead-letter/{PublisherIdentity.UnauthorizedTenant}/"))
         {
             var record = DeadLetterRecord.FromJson((await world.Store.GetAsync(key, CancellationToken.None))!);
             Assert.Equal(2, record.Attempts);
             Assert.Equal(ReasonCodes.PublisherNotAuthorized, record.Reason);
             Assert.Equal(records[record.Job.ItemId].Publisher, record.Publisher);
         }
+    }
+
+    /// <summary>A batch that fails as a whole (here: the fleet's bucket does not exist, so nothing can be written) holding
+    /// another broker user's job: MassTransit cannot move that message to <c>_error</c> as received (the broker refuses
+    /// its user_id from the worker's connection), so it goes back to its queue as the fleet's, on its publisher's behalf,
+    /// and its next failure lands in <c>_error</c> like anyone's. The job is never lost and always names producer B.</summary>
+    [Fact]
+    public async Task AFailedBatch_HandsAnotherBrokerUsersJobToTheErrorQueue_StillNamingItsPublisher()
+    {
+        using var world = await fixture.NewWorldAsync();
+        var image = await UploadPhotoAsync(world);
+        await using var producerB = await BrokerUser.CreateAsync(fixture);
+        var queue = world.QueuePrefix + "online";
+        var fleetUser = PublisherIdentity.UserOf(new Uri(fixture.RabbitUri));
+        var extra = new Dictionary<string, string?>
+        {
+            [$"IngestFleet:PublisherIdentity:Tenants:{producerB.Name}:0"] = "tenant-b",
+            ["IngestFleet:S3:Bucket"] = $"missing-{Guid.NewGuid():N}"[..20], // writes fail; the image is read from the test's bucket
+            ["IngestFleet:S3:CreateBucket"] = "false",
+            ["IngestFleet:StoreRetry:BudgetSeconds"] = "1",
+        };
+        await using (var worker = await WorkerHost.StartAsync(world, batch: 4, extra: extra))
+        {
+            await using (var connection = await new ConnectionFactory { Uri = producerB.Uri }.CreateConnectionAsync())
+            await using (var channel = await connection.CreateChannelAsync(new CreateChannelOptions(publisherConfirmationsEnabled: true, publisherConfirmationTrackingEnabled: true)))
+                await channel.BasicPublishAsync("", queue, mandatory: true, new BasicProperties { ContentType = JobJson.ContentType, Persistent = true, UserId = producerB.Name },
+                    Job("tenant-b", "own", image));
+            // Wait until a copy reached the error queue (MassTransit declares it on its first move).
+            using var http = Management();
+            for (var i = 0; i < 240 && await MessagesAsync(http, queue + "_error") < 1; i++) await Task.Delay(500);
+            Assert.True(await MessagesAsync(http, queue + "_error") >= 1, "nothing reached the error queue");
+        }
+        // Stopped: whatever the worker held is back in its queue. Exactly one copy of the job exists, and it is the fleet's
+        // on B's behalf.
+        var copies = new List<IReadOnlyBasicProperties>();
+        await using (var connection = await new ConnectionFactory { Uri = new Uri(fixture.RabbitUri) }.CreateConnectionAsync())
+        await using (var channel = await connection.CreateChannelAsync())
+            foreach (var name in new[] { queue, queue + "_error" })
+                while (await channel.BasicGetAsync(name, autoAck: true) is { } got)
+                    copies.Add(got.BasicProperties);
+        var copy = Assert.Single(copies);
+        Assert.Equal(fleetUser, copy.UserId);
+        Assert.Equal(producerB.Name, PublisherIdentity.PublisherOf(copy, fleetUser));
+    }
+
+    private HttpClient Management()
+    {
+        var http = new HttpClient { BaseAddress = new Uri(fixture.ManagementUri.TrimEnd('/') + "/") };
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic",
+            Convert.ToBase64String(System.Text.Encoding.UTF8.GetBytes(Uri.UnescapeDataString(new Uri(fixture.RabbitUri).UserInfo))));
+        return http;
+    }
+
+    /// <summary>Ready plus unacked messages of a queue (0 when it does not exist yet).</summary>
+    private static async Task<long> MessagesAsync(HttpClient management, string queue)
+    {
+        using var response = await management.GetAsync(new Uri($"api/queues/%2F/{Uri.EscapeDataString(queue)}", UriKind.Relative));
+        if (!response.IsSuccessStatusCode) return 0;
+        using var doc = System.Text.Json.JsonDocument.Parse(await response.Content.ReadAsStringAsync());
+        return doc.RootElement.TryGetProperty("messages", out var m) && m.TryGetInt64(out var n) ? n : 0;
     }
 
     /// <summary>Tenant B's job points at a host that answers its headers and then stalls (an attempt would wait out the

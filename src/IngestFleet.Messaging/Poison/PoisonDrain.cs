@@ -29,7 +29,8 @@ namespace IngestFleet.Messaging.Poison;
 /// (vectors live in per-batch part files, so one item cannot be looked up cheaply here). A body that is not a job is recorded under
 /// <c>dead-letter/_invalid/…/_poison/</c>. Every worker runs one; they compete for the messages.
 /// </summary>
-public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOptions fleet, string defaultRevision, TimeProvider time, ILogger<PoisonDrain> logger)
+public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOptions fleet, string defaultRevision, TimeProvider time, ILogger<PoisonDrain> logger,
+    PublisherIdentity? identity = null)
     : BackgroundService
 {
     private const int MaxDetailBody = 4096;
@@ -213,13 +214,16 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
             };
         }
         var now = time.GetUtcNow();
+        var publisher = PublisherIdentity.PublisherOf(message.BasicProperties, broker.UserName) ?? "";
+        // A job its publisher may not send for its tenant is recorded apart, never over the claimed tenant's dead letters.
+        var keyTenant = identity?.KeyTenantFor(publisher, job.Tenant) ?? job.Tenant;
         var record = new DeadLetterRecord
         {
             Job = job, Reason = reason, Detail = detail.ToString(), Attempts = (int)Math.Clamp(deliveries, 1, int.MaxValue), WorkerHost = Environment.MachineName,
             ModelRevision = revision, FirstFailedAt = now, LastFailedAt = now,
-            Publisher = PublisherIdentity.PublisherOf(message.BasicProperties, broker.UserName) ?? "",
+            Publisher = publisher,
         };
-        await store.PutAsync(StorageKeys.DeadLetter(job, revision), record.ToJson(), DeadLetterRecord.ContentType, cancellationToken);
+        await store.PutAsync(StorageKeys.DeadLetter(job with { Tenant = keyTenant }, revision), record.ToJson(), DeadLetterRecord.ContentType, cancellationToken);
         logger.LogWarning("poison drain: {Key} recorded as a dead letter ({Detail})", job.Key, record.Detail);
     }
 

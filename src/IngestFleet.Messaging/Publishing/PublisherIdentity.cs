@@ -35,6 +35,14 @@ public sealed class PublisherIdentity(string fleetUser, PublisherIdentityOptions
     /// <summary>The original publisher of a job the fleet republished ("" when the original named nobody).</summary>
     public const string Header = "x-ingestfleet-publisher";
 
+    /// <summary>The tenant segment under which a job whose publisher may not act for its tenant is recorded (dead letter,
+    /// shed or poison record), never under the tenant it claims.</summary>
+    public const string UnauthorizedTenant = "_unauthorized";
+
+    /// <summary>The tenant a record of this job is keyed under: its own, or <see cref="UnauthorizedTenant"/> when identity is
+    /// required and its publisher may not act for it.</summary>
+    public string KeyTenantFor(string? publisher, string tenant) => Required && Refusal(publisher, tenant) is not null ? UnauthorizedTenant : tenant;
+
     public PublisherIdentity(RabbitMqOptions rabbit, PublisherIdentityOptions options) : this(UserOf(new Uri(rabbit.Uri)), options) { }
 
     public string FleetUser => fleetUser;

@@ -24,7 +24,7 @@ namespace IngestFleet.Messaging.Shedding;
 /// </summary>
 public sealed class Shedder(
     BrokerLink broker, IDepthSource monitor, IObjectStore store, FleetOptions fleet, LimitsOptions options, string defaultRevision,
-    TimeProvider time, ILogger<Shedder> logger) : IAsyncDisposable
+    TimeProvider time, ILogger<Shedder> logger, PublisherIdentity? identity = null) : IAsyncDisposable
 {
     /// <summary>At most this many messages are held unacked by one pass (bounds the shedder's memory).</summary>
     public int Window { get; init; } = 10_000;
@@ -107,17 +107,20 @@ public sealed class Shedder(
         {
             var job = held[i].Job!;
             var revision = job.ModelRevision.Length > 0 ? job.ModelRevision : defaultRevision;
+            var publisher = PublisherIdentity.PublisherOf(held[i].Message.BasicProperties, broker.UserName) ?? "";
+            // A job its publisher may not send for its tenant is parked apart, never over the claimed tenant's records.
+            var keyTenant = identity?.KeyTenantFor(publisher, job.Tenant) ?? job.Tenant;
             var record = new DeadLetterRecord
             {
                 Job = job, Reason = ReasonCodes.Shed, Attempts = 0, WorkerHost = Environment.MachineName, ModelRevision = revision,
-                Publisher = PublisherIdentity.PublisherOf(held[i].Message.BasicProperties, broker.UserName) ?? "",
+                Publisher = publisher,
                 Detail = $"queue {limit.Queue} depth {sample.Depth} passed its published max depth {limit.MaxDepth}; shard {job.Shard} rank {PublishedLimits.ShardRank(options, job.Shard)}",
                 FirstFailedAt = now, LastFailedAt = now,
             };
             await gate.WaitAsync(cancellationToken);
             try
             {
-                await store.PutAsync(StorageKeys.Shed(job.Tenant, revision, job.Shard, job.ItemId), record.ToJson(), DeadLetterRecord.ContentType, cancellationToken);
+                await store.PutAsync(StorageKeys.Shed(keyTenant, revision, job.Shard, job.ItemId), record.ToJson(), DeadLetterRecord.ContentType, cancellationToken);
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {

@@ -28,7 +28,7 @@ public sealed class EmbedBatchConsumer(BatchProcessor processor, FleetOptions fl
             ? m.Message with
             {
                 Publisher = PublisherIdentity.PublisherOf(amqp.Properties, _fleetUser) ?? "",
-                DeferredSince = BrokerJobDeferral.DeferredSinceOf(amqp.Properties),
+                DeferredSince = BrokerJobDeferral.DeferredSinceOf(amqp.Properties, _fleetUser),
             }
             : m.Message).ToArray();
         var schema = context.Message.Select(m => JobSchema.Evaluate(m.ReceiveContext.Body.GetBytes())).ToArray();

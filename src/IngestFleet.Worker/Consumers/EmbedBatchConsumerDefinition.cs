@@ -1,8 +1,8 @@
 using IngestFleet.Messaging;
 using IngestFleet.Messaging.Broker;
-using IngestFleet.Messaging.Publishing;
 using MassTransit;
 using MassTransit.Middleware;
+using Microsoft.Extensions.DependencyInjection;
 
 namespace IngestFleet.Worker.Consumers;
 
@@ -16,12 +16,9 @@ public sealed class EmbedBatchConsumerDefinition : ConsumerDefinition<EmbedBatch
 {
     private readonly FleetOptions _fleet;
 
-    private readonly string _fleetUser;
-
-    public EmbedBatchConsumerDefinition(FleetOptions fleet, RabbitMqOptions rabbit)
+    public EmbedBatchConsumerDefinition(FleetOptions fleet)
     {
         _fleet = fleet;
-        _fleetUser = PublisherIdentity.UserOf(new Uri(rabbit.Uri));
     }
 
     protected override void ConfigureConsumer(IReceiveEndpointConfigurator endpointConfigurator, IConsumerConfigurator<EmbedBatchConsumer> consumerConfigurator,
@@ -46,12 +43,13 @@ public sealed class EmbedBatchConsumerDefinition : ConsumerDefinition<EmbedBatch
         if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
             // MassTransit moves a failed message to _error with its properties as received; the broker refuses that copy
-            // when user_id names another producer's user (not this connection's). Those go back to their queue instead
-            // (a nack: redelivered, and past the delivery limit dead-lettered into the poison queue by the broker itself).
+            // when user_id names another producer's user (not this connection's). Those go back to their queue's tail as
+            // the fleet's, on their publisher's behalf, and a second failure moves that copy to _error as usual.
+            var broker = ((IServiceProvider)context).GetRequiredService<BrokerLink>();
             rabbit.ConfigureError(e =>
             {
                 e.UseFilter(new GenerateFaultFilter());
-                e.UseFilter(new ForeignPublisherErrorFilter(_fleetUser));
+                e.UseFilter(new ForeignPublisherErrorFilter(broker));
                 e.UseFilter(new ErrorTransportFilter());
             });
             rabbit.SetQuorumQueue();

@@ -55,11 +55,11 @@ public sealed class FetchOptions
     public double TransientBudgetSeconds { get; set; } = 60;
 
     /// <summary>
-    /// How long a batch waits for one item's fetch (retries included) before it goes on without it. A fleet worker puts
-    /// such an item back at the tail of its queue (confirmed before the batch is acked, header
-    /// <c>x-ingestfleet-deferred-since</c>) and writes the rest of the batch; the item is fetched again later, from
-    /// where its transient budget stood, and once <see cref="TransientBudgetSeconds"/> have passed since its first
-    /// attempt it is dead-lettered <c>transient_exhausted</c>. So one slow or dead host costs its batch-mates at most
+    /// How long a batch waits for one item's fetch (retries included, once the item has a fetch slot) before it goes on
+    /// without it. A fleet worker puts such an item back at the tail of its queue (confirmed before anything of the batch
+    /// is written or acked, header <c>x-ingestfleet-deferred-since</c>) and writes the rest of the batch; the item is
+    /// fetched again later, from where its transient budget stood, and once <see cref="TransientBudgetSeconds"/> have
+    /// passed since its first attempt it is dead-lettered <c>transient_exhausted</c>. So one slow or dead host costs its batch-mates at most
     /// this long, not the whole transient budget. 0: a batch waits for every item (the embedded mode always does).
     /// </summary>
     /// <value>Default 20 s: one full attempt (<see cref="TimeoutSeconds"/>) and a quick retry.</value>

@@ -199,10 +199,11 @@ public static class WorkerHosting
         services.AddSingleton<IJobDeferral, BrokerJobDeferral>();
         services.AddSingleton(sp => new Shedder(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<IDepthSource>(), sp.GetRequiredService<IObjectStore>(),
             sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>(), revision, sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<Shedder>>()));
+            sp.GetRequiredService<ILogger<Shedder>>(), sp.GetRequiredService<PublisherIdentity>()));
         services.AddHostedService<ShedLoop>();
         services.AddHostedService(sp => new PoisonDrain(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<IObjectStore>(),
-            sp.GetRequiredService<FleetOptions>(), revision, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PoisonDrain>>()));
+            sp.GetRequiredService<FleetOptions>(), revision, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PoisonDrain>>(),
+            sp.GetRequiredService<PublisherIdentity>()));
     }
 
     /// <summary>MassTransit: one receive endpoint per priority queue, all configured by <see cref="EmbedBatchConsumerDefinition"/>;

@@ -7,6 +7,7 @@ using IngestFleet.VectorStore;
 using IngestFleet.Worker.Bundles;
 using IngestFleet.Worker.Fetching;
 using IngestFleet.Worker.Scheduling;
+using IngestFleet.Worker.Telemetry;
 using Microsoft.Extensions.Logging;
 
 namespace IngestFleet.Worker.Processing;
@@ -96,21 +97,24 @@ public sealed class BatchProcessor(
         using var claim = fleet.PriorityScheduling ? gate.Claim(level) : null;
         var stages = fleet.PriorityScheduling ? gate.For(level) : null;
         using var fetchGate = new SemaphoreSlim(fleet.FetchConcurrency);
-        var sources = jobs.Select((job, i) => FetchSource(job, refused[i], fetchGate, stages)).ToArray();
+        var firstTried = new DateTimeOffset[jobs.Count];
+        var sources = jobs.Select((job, i) => FetchSource(job, refused[i], fetchGate, stages, started => firstTried[i] = started)).ToArray();
         var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatchFor(fleet.YieldsToUrgent(priority)),
             cancellationToken, stages, level > 0 ? background.Stages : null);
 
         var writeStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var deferred = Enumerable.Range(0, jobs.Count).Where(i => outcomes[i].Rejection?.Code == DeferredCode).ToHashSet();
-        var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, PartKeys(jobs, schemaProblems), mayBeDone, stages, cancellationToken);
         if (deferred.Count > 0)
         {
-            // Back at the tail of the queue, confirmed before this batch is acked: the batch does not wait on them.
-            await deferral!.DeferAsync(deferred.Select(i => jobs[i]).ToArray(), priority, time.GetUtcNow(), cancellationToken);
+            // Back at the tail of the queue, confirmed before anything of this batch is written or acked: a deferral the
+            // broker refuses fails the batch before any item has an outcome, and the whole batch is retried.
+            await deferral!.DeferAsync(deferred.Select(i => (jobs[i], firstTried[i])).ToArray(), priority, cancellationToken);
             logger.LogInformation("{Count} item(s) outlasted the per-item fetch budget ({Budget} s) and went back to the {Priority} queue",
                 deferred.Count, fetchOptions.ItemBudgetSeconds, priority);
-            outcomes = outcomes.Where((_, i) => !deferred.Contains(i)).ToArray();
+            WorkerTelemetry.Deferred.Add(deferred.Count, new KeyValuePair<string, object?>("messaging.destination.name", fleet.QueueName(priority)));
         }
+        var (embedded, present, dead) = await WriteOutcomesAsync(jobs, outcomes, PartKeys(jobs, schemaProblems), mayBeDone, stages, cancellationToken);
+        outcomes = outcomes.Where((_, i) => !deferred.Contains(i)).ToArray();
         var report = new BatchReport(embedded, present + alreadyDone, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted), deferred.Count);
         span.Complete(report, outcomes);
 
@@ -141,10 +145,15 @@ public sealed class BatchProcessor(
         for (var i = 0; i < jobs.Count; i++)
         {
             var job = jobs[i];
+            // The publisher first: a job it may not send for its tenant is recorded apart whatever else is wrong with it, so
+            // an invalid job cannot overwrite the claimed tenant's dead letters either.
+            if (publishers is { Required: true } && publishers.Refusal(job.Publisher, job.Tenant) is { } unauthorized)
+            {
+                refused[i] = new Rejection(ReasonCodes.PublisherNotAuthorized, $"job for tenant {job.Tenant}: {unauthorized}");
+                continue;
+            }
             var problems = schemaProblems?[i] is { Count: > 0 } schema ? schema : JobValidator.Validate(job, fleet.Priorities, fetchOptions.AllowFileScheme);
             if (problems.Count > 0) refused[i] = new Rejection(ReasonCodes.InvalidJob, string.Join("; ", problems));
-            else if (publishers is { Required: true } && publishers.Refusal(job.Publisher, job.Tenant) is { } unauthorized)
-                refused[i] = new Rejection(ReasonCodes.PublisherNotAuthorized, $"job for tenant {job.Tenant}: {unauthorized}");
             else if (!sources.Allows(job.Tenant, job.Image, out var why)) refused[i] = new Rejection(ReasonCodes.SourceForbidden, why!);
             else if (job.ModelRevision.Length > 0 && job.ModelRevision != Revision)
                 refused[i] = new Rejection(ReasonCodes.ModelRevisionMismatch, $"job asks for {job.ModelRevision}; this worker serves {Revision}");
@@ -157,7 +166,9 @@ public sealed class BatchProcessor(
         return refused;
     }
 
-    private Func<CancellationToken, Task<ImageSource>> FetchSource(EmbedCatalogImage job, Rejection? refused, SemaphoreSlim fetchGate, IStageGate? stages) =>
+    /// <param name="onBudgetStart">Told when the item was first tried (this delivery's start, or an earlier deferral's).</param>
+    private Func<CancellationToken, Task<ImageSource>> FetchSource(EmbedCatalogImage job, Rejection? refused, SemaphoreSlim fetchGate, IStageGate? stages,
+        Action<DateTimeOffset> onBudgetStart) =>
         async ct =>
         {
             if (refused is { } r) return ImageSource.Rejected(r);
@@ -170,8 +181,11 @@ public sealed class BatchProcessor(
                     var whole = await fetcher.FetchAsync(job.Image, ct);
                     return new ImageSource(whole.Bytes, whole.Rejection, whole.Elapsed);
                 }
-                // The batch waits this long for the item, on the injected clock; then it goes on without it.
+                // The batch waits this long for the item's fetch (once it has a fetch slot), on the injected clock; then it
+                // goes on without it. The item's transient budget counts from its first try, on whichever delivery.
                 var started = time.GetUtcNow();
+                var since = job.DeferredSince is { } earlier && earlier < started ? earlier : started;
+                onBudgetStart(since);
                 using var budget = new CancellationTokenSource(TimeSpan.FromSeconds(fetchOptions.ItemBudgetSeconds), time);
                 using var linked = CancellationTokenSource.CreateLinkedTokenSource(ct, budget.Token);
                 try
@@ -181,7 +195,6 @@ public sealed class BatchProcessor(
                 }
                 catch (OperationCanceledException) when (budget.IsCancellationRequested && !ct.IsCancellationRequested)
                 {
-                    var since = job.DeferredSince ?? started;
                     var waited = time.GetUtcNow() - since;
                     return ImageSource.Rejected(waited.TotalSeconds < fetchOptions.TransientBudgetSeconds
                         ? new Rejection(DeferredCode, $"not fetched within the per-item budget ({fetchOptions.ItemBudgetSeconds} s)")
@@ -235,16 +248,13 @@ public sealed class BatchProcessor(
             // A job its publisher may not send for its tenant is recorded apart (the job as sent, under another key), so no
             // producer can write into another tenant's dead letters.
             await writer.WriteDeadLetterAsync(SafeForKeys(x.job), RevisionFor(x.job), rejection.Code, rejection.Detail, cancellationToken,
-                keyTenant: rejection.Code == ReasonCodes.PublisherNotAuthorized ? UnauthorizedTenant : null);
+                keyTenant: rejection.Code == ReasonCodes.PublisherNotAuthorized ? PublisherIdentity.UnauthorizedTenant : null);
             Interlocked.Increment(ref dead);
             logger.LogInformation("dead-lettered {Tenant}/{Shard}/{Item}: {Reason} ({Detail})", x.job.Tenant, x.job.Shard, x.job.ItemId, rejection.Code, rejection.Detail);
         }));
         await Task.WhenAll(parts.Concat(deadLetters));
         return (embedded, present, dead);
     }
-
-    /// <summary>The tenant segment under which jobs refused <c>publisher_not_authorized</c> are recorded.</summary>
-    public const string UnauthorizedTenant = "_unauthorized";
 
     /// <summary>An invalid job still gets a dead-letter record: unusable key segments are replaced, the original job is kept.</summary>
     private static EmbedCatalogImage SafeForKeys(EmbedCatalogImage job) => job with

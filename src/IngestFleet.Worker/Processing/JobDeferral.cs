@@ -11,25 +11,25 @@ public interface IJobDeferral
 {
     /// <summary>Returns once the broker confirmed every job (the batch is acked after this); throws otherwise, and then
     /// the whole batch is retried.</summary>
-    Task DeferAsync(IReadOnlyList<EmbedCatalogImage> jobs, string priority, DateTimeOffset since, CancellationToken cancellationToken);
+    /// <param name="jobs">Each job with the time of its first fetch attempt (on its first delivery).</param>
+    Task DeferAsync(IReadOnlyList<(EmbedCatalogImage Job, DateTimeOffset Since)> jobs, string priority, CancellationToken cancellationToken);
 }
 
 /// <summary>
 /// The fleet's deferral: republishes a job (as the plain-JSON body every publisher sends) to its class's queue with a
 /// broker confirm, as the fleet's broker user on behalf of the job's publisher, and records in
-/// <see cref="DeferredSinceHeader"/> when it was first deferred, so the item's transient budget runs on across deliveries.
+/// <see cref="DeferredSinceHeader"/> when it was first tried, so the item's transient budget runs on across deliveries.
 /// </summary>
 public sealed class BrokerJobDeferral(BrokerLink broker, FleetOptions fleet) : IJobDeferral
 {
     public const string DeferredSinceHeader = "x-ingestfleet-deferred-since";
 
-    public async Task DeferAsync(IReadOnlyList<EmbedCatalogImage> jobs, string priority, DateTimeOffset since, CancellationToken cancellationToken)
+    public async Task DeferAsync(IReadOnlyList<(EmbedCatalogImage Job, DateTimeOffset Since)> jobs, string priority, CancellationToken cancellationToken)
     {
         if (jobs.Count == 0) return;
         await using var channel = await broker.OpenChannelAsync(confirms: true, cancellationToken);
-        foreach (var job in jobs)
+        foreach (var (job, first) in jobs)
         {
-            var first = job.DeferredSince ?? since;
             var properties = PublisherIdentity.Stamp(new BasicProperties
             {
                 Persistent = true,
@@ -42,9 +42,13 @@ public sealed class BrokerJobDeferral(BrokerLink broker, FleetOptions fleet) : I
         }
     }
 
-    /// <summary>The deferral time a message carries, if any.</summary>
-    public static DateTimeOffset? DeferredSinceOf(IReadOnlyBasicProperties properties) =>
-        properties.Headers is { } headers && headers.TryGetValue(DeferredSinceHeader, out var value) && value is long or int
-            ? DateTimeOffset.FromUnixTimeMilliseconds(Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture))
-            : null;
+    /// <summary>When a deferred message's item was first tried: only from a message the fleet's own user published (a
+    /// producer's header is ignored, as for the publisher header) and only a time the clock can hold; null otherwise.</summary>
+    public static DateTimeOffset? DeferredSinceOf(IReadOnlyBasicProperties properties, string fleetUser)
+    {
+        if (properties.UserId != fleetUser || properties.Headers is not { } headers || !headers.TryGetValue(DeferredSinceHeader, out var value)
+            || value is not (long or int)) return null;
+        var ms = Convert.ToInt64(value, System.Globalization.CultureInfo.InvariantCulture);
+        return ms >= 0 && ms <= DateTimeOffset.MaxValue.ToUnixTimeMilliseconds() ? DateTimeOffset.FromUnixTimeMilliseconds(ms) : null;
+    }
 }

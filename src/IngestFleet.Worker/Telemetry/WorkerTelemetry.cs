@@ -62,4 +62,7 @@ public static class WorkerTelemetry
 
     public static readonly Counter<long> DeadLettered = Meter.CreateCounter<long>("ingestfleet.images.dead_lettered", "{image}",
         "Dead-letter records written to the store");
+
+    public static readonly Counter<long> Deferred = Meter.CreateCounter<long>("ingestfleet.images.deferred", "{image}",
+        "Items put back on their queue because their fetch outlasted the per-item budget (Fetch:ItemBudgetSeconds)");
 }

@@ -101,7 +101,7 @@ public sealed class HelmChartTests
         Assert.Equal(new Dictionary<string, string> { ["Tenants__acme-producer__0"] = "acme", ["Tenants__partner__0"] = "*" },
             Settings("--set-json", """worker.publisherIdentity.tenants={"acme-producer":["acme"],"partner":["*"]}"""));
         Assert.Equal(new Dictionary<string, string> { ["Required"] = "false" }, Settings("--set", "worker.publisherIdentity.required=false"));
-        foreach (var bad in new[] { """{"a b":["acme"]}""", """{"p":[]}""", """{"p":["a/b"]}""" })
+        foreach (var bad in new[] { """{"a b":["acme"]}""", """{"a__b":["acme"]}""", """{"p":[]}""", """{"p":["a/b"]}""" })
         {
             var refused = Helm.Run("template", "fleet", Chart, "-f", DefaultValues, "--set-json", $"worker.publisherIdentity.tenants={bad}");
             Assert.NotEqual(0, refused.ExitCode);
