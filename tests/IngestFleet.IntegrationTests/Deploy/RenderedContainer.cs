@@ -99,12 +99,7 @@ public sealed partial class ContainerLauncher : IAsyncDisposable
     /// an instance role), named in each test.</summary>
     public Dictionary<string, string> PlatformEnv { get; } = new(StringComparer.Ordinal);
 
-    public static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
-    }
+    public static int FreePort() => IngestFleet.Tests.TestPorts.Free();
 
     public StartedContainer Start(RenderedContainer c, BuiltImage image, params int[] containerPorts)
     {

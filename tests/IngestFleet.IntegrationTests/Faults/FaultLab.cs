@@ -478,10 +478,7 @@ public sealed class S3rverProcess : IAsyncDisposable
     /// <param name="buckets">Buckets that exist from the start.</param>
     public static async Task<S3rverProcess> StartAsync(string bin, IReadOnlyDictionary<string, string>? accessKeys = null, IEnumerable<string>? buckets = null)
     {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
+        var port = IngestFleet.Tests.TestPorts.Free();
         var s = new S3rverProcess(bin, Directory.CreateTempSubdirectory("ingestfleet-s3rver-").FullName, port);
         // S3's read-after-write consistency (.ci/lib/s3rver-atomic.cjs), as .ci/services.sh gives the shared server.
         s._environment["NODE_OPTIONS"] = $"--require \"{Path.Combine(AppContext.BaseDirectory, "s3rver-atomic.cjs")}\"";

@@ -11,12 +11,7 @@ public sealed class OtlpExportTests
     [Fact]
     public async Task Ingest_ExportsBatchSpansAndMetricsOverOtlp_ToTheEndpointNamedByOtelVariables()
     {
-        int port;
-        using (var probe = new TcpListener(IPAddress.Loopback, 0))
-        {
-            probe.Start();
-            port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        }
+        var port = TestPorts.Free();
         using var listener = new HttpListener();
         listener.Prefixes.Add($"http://127.0.0.1:{port}/");
         listener.Start();

@@ -128,10 +128,7 @@ public sealed class HostileFetchTests : IAsyncLifetime
     [Fact]
     public async Task ARefusedConnection_IsTransient()
     {
-        using var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        var port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop(); // nothing listens there now
+        var port = TestPorts.Free(); // nothing listens there
         using var fetcher = new ImageFetcher(Limits, null, NullLogger<ImageFetcher>.Instance);
         var r = await fetcher.FetchAsync($"https://127.0.0.1:{port}/x.jpg", CancellationToken.None);
         Assert.Equal(ReasonCodes.TransientExhausted, r.Rejection?.Code);
