@@ -472,6 +472,9 @@ public sealed class S3rverProcess : IAsyncDisposable
 
     public string Endpoint => $"http://127.0.0.1:{_port}";
 
+    /// <summary>Where the server keeps its buckets (s3rver's filesystem store: KEY._S3rver_object, .md5, metadata.json).</summary>
+    public string DataDirectory => _dir;
+
     /// <param name="bin">s3rver's launcher.</param>
     /// <param name="accessKeys">Key pairs the server accepts besides its own S3RVER:S3RVER (as an S3 server configured
     /// with those credentials does, MinIO's root user for example).</param>
