@@ -93,6 +93,8 @@ if [ -z "${INGESTFLEET_TEST_RABBITMQ:-}" ]; then
   # The fault suite stops and starts this broker's application (rabbitmqctl stop_app / start_app).
   export INGESTFLEET_TEST_RABBITMQCTL="$(command -v rabbitmqctl)"
 fi
+# The broker cluster test starts (and deletes) a 3-node cluster of this machine's rabbitmq-server with this script.
+command -v rabbitmq-server >/dev/null 2>&1 && export INGESTFLEET_TEST_RABBIT_CLUSTER="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/rabbit-cluster.sh"
 if [ -z "${INGESTFLEET_TEST_S3:-}" ]; then
   start_s3 || return 1 2>/dev/null || exit 1
   export INGESTFLEET_TEST_S3="http://127.0.0.1:$S3_PORT"

@@ -140,7 +140,7 @@ public static class GatewayApp
             }
             catch (Exception e) when (e is not OperationCanceledException)
             {
-                logger.LogWarning("RabbitMQ at {Broker} is not reachable at start ({Error}); answering 503 until it is", BrokerLink.Redacted(rabbit.Uri), e.Message);
+                logger.LogWarning("RabbitMQ at {Broker} is not reachable at start ({Error}); answering 503 until it is", BrokerEndpoints.Describe(rabbit), e.Message);
             }
         }
 

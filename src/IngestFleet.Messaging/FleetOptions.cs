@@ -65,6 +65,14 @@ public sealed class FleetOptions : IValidatableObject
     /// <value>Default 5.</value>
     [Range(0, 1000)] public int ParkedRequeueLimit { get; set; } = 5;
 
+    /// <summary>Replicas of each quorum queue the fleet declares (<c>x-quorum-initial-group-size</c>): members on that many
+    /// cluster nodes, so a queue stays available while fewer than half of them are down. A cluster with fewer nodes gives
+    /// each queue one replica per node. It only applies when a queue is created, and RabbitMQ refuses a declaration whose
+    /// value differs from the existing queue's: 0 declares without it (RabbitMQ's default, a replica on every node of the
+    /// cluster of the day), for queues an earlier build created so (see the README's broker upgrade notes).</summary>
+    /// <value>Default 3.</value>
+    [Range(0, 99)] public int QuorumInitialGroupSize { get; set; } = 3;
+
     /// <summary>Broker-side backstop (<c>x-max-length</c>, ready messages) with <c>x-overflow=reject-publish</c>.</summary>
     /// <value>Default 1,000,000.</value>
     [Range(1, int.MaxValue)] public int MaxQueueLength { get; set; } = 1_000_000;

@@ -4,15 +4,17 @@ namespace IngestFleet.Messaging.Broker;
 
 /// <summary>
 /// One lazily opened RabbitMQ connection for the parts that speak AMQP directly (the gateway's publisher, the depth
-/// monitor, the shedder). A failed or closed connection is dropped and reopened on the next call, so a broker that
-/// comes back is picked up without a restart; each call fails fast (connect timeout) while it is down.
+/// monitor, the shedder, the poison drain). A failed or closed connection is dropped and reopened on the next call, to
+/// any node of the configured list that answers (<see cref="BrokerEndpoints"/>), so the loss of one cluster node costs
+/// one failed call, and a broker that comes back is picked up without a restart; each call fails fast (connect timeout)
+/// while no node answers.
 /// </summary>
 public sealed class BrokerLink(RabbitMqOptions options, string clientName) : IAsyncDisposable
 {
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
 
-    public string Endpoint => Redacted(options.Uri);
+    public string Endpoint => BrokerEndpoints.Describe(options);
 
     /// <summary>The broker user this link logs in as: the <c>user_id</c> every message it publishes carries.</summary>
     public string UserName { get; } = Publishing.PublisherIdentity.UserOf(new Uri(options.Uri));
@@ -33,14 +35,7 @@ public sealed class BrokerLink(RabbitMqOptions options, string clientName) : IAs
             if (_connection is { IsOpen: true } again) return again;
             if (_connection is not null) await _connection.DisposeAsync();
             _connection = null;
-            var factory = new ConnectionFactory
-            {
-                Uri = new Uri(options.Uri),
-                ClientProvidedName = clientName,
-                RequestedConnectionTimeout = TimeSpan.FromSeconds(3),
-                AutomaticRecoveryEnabled = false,
-            };
-            _connection = await factory.CreateConnectionAsync(cancellationToken);
+            _connection = await BrokerEndpoints.ConnectAsync(options, clientName, TimeSpan.FromSeconds(3), cancellationToken);
             return _connection;
         }
         finally

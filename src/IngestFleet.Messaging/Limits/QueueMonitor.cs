@@ -12,7 +12,8 @@ namespace IngestFleet.Messaging.Limits;
 /// <summary>
 /// Reads queue depth cheaply and caches it for <see cref="LimitsOptions.SampleIntervalSeconds"/>. Ready messages and
 /// consumers come from an AMQP passive declare (real time); unacked messages and the ack rate come from the management
-/// API (<c>GET /api/queues/{vhost}/{queue}</c>, refreshed by the broker every few seconds). If only the management API
+/// API (<c>GET /api/queues/{vhost}/{queue}</c>, refreshed by the broker every few seconds; each configured management URL
+/// in turn, see <see cref="RabbitMqOptions.ManagementUris"/>). If only the management API
 /// is down, unacked counts as 0 and the sample still stands; if AMQP is down the snapshot carries the error.
 /// The age of the oldest message is estimated by <see cref="EstimateWait"/>: depth ÷ ack rate (Little's law) while acks
 /// flow, the time since messages started waiting while nothing is acked, and unknown without the management API.
@@ -26,6 +27,10 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly HttpClient _http;
+    private readonly Uri[] _managementUrls;
+    private readonly BrokerTlsTrust _trust;
+    private string? _managementProblem;
+    private int _managementAnswered; // index of the management URL that last answered: asked first
     private readonly SemaphoreSlim _refresh = new(1, 1);
     private readonly Dictionary<string, DateTimeOffset> _backlogSince = new(StringComparer.Ordinal);
     private readonly Meter _meter;
@@ -45,7 +50,11 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
         _interval = TimeSpan.FromSeconds(limits.SampleIntervalSeconds);
         _time = time;
         _logger = logger;
-        _http = new HttpClient { BaseAddress = new Uri(rabbit.ManagementUri.TrimEnd('/') + "/"), Timeout = TimeSpan.FromSeconds(3) };
+#pragma warning disable CA2000 // the client owns its handler (disposeHandler: true) and is disposed with the monitor
+        _trust = new BrokerTlsTrust(rabbit.Tls);
+        _http = new HttpClient(BrokerEndpoints.ManagementHandler(_trust), disposeHandler: true) { Timeout = TimeSpan.FromSeconds(3) };
+#pragma warning restore CA2000
+        _managementUrls = rabbit.ManagementUrls().Select(u => new Uri(u.TrimEnd('/') + "/")).ToArray();
         var amqp = new Uri(rabbit.Uri);
         var user = Uri.UnescapeDataString(amqp.UserInfo.Split(':')[0] is { Length: > 0 } u ? u : "guest");
         var pass = amqp.UserInfo.Contains(':') ? Uri.UnescapeDataString(amqp.UserInfo[(amqp.UserInfo.IndexOf(':') + 1)..]) : "guest";
@@ -68,6 +77,10 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
     }
 
     private string Vhost { get; }
+
+    /// <summary>Why the last read of the management API got no answer from any of its URLs (a refused certificate is
+    /// named as such); null once one answered.</summary>
+    public string? ManagementProblem => Volatile.Read(ref _managementProblem);
 
     /// <summary>The last snapshot, without touching the broker (null before the first read).</summary>
     public DepthSnapshot? Last => Volatile.Read(ref _last);
@@ -160,8 +173,8 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
     {
         try
         {
-            using var response = await _http.GetAsync(new Uri($"api/queues/{Vhost}/{Uri.EscapeDataString(queue)}", UriKind.Relative), cancellationToken);
-            if (!response.IsSuccessStatusCode) return (0, 0, false);
+            using var response = await ManagementGetAsync($"api/queues/{Vhost}/{Uri.EscapeDataString(queue)}", cancellationToken);
+            if (response is not { IsSuccessStatusCode: true }) return (0, 0, false);
             using var doc = await JsonDocument.ParseAsync(await response.Content.ReadAsStreamAsync(cancellationToken), default, cancellationToken);
             var root = doc.RootElement;
             var unacked = root.TryGetProperty("messages_unacknowledged", out var u) && u.TryGetInt64(out var uv) ? uv : 0;
@@ -169,10 +182,55 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
                        && ack.TryGetProperty("rate", out var r) && r.TryGetDouble(out var rv) ? rv : 0;
             return (unacked, rate, true);
         }
-        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException)
+        catch (Exception e) when (e is HttpRequestException or TaskCanceledException or JsonException && !cancellationToken.IsCancellationRequested)
         {
+            Volatile.Write(ref _managementProblem, e.Message);
             return (0, 0, false); // the management plugin is optional for admission; depth falls back to ready messages
         }
+    }
+
+    /// <summary>Asks the management API whether it answers (<c>GET /api/overview</c>, every URL in turn): null when one
+    /// did, else why none did (<see cref="ManagementProblem"/>).</summary>
+    public async Task<string?> ProbeManagementAsync(CancellationToken cancellationToken)
+    {
+        using var response = await ManagementGetAsync("api/overview", cancellationToken);
+        if (response is { IsSuccessStatusCode: false })
+            Volatile.Write(ref _managementProblem, $"the management API answered {(int)response.StatusCode} {response.ReasonPhrase}");
+        return ManagementProblem;
+    }
+
+    /// <summary>One GET, to each management URL in turn (one per cluster node), the one that answered last first. A node
+    /// that is down (refused, timed out, 5xx) or whose certificate is refused passes to the next; any other answer (404 for
+    /// a queue not declared yet) is the cluster's. Null when none answered.</summary>
+    private async Task<HttpResponseMessage?> ManagementGetAsync(string relative, CancellationToken cancellationToken)
+    {
+        var first = Volatile.Read(ref _managementAnswered);
+        for (var i = 0; i < _managementUrls.Length; i++)
+        {
+            var index = (first + i) % _managementUrls.Length;
+            HttpResponseMessage response;
+            try
+            {
+                response = await _http.GetAsync(new Uri(_managementUrls[index], relative), cancellationToken);
+            }
+            catch (Exception e) when (e is HttpRequestException or TaskCanceledException && !cancellationToken.IsCancellationRequested)
+            {
+                var why = e.InnerException is System.Security.Authentication.AuthenticationException && _trust.LastRefusal is { } refusal
+                    ? $"TLS refused: {refusal}" : e.Message;
+                Volatile.Write(ref _managementProblem, $"{_managementUrls[index]}: {why}");
+                continue;
+            }
+            if ((int)response.StatusCode >= 500)
+            {
+                Volatile.Write(ref _managementProblem, $"{_managementUrls[index]} answered {(int)response.StatusCode}");
+                response.Dispose();
+                continue;
+            }
+            Volatile.Write(ref _managementAnswered, index);
+            Volatile.Write(ref _managementProblem, null);
+            return response;
+        }
+        return null;
     }
 
     /// <summary>

@@ -82,7 +82,13 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
         IChannel? requeue = null;
         try
         {
-            await FleetTopology.DeclarePoisonAsync(channel, fleet, cancellationToken);
+            if (!await FleetTopology.DeclarePoisonAsync(channel, fleet, cancellationToken))
+            {
+                // The overflow queue's node is down: drain the rest now, the overflow once its node is back.
+                logger.LogWarning("poison drain: {Queue} is on a broker node that is down; the other queues are drained meanwhile", FleetTopology.PoisonOverflowName(fleet));
+                await channel.DisposeAsync();
+                channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
+            }
             foreach (var queue in Queues)
             {
                 uint waiting;
@@ -92,7 +98,9 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
                 }
                 catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
                 {
-                    await channel.DisposeAsync(); // the 404 closed it; the queue does not exist, so nothing waits there
+                    // The 404 closed it: the queue does not exist (nothing waits there), or it is a classic queue whose node
+                    // is down (FleetTopology.IsHomeNodeDown; drained once the node is back).
+                    await channel.DisposeAsync();
                     channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
                     continue;
                 }

@@ -227,7 +227,7 @@ public static class WorkerHosting
                 x.UsingRabbitMq((context, cfg) =>
                 {
                     var rabbit = context.GetRequiredService<RabbitMqOptions>();
-                    cfg.Host(new Uri(rabbit.Uri), h => h.PublisherConfirmation = true);
+                    ConfigureHost(cfg, rabbit);
                     cfg.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
                     foreach (var queue in context.GetRequiredService<FleetOptions>().ConsumedQueueNames())
                         cfg.ReceiveEndpoint(queue, e => e.ConfigureConsumer<EmbedBatchConsumer>(context));
@@ -244,6 +244,31 @@ public static class WorkerHosting
                         cfg.ReceiveEndpoint(queue, e => e.ConfigureConsumer<EmbedBatchConsumer>(context));
                 });
             }
+        });
+    }
+    /// <summary>The bus's host: the URI (credentials, vhost), publisher confirms, and the node list and TLS exactly as
+    /// <see cref="BrokerEndpoints"/> gives them to raw AMQP. MassTransit reconnects through the list in turn, from the
+    /// node after the one it lost.</summary>
+    internal static void ConfigureHost(IRabbitMqBusFactoryConfigurator bus, RabbitMqOptions options)
+    {
+        var uri = new Uri(options.Uri);
+        var trust = new BrokerTlsTrust(options.Tls);
+        bus.Host(uri, h =>
+        {
+            h.PublisherConfirmation = true;
+            if (options.HasClusterNodes)
+                h.UseCluster(c =>
+                {
+                    foreach (var (host, port) in options.Nodes())
+                        c.Node(FormattableString.Invariant($"{(host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host)}:{port}"));
+                });
+            if (uri.Scheme == "amqps")
+                h.UseSsl(s =>
+                {
+                    s.ServerName = options.Tls.ServerName ?? uri.Host;
+                    s.CertificateValidationCallback = trust.Validate;
+                    if (trust.ClientCertificate() is { } client) s.Certificate = client;
+                });
         });
     }
 }

@@ -31,7 +31,7 @@ public static class WorkerStartup
         }
         catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or System.Net.Sockets.SocketException or IOException)
         {
-            throw new FleetUnreachableException($"cannot reach RabbitMQ at {BrokerLink.Redacted(rabbit.Uri)}: {e.Message}. Start the broker or set IngestFleet__RabbitMq__Uri (--broker).", e);
+            throw new FleetUnreachableException($"cannot reach RabbitMQ at {BrokerEndpoints.Describe(rabbit)}: {e.Message}. Start the broker, or set IngestFleet__RabbitMq__Uri (--broker) and for a cluster IngestFleet__RabbitMq__ClusterNodes__0… (--broker-nodes).", e);
         }
     }
 

@@ -196,7 +196,7 @@ public static class NodeDoctor
         }
         catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or System.Net.Sockets.SocketException or IOException or TimeoutException)
         {
-            return new DoctorCheck("broker", false, $"cannot reach RabbitMQ at {BrokerLink.Redacted(rabbit.Uri)}: {e.Message}");
+            return new DoctorCheck("broker", false, $"cannot reach RabbitMQ at {BrokerEndpoints.Describe(rabbit)}: {e.Message}");
         }
     }
 

@@ -34,6 +34,10 @@ public enum FaultScenario
     LongIds,
     /// <summary>Endless, stalled, dripping and 503 HTTPS bodies mixed into batches of good photos.</summary>
     HostileBodies,
+    /// <summary>A 3-node broker cluster (<see cref="BrokerCluster"/>): the node holding the queue's leader stopped for a
+    /// minute, then the node named first in the list, then a rolling restart of all three; jobs keep arriving through the
+    /// gateway meanwhile (<see cref="FaultLab.RunClusterAsync"/>).</summary>
+    BrokerNodeLoss,
 }
 
 /// <summary>Where the fleet's services are and how to stop them.</summary>
@@ -71,7 +75,7 @@ public sealed record LedgerRow(FaultScenario Scenario, int Items, int Vectors, i
 /// server), real <c>ingestfleet worker</c> processes, the fault, then the ledger check. Used by the integration tests
 /// (tens of items) and by the <c>faults</c> benchmark (2,000 items).
 /// </summary>
-public sealed class FaultLab(FaultEnvironment env, Action<string>? log = null)
+public sealed partial class FaultLab(FaultEnvironment env, Action<string>? log = null)
 {
     private static readonly string[] PhotoNames = ["astronaut.jpg", "chelsea.jpg", "coffee.jpg", "motorcycle_left.jpg", "rocket.jpg"];
     private const string Revision = "clip-tiny-r1";

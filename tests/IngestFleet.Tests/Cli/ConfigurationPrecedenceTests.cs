@@ -60,6 +60,29 @@ public sealed class ConfigurationPrecedenceTests
         Assert.True(tried.SequenceEqual([expected]), $"{entryPoint}: expected only {expected}, saw [{string.Join(", ", tried)}] in:\n{output}");
     }
 
+    /// <summary>The node list follows the same precedence, and a list given on the command line replaces a configured
+    /// one whole (the environment's second node must not survive the flag's one-node list).</summary>
+    [Theory]
+    [InlineData("ingestfleet worker")]
+    [InlineData("ingestfleet gateway")]
+    public async Task BrokerNodesOnTheCommandLine_ReplaceTheEnvironmentsList(string entryPoint)
+    {
+        var cwd = Directory.CreateTempSubdirectory("ingestfleet-precedence-").FullName;
+        string[] args = entryPoint == "ingestfleet worker"
+            ? ["worker", "--ep", "cpu", "--broker-nodes", "127.0.0.3:1"]
+            : ["gateway", "--allow-anonymous", "--urls", "http://127.0.0.1:0", "--broker-nodes", "127.0.0.3:1"];
+        var env = new Dictionary<string, string>
+        {
+            ["ASPNETCORE_URLS"] = "http://127.0.0.1:0", ["IngestFleet__Embedder__ExecutionProvider"] = "cpu",
+            ["IngestFleet__SourcePolicy__RequireAllowList"] = "false", ["IngestFleet__S3__ServiceUrl"] = "http://127.0.0.1:1",
+            ["IngestFleet__RabbitMq__Uri"] = FromEnvironment,
+            ["IngestFleet__RabbitMq__ClusterNodes__0"] = "127.0.0.2:1", ["IngestFleet__RabbitMq__ClusterNodes__1"] = "127.0.0.5:1",
+        };
+        var output = await RunUntilAsync(Cli, args, cwd, env, text => text.Contains("(nodes ", StringComparison.Ordinal));
+        Assert.Contains("(nodes 127.0.0.3:1)", output, StringComparison.Ordinal);
+        Assert.DoesNotContain("127.0.0.5", output, StringComparison.Ordinal);
+    }
+
     private static readonly string[] Addresses = ["127.0.0.2", "127.0.0.3", "127.0.0.4"];
 
     private static string Cli => Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll");
