@@ -27,6 +27,22 @@ helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
   valueFrom: { secretKeyRef: { name: {{ .Values.broker.existingSecret }}, key: managementUri } }
 {{- end -}}
 
+{{/* The broker's CA and client certificate (broker.tls.existingSecret), in every pod that connects to the broker. */}}
+{{- define "ingestfleet.brokerTlsMount" -}}
+{{- if .Values.broker.tls.existingSecret }}
+- name: broker-tls
+  mountPath: /etc/ingestfleet/broker-tls
+  readOnly: true
+{{- end }}
+{{- end -}}
+{{- define "ingestfleet.brokerTlsVolume" -}}
+{{- if .Values.broker.tls.existingSecret }}
+- name: broker-tls
+  secret:
+    secretName: {{ .Values.broker.tls.existingSecret }}
+{{- end }}
+{{- end -}}
+
 {{/* S3 credentials (workers only: the gateway never reads or writes S3). */}}
 {{- define "ingestfleet.s3Env" -}}
 {{- if .Values.s3.existingSecret }}

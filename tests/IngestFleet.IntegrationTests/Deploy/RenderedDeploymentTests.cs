@@ -49,7 +49,45 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
     [LinuxX64Fact(needsHelm: true)]
     public Task Chart_CudaValues_StartAsRendered_WithTheExecutionProviderForcedToCpu() => RunChartAsync(["-f", "charts/ingestfleet/ci/cuda-values.yaml"]);
 
-    private async Task RunChartAsync(string[] values)
+    /// <summary>Issue 24: the node list and TLS as the chart renders them (ci/cluster-tls-values.yaml), run against a
+    /// TLS-only RabbitMQ node with certificates made by the test (<see cref="Broker.TlsBroker"/>): each of the three node
+    /// names, the management URLs and the service name map to it. The pods read the CA and client certificate from the
+    /// mounted Secret, as rendered.</summary>
+    [LinuxX64Fact(needsHelm: true)]
+    public async Task Chart_ClusterTlsValues_StartAsRendered_OverAmqpsWithTheMountedCertificates()
+    {
+        var tls = new Broker.TlsBroker();
+        await tls.InitializeAsync();
+        try
+        {
+            var map = new Dictionary<string, string>(StringComparer.Ordinal);
+            for (var i = 0; i < 3; i++)
+            {
+                map[$"https://rabbitmq-server-{i}.rabbitmq-nodes.rabbitmq:15671"] = Broker.TlsBroker.ManagementUri;
+                map[$"rabbitmq-server-{i}.rabbitmq-nodes.rabbitmq:5671"] = "localhost:5691";
+            }
+            map["https://rabbitmq.rabbitmq.svc:15671"] = Broker.TlsBroker.ManagementUri;
+            map["rabbitmq.rabbitmq.svc:5671"] = "localhost:5691";
+            map["rabbitmq.rabbitmq.svc"] = "localhost"; // the server name every node's certificate carries
+            await RunChartAsync(["-f", "charts/ingestfleet/ci/cluster-tls-values.yaml"], new RenderedBroker(
+                "amqps://guest:guest@rabbitmq.rabbitmq.svc:5671/", "https://rabbitmq.rabbitmq.svc:15671", map, new()
+                {
+                    [("ingestfleet-broker-tls", "ca.crt")] = await File.ReadAllTextAsync(tls.CaFile),
+                    [("ingestfleet-broker-tls", "tls.crt")] = await File.ReadAllTextAsync(tls.ClientCertificateFile),
+                    [("ingestfleet-broker-tls", "tls.key")] = await File.ReadAllTextAsync(tls.ClientKeyFile),
+                }));
+        }
+        finally
+        {
+            await tls.DisposeAsync();
+        }
+    }
+
+    /// <summary>A broker other than a vhost of the shared one: its Secret's values as an operator would write them, the
+    /// names to map to this machine, and more Secrets.</summary>
+    private sealed record RenderedBroker(string Uri, string ManagementUri, Dictionary<string, string> HostMap, Dictionary<(string, string), string> Secrets);
+
+    private async Task RunChartAsync(string[] values, RenderedBroker? other = null)
     {
         var tenant = "rt" + Guid.NewGuid().ToString("N")[..8];
         // The one value the chart requires on top of the defaults: this test tenant's s3:// allow-list.
@@ -61,13 +99,13 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         var settings = KubernetesYaml.Deserialize<V1ConfigMap>(docs.Single(d => Kind(d) == "ConfigMap"));
         var deployments = docs.Where(d => Kind(d) == "Deployment").Select(d => KubernetesYaml.Deserialize<V1Deployment>(d)).ToList();
 
-        await using var broker = await BrokerVhost.CreateAsync(fixture);
+        await using var broker = other is null ? await BrokerVhost.CreateAsync(fixture) : null;
         var key = "ifk_" + Guid.NewGuid().ToString("N");
         // The Secrets an operator creates (NOTES.txt), with this machine's endpoints and test credentials.
         var secrets = new Dictionary<(string, string), string>
         {
-            [("ingestfleet-broker", "uri")] = broker.Uri,
-            [("ingestfleet-broker", "managementUri")] = broker.ManagementUri,
+            [("ingestfleet-broker", "uri")] = other?.Uri ?? broker!.Uri,
+            [("ingestfleet-broker", "managementUri")] = other?.ManagementUri ?? broker!.ManagementUri,
             [("ingestfleet-s3", "accessKey")] = fixture.S3AccessKey,
             [("ingestfleet-s3", "secretKey")] = fixture.S3SecretKey,
             [("ingestfleet-gateway-keys", "keys.json")] = $$"""[{"name":"render-test","sha256":"{{ApiKeyRegistry.Hash(key)}}","tenants":["{{tenant}}"]}]""",
@@ -80,6 +118,8 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         var s3 = new Uri(fixture.S3Endpoint);
         launcher.HostMap["http://minio.storage:9000"] = fixture.S3Endpoint;
         launcher.HostMap["http://otel-collector.observability:4318"] = "http://127.0.0.1:9"; // no collector here: exports fail quietly
+        foreach (var (from, to) in other?.HostMap ?? []) launcher.HostMap[from] = to;
+        foreach (var (secret, value) in other?.Secrets ?? []) secrets[secret] = value;
         if (!settings.Data.ContainsKey("IngestFleet__S3__ServiceUrl"))
         {
             // Default values target AWS S3 with the SDK's default credential chain (an instance role or IRSA): here the
@@ -148,8 +188,13 @@ public sealed class RenderedDeploymentTests(FleetFixture fixture)
         await using var launcher = new ContainerLauncher();
         var local = new Uri(fixture.RabbitUri);
         var management = new Uri(fixture.ManagementUri);
-        launcher.HostMap["rabbitmq:5672/"] = $"{local.Host}:{local.Port}/{broker.Name}";
-        launcher.HostMap["rabbitmq:15672"] = management.Authority;
+        // The compose cluster's three nodes → the local broker (the URI, which names the vhost, first).
+        launcher.HostMap["rabbitmq-1:5672/"] = $"{local.Host}:{local.Port}/{broker.Name}";
+        for (var node = 1; node <= 3; node++)
+        {
+            launcher.HostMap[$"rabbitmq-{node}:5672"] = $"{local.Host}:{local.Port}";
+            launcher.HostMap[$"rabbitmq-{node}:15672"] = management.Authority;
+        }
         launcher.HostMap["http://minio:9000"] = s3.Endpoint;
         launcher.HostMap["http://otel-collector:4318"] = "http://127.0.0.1:9";
         launcher.PlatformEnv["IngestFleet__S3__ListObjectsVersion"] = "1";

@@ -14,7 +14,7 @@ namespace IngestFleet.Tests.Deploy;
 /// the Dockerfiles, and a dashboard that only charts metrics the code emits.</summary>
 public sealed partial class ComposeTests
 {
-    private static readonly string[] Services = ["rabbitmq", "minio", "minio-buckets", "gateway", "worker-1", "worker-2", "otel-collector", "jaeger", "prometheus", "grafana"];
+    private static readonly string[] Services = ["rabbitmq-1", "rabbitmq-2", "rabbitmq-3", "minio", "minio-buckets", "gateway", "worker-1", "worker-2", "otel-collector", "jaeger", "prometheus", "grafana"];
 
     internal static string? DockerCompose => ComposeFactAttribute.DockerCompose;
 
@@ -39,7 +39,30 @@ public sealed partial class ComposeTests
             var grace = (string)w["stop_grace_period"];
             Assert.True(int.Parse(grace.TrimEnd('s'), System.Globalization.CultureInfo.InvariantCulture) > IngestFleet.Worker.Hosting.WorkerHosting.DrainBudget.TotalSeconds, grace);
         }
-        Assert.StartsWith("rabbitmq:4.", (string)((Dictionary<object, object>)services["rabbitmq"])["image"], StringComparison.Ordinal);
+        // Three broker nodes of one cluster (one image, one cookie, each named by its hostname in the peer list), and the
+        // fleet given every node and every management URL.
+        var cluster = File.ReadAllText(Path.Combine(ComposeDir, "rabbitmq", "cluster.conf"));
+        var cookies = new HashSet<string>(StringComparer.Ordinal);
+        foreach (var node in new[] { "rabbitmq-1", "rabbitmq-2", "rabbitmq-3" })
+        {
+            var svc = (Dictionary<object, object>)services[node];
+            Assert.StartsWith("rabbitmq:4.", (string)svc["image"], StringComparison.Ordinal);
+            Assert.Equal(node, svc["hostname"]);
+            Assert.Contains($"= rabbit@{node}", cluster, StringComparison.Ordinal);
+            cookies.Add((string)((Dictionary<object, object>)svc["environment"])["RABBITMQ_ERLANG_COOKIE"]);
+        }
+        Assert.Single(cookies);
+        foreach (var fleetService in new[] { "gateway", "worker-1", "worker-2" })
+        {
+            var env = (Dictionary<object, object>)((Dictionary<object, object>)services[fleetService])["environment"];
+            var o = new RabbitMqOptions
+            {
+                Uri = (string)env["IngestFleet__RabbitMq__Uri"], ClusterNodes = [(string)env["IngestFleet__RabbitMq__ClusterNodes__0"]],
+                ManagementUri = (string)env["IngestFleet__RabbitMq__ManagementUri"], ManagementUris = [(string)env["IngestFleet__RabbitMq__ManagementUris__0"]],
+            };
+            Assert.Equal([("rabbitmq-1", 5672), ("rabbitmq-2", 5672), ("rabbitmq-3", 5672)], o.Nodes());
+            Assert.Equal(["http://rabbitmq-1:15672", "http://rabbitmq-2:15672", "http://rabbitmq-3:15672"], o.ManagementUrls());
+        }
 
         // Development credentials stay on this machine: every published port is bound to 127.0.0.1, and Prometheus
         // takes no lifecycle (shutdown/reload) calls.

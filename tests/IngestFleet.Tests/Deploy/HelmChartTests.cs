@@ -5,13 +5,14 @@ using YamlDotNet.Serialization;
 
 namespace IngestFleet.Tests.Deploy;
 
-/// <summary>The chart in charts/ingestfleet, linted and rendered by Helm with two values sets; the rendered objects are
+/// <summary>The chart in charts/ingestfleet, linted and rendered by Helm with its values sets; the rendered objects are
 /// read back with the KubernetesClient models (KEDA's ScaledObject, a custom resource, as plain YAML).</summary>
 public sealed class HelmChartTests
 {
     private const string Chart = "charts/ingestfleet";
     private const string CudaValues = "charts/ingestfleet/ci/cuda-values.yaml";
     private const string DefaultValues = "charts/ingestfleet/ci/default-values.yaml";
+    private const string ClusterTlsValues = "charts/ingestfleet/ci/cluster-tls-values.yaml";
     private static readonly string[] Classes = ["online", "high", "normal", "bulk"];
 
     private sealed record Rendered(List<V1Deployment> Deployments, List<V1Service> Services, List<V1PodDisruptionBudget> Budgets,
@@ -47,12 +48,14 @@ public sealed class HelmChartTests
     }
 
     [HelmFact]
-    public void TheChartLints_WithBothValuesSets()
+    public void TheChartLints_WithEveryValuesSet()
     {
         var plain = Helm.Run("lint", Chart, "-f", DefaultValues);
         Assert.True(plain.ExitCode == 0, plain.Output);
         var cuda = Helm.Run("lint", Chart, "-f", CudaValues);
         Assert.True(cuda.ExitCode == 0, cuda.Output);
+        var clusterTls = Helm.Run("lint", Chart, "-f", DefaultValues, "-f", ClusterTlsValues);
+        Assert.True(clusterTls.ExitCode == 0, clusterTls.Output);
     }
 
     /// <summary>The chart refuses what the worker refuses (issue 21, point 1): no s3:// source allow-list and no opt-out.</summary>
@@ -154,6 +157,48 @@ public sealed class HelmChartTests
         Assert.Equal("2", settings["IngestFleet__Limits__Queues__bulk__ShedRank"]);
     }
 
+    /// <summary>Issue 24: the cluster and TLS values reach every pod (node list, management URLs, the CA and client
+    /// certificate files where the Secret is mounted, the server name, the replica count) and KEDA's scaler gets the same
+    /// trust (tls, ca, cert, key from the Secrets). RenderedDeploymentTests runs these pods over amqps.</summary>
+    [HelmFact]
+    public void ClusterTlsValues_EveryPodGetsTheNodesAndTheCertificates_AndKedaTheSameTrust()
+    {
+        var r = Render("-f", ClusterTlsValues);
+        var data = Assert.Single(r.ConfigMaps).Data;
+        Assert.Equal("rabbitmq-server-0.rabbitmq-nodes.rabbitmq:5671", data["IngestFleet__RabbitMq__ClusterNodes__0"]);
+        Assert.Equal("rabbitmq-server-2.rabbitmq-nodes.rabbitmq:5671", data["IngestFleet__RabbitMq__ClusterNodes__2"]);
+        Assert.Equal("https://rabbitmq-server-2.rabbitmq-nodes.rabbitmq:15671", data["IngestFleet__RabbitMq__ManagementUris__1"]);
+        Assert.Equal("3", data["IngestFleet__Fleet__QuorumInitialGroupSize"]);
+        Assert.Equal("rabbitmq.rabbitmq.svc", data["IngestFleet__RabbitMq__Tls__ServerName"]);
+        Assert.Equal("/etc/ingestfleet/broker-tls/ca.crt", data["IngestFleet__RabbitMq__Tls__CaFile"]);
+        Assert.Equal("/etc/ingestfleet/broker-tls/tls.crt", data["IngestFleet__RabbitMq__Tls__ClientCertificateFile"]);
+        Assert.Equal("/etc/ingestfleet/broker-tls/tls.key", data["IngestFleet__RabbitMq__Tls__ClientKeyFile"]);
+        Assert.Equal(5, r.Deployments.Count); // four worker pools and the gateway: all connect to the broker
+        foreach (var d in r.Deployments)
+        {
+            var pod = d.Spec.Template.Spec;
+            var mount = Assert.Single(pod.Containers[0].VolumeMounts, m => m.MountPath == "/etc/ingestfleet/broker-tls");
+            Assert.True(mount.ReadOnlyProperty);
+            Assert.Equal("ingestfleet-broker-tls", Assert.Single(pod.Volumes, v => v.Name == mount.Name).Secret.SecretName);
+        }
+        var yaml = new DeserializerBuilder().Build();
+        var docs = r.Yaml.Split("\n---", StringSplitOptions.RemoveEmptyEntries);
+        var auth = yaml.Deserialize<Dictionary<object, object>>(docs.Single(d => d.Contains("kind: TriggerAuthentication", StringComparison.Ordinal)));
+        var refs = ((List<object>)At(auth, "spec", "secretTargetRef")).Cast<Dictionary<object, object>>()
+            .ToDictionary(x => (string)x["parameter"], x => ((string)x["name"], (string)x["key"]));
+        Assert.Equal(("fleet-rabbitmq-tls", "tls"), refs["tls"]);
+        Assert.Equal(("ingestfleet-broker-tls", "ca.crt"), refs["ca"]);
+        Assert.Equal(("ingestfleet-broker-tls", "tls.crt"), refs["cert"]);
+        Assert.Equal(("ingestfleet-broker-tls", "tls.key"), refs["key"]);
+        var flag = yaml.Deserialize<Dictionary<object, object>>(docs.Single(d => d.Contains("kind: Secret", StringComparison.Ordinal) && d.Contains("name: fleet-rabbitmq-tls", StringComparison.Ordinal)));
+        Assert.Equal("enable", At(flag, "stringData", "tls"));
+
+        // Without TLS values nothing of it is rendered.
+        var plain = Render();
+        Assert.DoesNotContain(Assert.Single(plain.ConfigMaps).Data.Keys, k => k.Contains("Tls", StringComparison.Ordinal) || k.Contains("ClusterNodes", StringComparison.Ordinal));
+        Assert.DoesNotContain("broker-tls", plain.Yaml, StringComparison.Ordinal);
+    }
+
     [HelmFact]
     public void CudaValues_GpuImageAndLimits_OnlyTheEnabledPools_QueueLengthFromTheBatch()
     {
@@ -181,7 +226,7 @@ public sealed class HelmChartTests
     public void TheRenderedObjects_AreValidAgainstTheKubernetesSchemas()
     {
         var schemas = HelmSchemaFactAttribute.Schemas;
-        foreach (var values in new[] { Array.Empty<string>(), ["-f", CudaValues], ["--set", "worker.cpuLimit=4,broker.vhost=catalog"] })
+        foreach (var values in new[] { Array.Empty<string>(), ["-f", CudaValues], ["-f", ClusterTlsValues], ["--set", "worker.cpuLimit=4,broker.vhost=catalog"] })
         {
             var yaml = Render(values).Yaml;
             var psi = new System.Diagnostics.ProcessStartInfo("node", [Path.Combine(TestPaths.RepositoryRoot, ".ci", "lib", "validate-k8s.mjs"), schemas!])
