@@ -6,13 +6,24 @@ namespace IngestFleet.Messaging.Broker;
 /// One lazily opened RabbitMQ connection for the parts that speak AMQP directly (the gateway's publisher, the depth
 /// monitor, the shedder, the poison drain). A failed or closed connection is dropped and reopened on the next call, to
 /// any node of the configured list that answers (<see cref="BrokerEndpoints"/>), so the loss of one cluster node costs
-/// one failed call, and a broker that comes back is picked up without a restart; each call fails fast (connect timeout)
-/// while no node answers.
+/// one failed call, and a broker that comes back is picked up without a restart. While no node answers, connecting
+/// backs off: after a failed attempt the calls of the next 100 ms, doubling per failure up to 2 s, fail at once with the
+/// last attempt's error instead of each trying every node again (a gateway under load would otherwise open a connection
+/// attempt per request).
 /// </summary>
-public sealed class BrokerLink(RabbitMqOptions options, string clientName) : IAsyncDisposable
+public sealed class BrokerLink(RabbitMqOptions options, string clientName, TimeProvider? time = null) : IAsyncDisposable
 {
+    private static readonly TimeSpan FirstBackoff = TimeSpan.FromMilliseconds(100);
+    private static readonly TimeSpan MaxBackoff = TimeSpan.FromSeconds(2);
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
     private readonly SemaphoreSlim _gate = new(1, 1);
     private IConnection? _connection;
+    private int _failures;
+    private DateTimeOffset _notBefore = DateTimeOffset.MinValue;
+    private Exception? _lastFailure;
+
+    /// <summary>Connection attempts made so far (each tries every node of the list).</summary>
+    public int ConnectAttempts { get; private set; }
 
     public string Endpoint => BrokerEndpoints.Describe(options);
 
@@ -35,7 +46,22 @@ public sealed class BrokerLink(RabbitMqOptions options, string clientName) : IAs
             if (_connection is { IsOpen: true } again) return again;
             if (_connection is not null) await _connection.DisposeAsync();
             _connection = null;
-            _connection = await BrokerEndpoints.ConnectAsync(options, clientName, TimeSpan.FromSeconds(3), cancellationToken);
+            if (_lastFailure is { } last && _time.GetUtcNow() < _notBefore)
+                throw last is BrokerTlsException tls ? new BrokerTlsException(tls.Message, tls) : new RabbitMQ.Client.Exceptions.BrokerUnreachableException(last);
+            try
+            {
+                ConnectAttempts++;
+                _connection = await BrokerEndpoints.ConnectAsync(options, clientName, TimeSpan.FromSeconds(3), cancellationToken);
+            }
+            catch (RabbitMQ.Client.Exceptions.BrokerUnreachableException e)
+            {
+                _lastFailure = e;
+                var backoff = TimeSpan.FromTicks(Math.Min(MaxBackoff.Ticks, FirstBackoff.Ticks << Math.Min(_failures, 10)));
+                _failures++;
+                _notBefore = _time.GetUtcNow() + backoff;
+                throw;
+            }
+            (_failures, _lastFailure) = (0, null);
             return _connection;
         }
         finally
