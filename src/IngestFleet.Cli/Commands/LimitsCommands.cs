@@ -38,6 +38,7 @@ internal static class LimitsCommands
             var options = ValidatedLimits(config, fleet);
             var limits = PublishedLimits.Resolve(fleet, options);
             DepthSnapshot? snapshot = null;
+            string? managementProblem = null;
             if (p.GetValue(live))
             {
                 var rabbit = FleetConnection.Bind<RabbitMqOptions>(config, RabbitMqOptions.SectionName);
@@ -46,6 +47,7 @@ internal static class LimitsCommands
                 snapshot = await monitor.GetAsync(ct);
                 if (!snapshot.BrokerReachable)
                     throw new CliInputException($"{snapshot.BrokerError}. Start the broker or pass --broker / set IngestFleet__RabbitMq__Uri.", ExitCodes.Infrastructure);
+                managementProblem = monitor.ManagementProblem;
             }
             if (p.GetValue(json))
             {
@@ -53,6 +55,7 @@ internal static class LimitsCommands
                 {
                     queues = limits.Select(l => new { limit = l, current = snapshot?.Queues.GetValueOrDefault(l.Priority) }),
                     parked = snapshot?.Parked,
+                    management_problem = managementProblem,
                     shard_ranks = options.ShardRanks,
                 }, Indented));
                 return ExitCodes.Ok;
@@ -66,6 +69,8 @@ internal static class LimitsCommands
                 table.AddRow(row.Select(Markup.Escape).ToArray());
             }
             AnsiConsole.Write(table);
+            if (managementProblem is not null)
+                Console.WriteLine($"management API: {managementProblem} (unacked messages and wait estimates unknown)");
             if (snapshot is not null)
                 Console.WriteLine(snapshot.Parked.Count == 0 ? "parked: none (no poison, _error or _skipped messages)"
                     : "parked (the poison drain turns these into dead-letter records): " + string.Join(", ", snapshot.Parked.Select(kv => $"{kv.Key}={kv.Value}")));
