@@ -53,24 +53,28 @@ public sealed class RabbitMqOptions : IValidatableObject
     public IReadOnlyList<string> ManagementUrls() =>
         SplitEntries(ManagementUris).Prepend(ManagementUri).Distinct(StringComparer.OrdinalIgnoreCase).ToList();
 
+    /// <summary><c>host</c> or <c>host:port</c>. Not an IPv6 literal: MassTransit's cluster node parser splits on every
+    /// colon, so the bus could not take one (use a host name).</summary>
     private static (string Host, int Port) ParseNode(string entry, int defaultPort)
     {
-        // host, host:port, [v6]:port
-        var bracket = entry.StartsWith('[') ? entry.IndexOf(']', StringComparison.Ordinal) : -1;
-        var colon = entry.LastIndexOf(':');
-        if (bracket > 0) return colon > bracket ? (entry[1..bracket], int.Parse(entry[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture)) : (entry[1..bracket], defaultPort);
-        if (colon < 0) return (entry, defaultPort);
-        return (entry[..colon], int.Parse(entry[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
+        if (!IsNode(entry)) throw new Microsoft.Extensions.Options.OptionsValidationException(SectionName, typeof(RabbitMqOptions), [NodeError(entry)]);
+        var colon = entry.IndexOf(':', StringComparison.Ordinal);
+        return colon < 0 ? (entry, defaultPort) : (entry[..colon], int.Parse(entry[(colon + 1)..], System.Globalization.CultureInfo.InvariantCulture));
     }
+
+    private static bool IsNode(string entry)
+    {
+        var m = System.Text.RegularExpressions.Regex.Match(entry, @"^[A-Za-z0-9._-]+(:([0-9]{1,5}))?$");
+        return m.Success && (!m.Groups[2].Success || int.Parse(m.Groups[2].Value, System.Globalization.CultureInfo.InvariantCulture) is >= 1 and <= 65535);
+    }
+
+    private static string NodeError(string entry) =>
+        $"IngestFleet:RabbitMq:ClusterNodes entry '{entry}' is not host[:port] (a host name or IPv4 address; IPv6 literals are not supported)";
 
     public IEnumerable<ValidationResult> Validate(ValidationContext validationContext)
     {
-        foreach (var entry in NodeEntries())
-        {
-            var ok = System.Text.RegularExpressions.Regex.IsMatch(entry, @"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+)(:[0-9]{1,5})?$");
-            if (ok && entry.LastIndexOf(':') is var c and > 0 && !entry.EndsWith(']') && (!int.TryParse(entry[(c + 1)..], out var port) || port is < 1 or > 65535)) ok = false;
-            if (!ok) yield return new ValidationResult($"IngestFleet:RabbitMq:ClusterNodes entry '{entry}' is not host[:port]", [nameof(ClusterNodes)]);
-        }
+        foreach (var entry in NodeEntries().Where(e => !IsNode(e)))
+            yield return new ValidationResult(NodeError(entry), [nameof(ClusterNodes)]);
         foreach (var url in ManagementUrls())
         {
             if (!System.Uri.TryCreate(url, UriKind.Absolute, out var u) || u.Scheme is not ("http" or "https"))

@@ -38,6 +38,10 @@ public static class BrokerEndpoints
         }
     }
 
+    /// <summary>The TLS versions the operating system allows (1.2 and 1.3 today), for raw AMQP and the bus alike:
+    /// MassTransit's own default is TLS 1.2 alone, which a broker that only takes 1.3 would refuse.</summary>
+    public const System.Security.Authentication.SslProtocols TlsVersions = System.Security.Authentication.SslProtocols.None;
+
     /// <summary>The broker as logs and errors name it: the URI without credentials, and the node list when there is one.</summary>
     public static string Describe(RabbitMqOptions options) => options.HasClusterNodes
         ? $"{BrokerLink.Redacted(options.Uri)} (nodes {string.Join(", ", options.Nodes().Select(n => FormattableString.Invariant($"{n.Host}:{n.Port}")))})"
@@ -52,7 +56,7 @@ public static class BrokerEndpoints
         var tls = uri.Scheme == "amqps";
         return options.Nodes().Select(n =>
         {
-            var ssl = new SslOption { Enabled = tls, ServerName = options.Tls.ServerName ?? uri.Host };
+            var ssl = new SslOption { Enabled = tls, ServerName = options.Tls.ServerName ?? uri.Host, Version = TlsVersions };
             if (tls)
             {
                 ssl.CertificateValidationCallback = trust.Validate;
@@ -113,6 +117,12 @@ public sealed class BrokerTlsTrust(RabbitMqTlsOptions options)
     {
         if (certificate is null) return Refuse("the server sent no certificate");
         var subject = certificate.Subject;
+        using var leaf = new X509Certificate2(certificate);
+        // The management API is reached by each node's URL; its certificate carries the configured name (as for AMQP,
+        // where that name is the one connected to), so a mismatch with the URL's host is no mismatch when it carries it.
+        if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch) && !string.IsNullOrEmpty(options.ServerName)
+            && leaf.MatchesHostname(options.ServerName))
+            errors &= ~SslPolicyErrors.RemoteCertificateNameMismatch;
         if (errors.HasFlag(SslPolicyErrors.RemoteCertificateNameMismatch))
             return Refuse($"its certificate ({subject}) does not carry the name connected to (set IngestFleet:RabbitMq:Tls:ServerName, or give the certificate that name)");
         if (_roots.Value is not { } roots)
@@ -123,7 +133,6 @@ public sealed class BrokerTlsTrust(RabbitMqTlsOptions options)
         custom.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         if (chain is not null)
             foreach (var element in chain.ChainElements) custom.ChainPolicy.ExtraStore.Add(element.Certificate);
-        using var leaf = new X509Certificate2(certificate);
         if (custom.Build(leaf)) return true;
         var status = string.Join("; ", custom.ChainStatus.Select(s => s.StatusInformation.Trim()).Where(s => s.Length > 0).Distinct());
         return Refuse($"its certificate ({subject}, issued by {certificate.Issuer}) does not chain to the CA in IngestFleet:RabbitMq:Tls:CaFile ({options.CaFile}): {status}");

@@ -194,8 +194,6 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
     public async Task<string?> ProbeManagementAsync(CancellationToken cancellationToken)
     {
         using var response = await ManagementGetAsync("api/overview", cancellationToken);
-        if (response is { IsSuccessStatusCode: false })
-            Volatile.Write(ref _managementProblem, $"the management API answered {(int)response.StatusCode} {response.ReasonPhrase}");
         return ManagementProblem;
     }
 
@@ -227,7 +225,9 @@ public sealed class QueueMonitor : IDepthSource, IDisposable
                 continue;
             }
             Volatile.Write(ref _managementAnswered, index);
-            Volatile.Write(ref _managementProblem, null);
+            // 404 is an answer (a queue not declared yet); 401/403 and the like mean this user cannot read the API.
+            Volatile.Write(ref _managementProblem, response.IsSuccessStatusCode || response.StatusCode == System.Net.HttpStatusCode.NotFound ? null
+                : $"{_managementUrls[index]} answered {(int)response.StatusCode} {response.ReasonPhrase} (the URI's user needs the management or monitoring tag)");
             return response;
         }
         return null;

@@ -99,7 +99,9 @@ public sealed class PoisonDrain(BrokerLink broker, IObjectStore store, FleetOpti
                 catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
                 {
                     // The 404 closed it: the queue does not exist (nothing waits there), or it is a classic queue whose node
-                    // is down (FleetTopology.IsHomeNodeDown; drained once the node is back).
+                    // is down (drained once the node is back; said, since what waits there cannot be counted meanwhile).
+                    if (FleetTopology.IsHomeNodeDown(e))
+                        logger.LogWarning("poison drain: {Queue} is on a broker node that is down; what waits there is drained once it is back", queue);
                     await channel.DisposeAsync();
                     channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
                     continue;

@@ -260,12 +260,19 @@ public static class WorkerHosting
                 h.UseCluster(c =>
                 {
                     foreach (var (host, port) in options.Nodes())
-                        c.Node(FormattableString.Invariant($"{(host.Contains(':', StringComparison.Ordinal) ? $"[{host}]" : host)}:{port}"));
+                        c.Node(FormattableString.Invariant($"{host}:{port}"));
                 });
             if (uri.Scheme == "amqps")
                 h.UseSsl(s =>
                 {
                     s.ServerName = options.Tls.ServerName ?? uri.Host;
+                    // As raw AMQP. MassTransit's host settings default to TLS 1.2 alone and to accepting chain errors
+                    // (RabbitMqTransport/Configuration/ConfigurationHostSettings.cs: DefaultSslProtocols = Tls12,
+                    // AcceptablePolicyErrors |= RemoteCertificateChainErrors); the validation callback below decides, and
+                    // chain and name errors are enforced besides, so no default of theirs can let a certificate through.
+                    s.Protocol = BrokerEndpoints.TlsVersions;
+                    s.EnforcePolicyErrors(System.Net.Security.SslPolicyErrors.RemoteCertificateChainErrors | System.Net.Security.SslPolicyErrors.RemoteCertificateNameMismatch
+                                          | System.Net.Security.SslPolicyErrors.RemoteCertificateNotAvailable);
                     s.CertificateValidationCallback = trust.Validate;
                     if (trust.ClientCertificate() is { } client) s.Certificate = client;
                 });

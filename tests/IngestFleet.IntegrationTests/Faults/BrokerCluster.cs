@@ -48,6 +48,21 @@ public sealed class BrokerCluster : IAsyncDisposable
     /// <summary>The node (1..3) holding the queue's leader, from the management API of any node that answers.</summary>
     public static async Task<int> LeaderOfAsync(string queue, CancellationToken cancellationToken)
     {
+        var doc = await QueueAsync(queue, cancellationToken);
+        if (doc.TryGetProperty("leader", out var leader) && leader.GetString() is { } name && name.StartsWith("ifc", StringComparison.Ordinal))
+            return int.Parse(name[3..name.IndexOf('@', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
+        throw new InvalidOperationException($"no node reports a leader for {queue}");
+    }
+
+    /// <summary>The nodes holding a replica of the (quorum) queue.</summary>
+    public static async Task<IReadOnlyList<string>> MembersOfAsync(string queue, CancellationToken cancellationToken)
+    {
+        var doc = await QueueAsync(queue, cancellationToken);
+        return doc.TryGetProperty("members", out var members) ? [.. members.EnumerateArray().Select(m => m.GetString()!)] : [];
+    }
+
+    private static async Task<System.Text.Json.JsonElement> QueueAsync(string queue, CancellationToken cancellationToken)
+    {
         using var http = new HttpClient { Timeout = TimeSpan.FromSeconds(5) };
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("guest:guest")));
         foreach (var url in ManagementUrls)
@@ -55,8 +70,7 @@ public sealed class BrokerCluster : IAsyncDisposable
             try
             {
                 using var doc = System.Text.Json.JsonDocument.Parse(await http.GetStringAsync(new System.Uri($"{url}/api/queues/%2F/{System.Uri.EscapeDataString(queue)}"), cancellationToken));
-                if (doc.RootElement.TryGetProperty("leader", out var leader) && leader.GetString() is { } name && name.StartsWith("ifc", StringComparison.Ordinal))
-                    return int.Parse(name[3..name.IndexOf('@', StringComparison.Ordinal)], System.Globalization.CultureInfo.InvariantCulture);
+                return doc.RootElement.Clone();
             }
             catch (HttpRequestException)
             {

@@ -12,20 +12,28 @@ using Microsoft.AspNetCore.Builder;
 namespace IngestFleet.Faults;
 
 /// <summary>One broker node down (or restarted) during a cluster run: what the fleet wrote meanwhile.</summary>
-/// <param name="OutcomesBefore">Items with an outcome when the node stopped.</param>
-/// <param name="OutcomesAfter">… when it was back.</param>
+/// <param name="OutcomesBefore">Items with an outcome when the node was stopped.</param>
+/// <param name="OutcomesSettled">… ten seconds later, once batches in flight at the stop have ended (for a stop of at
+/// least that long; else the same as <paramref name="OutcomesBefore"/>).</param>
+/// <param name="OutcomesBeforeStart">… just before the node was started again.</param>
+/// <param name="OutcomesAfter">… once it was back.</param>
 /// <param name="LongestStallSeconds">The longest time, from the stop to the node's return, in which no new outcome
 /// appeared (sampled every second or so): how long the fleet stood still because of the node.</param>
 /// <param name="GatewayRefusals">Posts the gateway did not accept in the window (503 while it reconnected); the
 /// producer posted each again.</param>
-public sealed record OutageWindow(string What, int Node, double StartSeconds, double Seconds, int OutcomesBefore, int OutcomesAfter,
-    double LongestStallSeconds, int GatewayRefusals)
+public sealed record OutageWindow(string What, int Node, double StartSeconds, double Seconds, int OutcomesBefore, int OutcomesSettled, int OutcomesBeforeStart,
+    int OutcomesAfter, double LongestStallSeconds, int GatewayRefusals)
 {
+    /// <summary>Items that got their outcome while the node was down, not counting batches that were in flight when it
+    /// stopped.</summary>
+    public int WrittenWhileDown => OutcomesBeforeStart - OutcomesSettled;
+
     public override string ToString() =>
-        FormattableString.Invariant($"{What,-26} node {Node}  at {StartSeconds,5:0} s for {Seconds,4:0} s  outcomes {OutcomesBefore,4} -> {OutcomesAfter,4}  longest stall {LongestStallSeconds,5:0.0} s  gateway refusals {GatewayRefusals}");
+        FormattableString.Invariant($"{What,-26} node {Node}  at {StartSeconds,5:0} s for {Seconds,4:0} s  outcomes {OutcomesBefore,4} -> {OutcomesAfter,4} ({WrittenWhileDown} while down{(OutcomesSettled != OutcomesBefore ? ", after the first 10 s" : "")})  longest stall {LongestStallSeconds,5:0.0} s  gateway refusals {GatewayRefusals}");
 }
 
-public sealed record ClusterRun(LedgerRow Ledger, IReadOnlyList<OutageWindow> Windows, int Posts, int Refusals);
+/// <param name="Replicas">The members of each work queue, read before any node was stopped.</param>
+public sealed record ClusterRun(LedgerRow Ledger, IReadOnlyList<OutageWindow> Windows, int Posts, int Refusals, IReadOnlyDictionary<string, int> Replicas);
 
 public sealed partial class FaultLab
 {
@@ -128,23 +136,40 @@ public sealed partial class FaultLab
             }, ct);
 
             await WaitForOutcomes(Math.Min(40, items / 10));
-            var windows = new List<(string What, int Node, double From, double To, int Before, int After)>();
+            var replicas = new Dictionary<string, int>(StringComparer.Ordinal);
+            foreach (var q in fleet.QueueNames()) replicas[q] = (await BrokerCluster.MembersOfAsync(q, ct)).Count;
+            var windows = new List<(string What, int Node, double From, double To, int Before, int Settled, int BeforeStart, int After)>();
             async Task Down(string what, int node, TimeSpan length)
             {
                 var before = Latest();
                 var from = clock.Elapsed.TotalSeconds;
                 await RequireCluster().StopAppAsync(node);
                 log?.Invoke(FormattableString.Invariant($"{from,5:0} s: {what}: node {node} stopped"));
-                await Task.Delay(length, ct);
+                var settle = TimeSpan.FromSeconds(10);
+                int settled;
+                if (length > settle)
+                {
+                    await Task.Delay(settle, ct);
+                    settled = Latest();
+                    await Task.Delay(length - settle, ct);
+                }
+                else
+                {
+                    settled = before; // too short to wait for the batches in flight to end: counted from the stop
+                    await Task.Delay(length, ct);
+                }
+                var beforeStart = Latest();
                 await RequireCluster().StartAppAsync(node);
                 var to = clock.Elapsed.TotalSeconds;
-                windows.Add((what, node, from, to, before, Latest()));
+                windows.Add((what, node, from, to, before, settled, beforeStart, Latest()));
                 log?.Invoke(FormattableString.Invariant($"{to,5:0} s: node {node} back"));
                 await Task.Delay(TimeSpan.FromSeconds(5), ct); // its replicas catch up before the next node goes
             }
-            await Down("queue leader's node", await BrokerCluster.LeaderOfAsync(queue, ct), outage);
-            await Down("first node of the list", 1, outage);
-            for (var node = 1; node <= BrokerCluster.Size; node++) await Down("rolling restart", node, TimeSpan.FromSeconds(5));
+            // The first node of the list first: once it has been stopped the queue's leader is on another node, so the
+            // leader's node stopped next is a different one.
+            await Down(FirstNode, 1, outage);
+            await Down(LeadersNode, await BrokerCluster.LeaderOfAsync(queue, ct), outage);
+            for (var node = 1; node <= BrokerCluster.Size; node++) await Down(RollingRestart, node, TimeSpan.FromSeconds(5));
 
             await producer;
             await WaitForOutcomes(jobs.Count);
@@ -164,9 +189,9 @@ public sealed partial class FaultLab
                 notes.Add($"final SIGTERM: exit {(w.HasExited ? w.ExitCode : -1)}");
             }
             var ledger = await LedgerAsync(FaultScenario.BrokerNodeLoss, jobs, store, fleet, false, clock.Elapsed, notes);
-            var outages = windows.Select(w => new OutageWindow(w.What, w.Node, w.From, w.To - w.From, w.Before, w.After,
+            var outages = windows.Select(w => new OutageWindow(w.What, w.Node, w.From, w.To - w.From, w.Before, w.Settled, w.BeforeStart, w.After,
                 LongestStall(samples, w.From, w.To), refusals.Count(r => r >= w.From && r <= w.To))).ToList();
-            return new ClusterRun(ledger, outages, posts, refusals.Count);
+            return new ClusterRun(ledger, outages, posts, refusals.Count, replicas);
         }
         finally
         {
@@ -179,6 +204,10 @@ public sealed partial class FaultLab
             await DeleteQueuesAsync(prefix);
         }
     }
+
+    public const string FirstNode = "first node of the list";
+    public const string LeadersNode = "queue leader's node";
+    public const string RollingRestart = "rolling restart";
 
     /// <summary>The cluster the lab stops nodes of (set before <see cref="RunClusterAsync"/>).</summary>
     public BrokerCluster? Cluster { get; init; }
