@@ -63,7 +63,7 @@ start_s3() {
   local shim; shim="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/lib/s3rver-atomic.cjs"
   local shim_sum; shim_sum="$(sha256sum "$shim" | cut -d' ' -f1)"
   if port_open "$S3_PORT"; then
-    # Reused only if it runs this checkout's s3rver-atomic.cjs: an older one lacks what the tests rely on (If-Match).
+    # Reused only if it runs this checkout's s3rver-atomic.cjs: an older one lacks what the tests rely on (If-Match, If-None-Match).
     if [ "$(cat "$tools_dir/s3rver.shim" 2>/dev/null)" = "$shim_sum" ]; then echo "services: S3 server already up on $S3_PORT"; return 0; fi
     echo "services: restarting the S3 server on $S3_PORT (it runs another s3rver-atomic.cjs)"
     pkill -f "s3rver.*--port $S3_PORT" || true

@@ -6,7 +6,7 @@
 // writes a temporary file, waits until it is closed and renames it over the object (the MD5 and metadata as below);
 // PUT, GET (until its body stream ends) and DELETE of one key take turns. A PUT with If-Match (a conditional write, as
 // S3 and MinIO do it) is checked against the object's current MD5 in the same turn: 412 PreconditionFailed when it
-// changed, 404 NoSuchKey when it is gone.
+// changed, 404 NoSuchKey when it is gone; one with If-None-Match: * (create-only) answers 412 when the key exists.
 // A kill -9 of s3rver (the fault lab stops it mid-run) must never leave a key that answers 500 for good: s3rver's
 // getMetadata JSON.parses metadata.json and trusts the .md5 file, so a truncated metadata.json (a kill inside its
 // writeFile) failed every later GET, and a kill between the object's rename and the MD5's write left a stale ETag. Here
@@ -93,6 +93,14 @@ Store.prototype.putObject = async function (object) {
       const wanted = String(ifMatch).replace(/"/g, "").trim();
       if (wanted !== "*" && wanted !== current)
         throw new S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", { Condition: "If-Match" });
+    }
+    const ifNoneMatch = object.content && object.content.headers && object.content.headers["if-none-match"];
+    if (ifNoneMatch !== undefined) {
+      // Create-only (If-None-Match: *, as S3 has it since 2024): 412 when the key exists, in the same turn as the write.
+      const current = await this.getMetadata(object.bucket, object.key).then(m => JSON.parse(m.etag), () => null);
+      const wanted = String(ifNoneMatch).replace(/"/g, "").trim();
+      if (current !== null && (wanted === "*" || wanted === current))
+        throw new S3Error("PreconditionFailed", "At least one of the pre-conditions you specified did not hold", { Condition: "If-None-Match" });
     }
     await fs.mkdirp(path.dirname(objectPath));
     const n = ++serial;

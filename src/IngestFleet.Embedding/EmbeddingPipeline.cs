@@ -175,9 +175,9 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
     /// The inference calls of a batch of <paramref name="count"/> images, in order, as [start, end) ranges. The first call
     /// takes an eighth of <paramref name="microBatch"/> (at least one image), so inference starts once a few images are
     /// decoded and the rest of the batch decodes while it runs; the rest is split evenly into calls of at most
-    /// <paramref name="microBatch"/> (by default one call: each further split costs ONNX Runtime's per-call overhead). A
-    /// worker holds one batch at a time, so until the first call starts its cores have nothing but this batch's decodes
-    /// to run. Measured on the ViT-B/32-size tower, batch 16 of 2048-px JPEGs, 2 cores: batch start to first call 91 ms
+    /// <paramref name="microBatch"/> (by default one call: each further split costs ONNX Runtime's per-call overhead). With
+    /// one batch in flight, until the first call starts the cores have nothing but this batch's decodes to run (with
+    /// more, the previous batch's inference fills that gap). Measured on the ViT-B/32-size tower, batch 16 of 2048-px JPEGs, 2 cores: batch start to first call 91 ms
     /// with calls of 8 and 8, 24–26 ms with calls of 2 and 14; ORT time for 16 images in calls of 2, 7 and 7 was 6 %
     /// above one call of 16, in calls of 2 and 14 the same. With a fixed (padded) batch, where a short call costs as much
     /// as a full one, every call but the last is a full micro-batch.

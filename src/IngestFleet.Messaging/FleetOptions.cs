@@ -38,9 +38,22 @@ public sealed class FleetOptions : IValidatableObject
     /// <value>Default "ingestfleet-".</value>
     public string QueuePrefix { get; set; } = "ingestfleet-";
 
-    /// <summary>Images per batch: the batch consumer's message limit and the endpoint's prefetch.</summary>
+    /// <summary>Images per batch: the batch consumer's message limit (the endpoint's prefetch is
+    /// <see cref="Prefetch"/>, this times <see cref="BatchesInFlight"/>).</summary>
     /// <value>Default 16 (from tuning on 2-core CPU nodes; see README benchmarks).</value>
     [Range(1, 512)] public int BatchSize { get; set; } = 16;
+
+    /// <summary>Batches a worker holds at once per queue: while one batch infers and writes its part, the next ones are
+    /// already delivered, fetched and decoding, so the round trips to a distant broker and bucket (next delivery, GETs,
+    /// the part's PUT, the acks) overlap the model's work instead of stalling it. Each batch is still acked only once
+    /// its every item has its outcome. The CPU stages of concurrent batches share the cores through the priority gate
+    /// (first come, first served within a class), so a second batch decodes while the first infers. <c>tune</c> writes
+    /// the depth that hides its measured round trips (profile field <c>batches_in_flight</c>).</summary>
+    /// <value>Default 2.</value>
+    [Range(1, 16)] public int BatchesInFlight { get; set; } = 2;
+
+    /// <summary>The endpoint's prefetch: a whole batch for each batch in flight.</summary>
+    public int Prefetch => BatchSize * BatchesInFlight;
 
     /// <summary>How long a partial batch waits for more messages before it runs.</summary>
     /// <value>Default 100 ms.</value>

@@ -33,6 +33,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             RequestChecksumCalculation = options.ChecksumMode == "when_supported" ? RequestChecksumCalculation.WHEN_SUPPORTED : RequestChecksumCalculation.WHEN_REQUIRED,
             ResponseChecksumValidation = options.ChecksumMode == "when_supported" ? ResponseChecksumValidation.WHEN_SUPPORTED : ResponseChecksumValidation.WHEN_REQUIRED,
             MaxErrorRetry = 4,
+            HttpClientFactory = new S3HttpClientFactory(), // PUT bodies go out without the 100-continue round trip
         };
         if (!string.IsNullOrEmpty(options.ServiceUrl))
         {
@@ -79,6 +80,26 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotFound)
         {
             return null;
+        }
+    }
+
+    /// <summary>A conditional PUT (<c>If-None-Match: *</c>): S3 answers 412 when the key exists and 409 when another
+    /// conditional write to it is in flight; each means "not written" (the caller then reads what is there).</summary>
+    public async Task<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken)
+    {
+        using var body = new MemoryStream(content.ToArray(), writable: false);
+        try
+        {
+            await Translate(() => _s3.PutObjectAsync(new PutObjectRequest
+            {
+                BucketName = _options.Bucket, Key = key, InputStream = body, ContentType = contentType, IfNoneMatch = "*",
+                UseChunkEncoding = _options.UseChunkEncoding, AutoCloseStream = false,
+            }, cancellationToken));
+            return true;
+        }
+        catch (AmazonS3Exception e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.Conflict)
+        {
+            return false;
         }
     }
 

@@ -32,6 +32,16 @@ public interface IObjectStore
         await PutAsync(key, content, contentType, cancellationToken);
         return true;
     }
+
+    /// <summary>Writes the object only if there is none under the key; false when there is, and then nothing was
+    /// written. S3 makes it one request (a conditional PUT, <c>If-None-Match: *</c>), so a writer that almost always
+    /// creates (a batch's new part) saves the read it would otherwise make first; the default looks, then writes.</summary>
+    async Task<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken)
+    {
+        if (await ExistsAsync(key, cancellationToken)) return false;
+        await PutAsync(key, content, contentType, cancellationToken);
+        return true;
+    }
 }
 
 /// <summary>An object as read, with a token that names this version of it.</summary>

@@ -22,8 +22,10 @@ public sealed class ResultWriter(IObjectStore store, TimeProvider time)
         (await VectorParquet.ReadAsync(store, key, cancellationToken)).Select(r => r.ItemId).ToHashSet(StringComparer.Ordinal);
 
     /// <summary>
-    /// Writes one part file. When the key already exists (the same batch delivered or published again), rows it holds
-    /// are kept as they are (identical object, first <c>written_at</c>) and only items it lacks are added to it.
+    /// Writes one part file. Almost every part is new (its key hashes the batch's item ids), so it is created in one
+    /// conditional request, without reading first. When the key already exists (the same batch delivered or published
+    /// again), rows it holds are kept as they are (identical object, first <c>written_at</c>) and only items it lacks
+    /// are added to it.
     /// </summary>
     /// <returns>Rows written now, and rows that were already there.</returns>
     /// <param name="key">The part's key (<see cref="StorageKeys.VectorPart"/> over the batch's item ids for the shard).</param>
@@ -33,14 +35,18 @@ public sealed class ResultWriter(IObjectStore store, TimeProvider time)
     public async Task<(int Written, int Present)> WritePartAsync(string key, IReadOnlyList<VectorItem> items, string contractHash, CancellationToken cancellationToken)
     {
         if (items.Count == 0) return (0, 0);
-        var existing = await VectorParquet.ReadAsync(store, key, cancellationToken);
-        var have = existing.Select(r => r.ItemId).ToHashSet(StringComparer.Ordinal);
         var now = time.GetUtcNow().UtcDateTime;
-        var added = items.Where(i => !have.Contains(i.Job.ItemId)).Select(i => new VectorRow
+        VectorRow RowOf(VectorItem i) => new()
         {
             ItemId = i.Job.ItemId, Tenant = i.Job.Tenant, Shard = i.Job.Shard, Source = i.Job.Image, ModelRevision = i.Revision,
             Dimension = i.Embedding.Length, Embedding = i.Embedding, PreprocessContract = contractHash, WrittenAt = now,
-        }).ToList();
+        };
+        var fresh = items.Select(RowOf).OrderBy(r => r.ItemId, StringComparer.Ordinal).ToList();
+        if (await store.PutIfAbsentAsync(key, await VectorParquet.SerializeAsync(fresh, cancellationToken), ParquetContentType, cancellationToken))
+            return (items.Count, 0);
+        var existing = await VectorParquet.ReadAsync(store, key, cancellationToken);
+        var have = existing.Select(r => r.ItemId).ToHashSet(StringComparer.Ordinal);
+        var added = items.Where(i => !have.Contains(i.Job.ItemId)).Select(RowOf).ToList();
         if (added.Count == 0) return (0, items.Count);
         var rows = existing.Concat(added).OrderBy(r => r.ItemId, StringComparer.Ordinal).ToList();
         await store.PutAsync(key, await VectorParquet.SerializeAsync(rows, cancellationToken), ParquetContentType, cancellationToken);

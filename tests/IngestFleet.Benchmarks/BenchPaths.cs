@@ -71,6 +71,30 @@ internal static class BenchPaths
         return settings;
     }
 
+    // ---- CPU time of processes ---------------------------------------------------------------------------------------
+
+    /// <summary>CPU seconds so far of these processes, from /proc (user + system, in clock ticks of 1/100 s).</summary>
+    public static double CpuSeconds(IEnumerable<int> pids) => pids.Sum(pid =>
+    {
+        try
+        {
+            var stat = File.ReadAllText($"/proc/{pid}/stat");
+            var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
+            return (long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture)) / 100.0;
+        }
+        catch (IOException) { return 0; }
+    });
+
+    /// <summary>The processes whose command line contains <paramref name="needle"/>.</summary>
+    public static List<int> Pids(string needle) => Directory.GetDirectories("/proc").Select(Path.GetFileName)
+        .Where(d => d!.All(char.IsAsciiDigit)).Select(d => int.Parse(d!, CultureInfo.InvariantCulture))
+        .Where(pid =>
+        {
+            try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains(needle, StringComparison.Ordinal); }
+            catch (IOException) { return false; }
+            catch (UnauthorizedAccessException) { return false; }
+        }).ToList();
+
     // ---- child processes and their peak RSS ----------------------------------------------------------------------------
 
     public static ProcessStartInfo Dotnet(string dll, params string[] args)

@@ -1,13 +1,14 @@
 using System.Diagnostics;
 using IngestFleet.Benchmarks;
 
-// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|decode-budget|e2e|isolation|versus|weights|shapes|faults|all] [--quick]
+// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|decode-budget|e2e|isolation|versus|latency|gateway|weights|shapes|faults|all] [--quick]
+// latency takes --delay-ms N (default 40), --depths 1,2,3 (batches in flight to compare) and --models clip-tiny,vit-b32.
 // e2e, isolation and faults need RabbitMQ and an S3 server: source .ci/services.sh first (it exports their addresses).
 if (args is ["versus-minimal", ..]) return await VersusBenchmark.MinimalMainAsync(args);
 if (args is ["weights-probe", ..]) return WeightsBenchmark.ProbeMain(args);
 if (args is ["shapes-probe", ..]) return StaticShapeBenchmark.ProbeMain(args);
 if (args is ["decode-budget-probe", ..]) return DecodeBudgetBenchmark.ProbeMain(args);
-var which = args.FirstOrDefault(a => !a.StartsWith("--", StringComparison.Ordinal)) ?? "core";
+var which = args.FirstOrDefault() is { } first && !first.StartsWith("--", StringComparison.Ordinal) ? first : "core";
 var quick = args.Contains("--quick");
 Console.WriteLine($"machine: {Environment.ProcessorCount} logical cores, {Environment.OSVersion}, {System.Runtime.InteropServices.RuntimeInformation.ProcessArchitecture}, .NET {Environment.Version}");
 Console.WriteLine($"started {DateTime.UtcNow:u}");
@@ -25,6 +26,10 @@ if (which is "isolation" or "all")
     await IsolationBenchmark.RunAsync(quick);
 if (which is "versus" or "all")
     await VersusBenchmark.RunAsync(quick);
+if (which is "latency" or "all")
+    await LatencyBenchmark.RunAsync(quick, args);
+if (which is "gateway" or "all")
+    await GatewayBenchmark.RunAsync(quick);
 if (which is "decode-budget" or "all")
     await DecodeBudgetBenchmark.RunAsync();
 if (which is "weights" or "all")

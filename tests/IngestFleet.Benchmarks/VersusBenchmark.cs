@@ -1,12 +1,7 @@
 using System.Diagnostics;
 using System.Globalization;
 using System.Text.RegularExpressions;
-using IngestFleet.Contracts;
 using IngestFleet.Embedding.Models;
-using IngestFleet.Messaging;
-using IngestFleet.Messaging.Broker;
-using IngestFleet.Messaging.Publishing;
-using IngestFleet.Storage.S3;
 using Microsoft.ML.OnnxRuntime;
 using Microsoft.ML.OnnxRuntime.Tensors;
 
@@ -41,8 +36,11 @@ internal static partial class VersusBenchmark
             System.Text.Json.JsonSerializer.Serialize(new { item_id = $"img-{i:D5}", image = new Uri(photos[i % photos.Length]).AbsoluteUri, priority = "bulk" })));
         Console.WriteLine($"== versus: {images} × 2048-px JPEG ({photos.Length} photos cycled), {manifest.Revision}, batch {Batch}, {Threads} intra-op threads, {Environment.ProcessorCount} cores, {rounds} alternating round(s)");
         var runs = new List<Run>();
+        var bounds = new List<CpuBound>();
         for (var round = 1; round <= rounds; round++)
         {
+            bounds.Add(CpuBound.Measure(manifest, photos, Batch, Threads, quick));
+            Console.WriteLine($"  round {round}: {bounds[^1]}");
             runs.Add(await MinimalAsync(manifest, list, images));
             runs.Add(await EmbeddedAsync(manifest, catalog, work.FullName, images, round));
             runs.Add(await FleetAsync(manifest, photos, images, round));
@@ -66,7 +64,13 @@ internal static partial class VersusBenchmark
             Fleet: runs[3 * k + 2].ImagesPerSecond / runs[3 * k + 1].ImagesPerSecond)).ToArray();
         Console.WriteLine($"per round: embedded ÷ minimal {string.Join(", ", perRound.Select(r => r.Embedded.ToString("0.00", CultureInfo.InvariantCulture)))}; " +
             $"fleet ÷ embedded {string.Join(", ", perRound.Select(r => r.Fleet.ToString("0.00", CultureInfo.InvariantCulture)))}");
-        Console.WriteLine($"targets (median of the per-round ratios): embedded ÷ minimal {Med(perRound.Select(r => r.Embedded)):0.00} (≥ 1.0), fleet ÷ embedded {Med(perRound.Select(r => r.Fleet)):0.00} (≥ 0.9), " +
+        var ofBound = Enumerable.Range(0, rounds).Select(k => (Minimal: runs[3 * k].ImagesPerSecond / bounds[k].ImagesPerSecond,
+            Embedded: runs[3 * k + 1].ImagesPerSecond / bounds[k].ImagesPerSecond, Fleet: runs[3 * k + 2].ImagesPerSecond / bounds[k].ImagesPerSecond)).ToArray();
+        string Each(Func<(double Minimal, double Embedded, double Fleet), double> f) => string.Join(", ", ofBound.Select(f).Select(v => v.ToString("0.00", CultureInfo.InvariantCulture)));
+        Console.WriteLine($"÷ the CPU bound of the same round (median {Med(bounds.Select(b => b.ImagesPerSecond)):0.0} images/s): minimal {Each(r => r.Minimal)}; " +
+                          $"embedded (ingest) {Each(r => r.Embedded)}; fleet {Each(r => r.Fleet)}");
+        Console.WriteLine($"target: ingest ÷ CPU bound {Med(ofBound.Select(r => r.Embedded)):0.00} (≥ 0.95)");
+        Console.WriteLine($"targets (median of the per-round ratios): embedded ÷ minimal {Med(perRound.Select(r => r.Embedded)):0.00} (≥ 1.0), fleet ÷ embedded {Med(perRound.Select(r => r.Fleet)):0.00} (≥ 0.95), " +
             $"embedded peak RSS ÷ minimal {(double)e.PeakRss / m.PeakRss:0.00}, fleet worker peak RSS ÷ minimal {(double)f.PeakRss / m.PeakRss:0.00} (≤ 1.3)");
         work.Delete(recursive: true);
     }
@@ -166,113 +170,9 @@ internal static partial class VersusBenchmark
 
     private static async Task<Run> FleetAsync(ModelManifest manifest, string[] photos, int images, int round)
     {
-        var id = Guid.NewGuid().ToString("N")[..8];
-        var bucket = $"versus-{id}";
-        var prefix = $"versus-{id}-";
-        using var store = new S3ObjectStore(new S3Options { ServiceUrl = BenchPaths.S3Endpoint, Bucket = bucket, AccessKey = "S3RVER", SecretKey = "S3RVER", CreateBucket = true, ListObjectsVersion = 1 });
-        await store.ProbeAsync(CancellationToken.None);
-        for (var i = 0; i < photos.Length; i++)
-            await store.PutAsync($"img/{i}.jpg", await File.ReadAllBytesAsync(photos[i]), "image/jpeg", CancellationToken.None);
-        var port = FreePort();
-        var psi = BenchPaths.Dotnet(Path.Combine(AppContext.BaseDirectory, "ingestfleet.dll"), "worker", "--model", manifest.Directory, "--ep", "cpu",
-            "--threads", Threads.ToString(CultureInfo.InvariantCulture), "--batch", Batch.ToString(CultureInfo.InvariantCulture), "--health-port", port.ToString(CultureInfo.InvariantCulture));
-        foreach (var (k, v) in BenchPaths.WorkerSettings(bucket, prefix, new() { ["IngestFleet:S3:ListObjectsVersion"] = "1", ["IngestFleet:Fleet:Consume:0"] = "bulk" }))
-            psi.Environment[k.Replace(":", "__", StringComparison.Ordinal)] = v;
-        double seconds = 0;
-        var (_, peak) = await BenchPaths.RunChildAsync(psi, async process =>
-        {
-            using var http = new HttpClient();
-            for (var ready = false; !ready;)
-            {
-                if (process.HasExited) throw new InvalidOperationException("the fleet worker exited before it was ready");
-                try { ready = (await http.GetAsync(new Uri($"http://127.0.0.1:{port}/healthz/ready"))).IsSuccessStatusCode; }
-                catch (HttpRequestException) { }
-                if (!ready) await Task.Delay(250);
-            }
-            var fleet = new FleetOptions { QueuePrefix = prefix, BatchSize = Batch };
-            var rabbit = new RabbitMqOptions { Uri = BenchPaths.RabbitUri };
-            await using var link = new BrokerLink(rabbit, "versus");
-            await WarmHarnessAsync(store, link, rabbit, $"versus-warm-{id}-");
-            var jobs = Enumerable.Range(0, images).Select(i => new EmbedCatalogImage
-            {
-                Tenant = "bench", Shard = "s", ItemId = $"img-{i:D5}", Image = $"s3://{bucket}/img/{i % photos.Length}.jpg", Priority = "bulk",
-            }).ToList();
-            var cpuBefore = FleetCpu(process.Id);
-            var sw = Stopwatch.StartNew();
-            var published = await new JobPublisher(link, rabbit, fleet, TimeProvider.System).PublishAsync(jobs, null, CancellationToken.None);
-            if (published.Failed.Count > 0) throw new InvalidOperationException("the broker did not confirm every job");
-            // Vectors arrive as one part file per batch: count the rows of each part once. Every listing costs the S3
-            // server (on these same cores) CPU, so poll once a second while more than two batches are outstanding and
-            // every 100 ms for the last ones, where the finish time is read.
-            var rowsPerPart = new Dictionary<string, int>(StringComparer.Ordinal);
-            while (true)
-            {
-                await foreach (var key in store.ListAsync("vectors/", CancellationToken.None))
-                    if (!rowsPerPart.ContainsKey(key))
-                        rowsPerPart[key] = (await IngestFleet.VectorStore.VectorParquet.ReadAsync(store, key)).Count;
-                var outstanding = images - rowsPerPart.Values.Sum();
-                if (outstanding <= 0) break;
-                await Task.Delay(outstanding > 2 * Batch ? 1000 : 100);
-            }
-            seconds = sw.Elapsed.TotalSeconds;
-            var cpu = FleetCpu(process.Id).Select((c, i) => c - cpuBefore[i]).ToArray();
-            Console.WriteLine($"  round {round}: fleet CPU-seconds over {seconds:0.0} s of wall on {Environment.ProcessorCount} cores: worker {cpu[0]:0.0}, " +
-                              $"s3rver {cpu[1]:0.0}, RabbitMQ {cpu[2]:0.0}, this benchmark (publishing, polling S3 for the vectors) {cpu[3]:0.0}");
-            using var term = Process.Start("kill", ["-TERM", process.Id.ToString(CultureInfo.InvariantCulture)]);
-            await term.WaitForExitAsync();
-        });
-        await BenchPaths.DeleteTopologyAsync(BenchPaths.RabbitUri, prefix);
-        return new Run("fleet", images / seconds, peak);
-    }
-
-    /// <summary>Runs this process's own publishing, listing and Parquet-reading code once before the clock starts, on a
-    /// throwaway queue prefix and key: their first-use JIT is the harness's cost, and inside the timed window it took CPU
-    /// from the worker under test (4.5 CPU-seconds in a first round against 1.0 in the next).</summary>
-    private static async Task WarmHarnessAsync(S3ObjectStore store, BrokerLink link, RabbitMqOptions rabbit, string prefix)
-    {
-        var job = new EmbedCatalogImage { Tenant = "bench", Shard = "s", ItemId = "warm", Image = "s3://warm/warm.jpg", Priority = "bulk" };
-        var warmed = await new JobPublisher(link, rabbit, new FleetOptions { QueuePrefix = prefix, BatchSize = Batch }, TimeProvider.System)
-            .PublishAsync([job], null, CancellationToken.None);
-        await BenchPaths.DeleteTopologyAsync(BenchPaths.RabbitUri, prefix);
-        if (warmed.Failed.Count > 0) throw new InvalidOperationException("the broker did not confirm the warm-up job");
-        var row = new IngestFleet.VectorStore.VectorRow { ItemId = "warm", Tenant = "bench", Shard = "s", Dimension = 512, Embedding = new float[512], WrittenAt = DateTime.UtcNow };
-        await store.PutAsync("warm/part.parquet", await IngestFleet.VectorStore.VectorParquet.SerializeAsync([row]), IngestFleet.VectorStore.ResultWriter.ParquetContentType, CancellationToken.None);
-        await foreach (var key in store.ListAsync("warm/", CancellationToken.None))
-            _ = await IngestFleet.VectorStore.VectorParquet.ReadAsync(store, key);
-        await store.DeleteAsync("warm/part.parquet", CancellationToken.None);
-    }
-
-    // ---- where the fleet run's CPU goes ---------------------------------------------------------------------------------
-
-    /// <summary>CPU seconds so far of the worker, the S3 server (s3rver), RabbitMQ (beam.smp) and this process, from
-    /// /proc (user + system, in clock ticks of 1/100 s).</summary>
-    private static double[] FleetCpu(int worker)
-    {
-        double Of(IEnumerable<int> pids) => pids.Sum(pid =>
-        {
-            try
-            {
-                var stat = File.ReadAllText($"/proc/{pid}/stat");
-                var f = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-                return (long.Parse(f[11], CultureInfo.InvariantCulture) + long.Parse(f[12], CultureInfo.InvariantCulture)) / 100.0;
-            }
-            catch (IOException) { return 0; }
-        });
-        IEnumerable<int> Matching(string needle) => Directory.GetDirectories("/proc").Select(Path.GetFileName)
-            .Where(d => d!.All(char.IsAsciiDigit)).Select(d => int.Parse(d!, CultureInfo.InvariantCulture))
-            .Where(pid =>
-            {
-                try { return File.ReadAllText($"/proc/{pid}/cmdline").Contains(needle, StringComparison.Ordinal); }
-                catch (IOException) { return false; }
-                catch (UnauthorizedAccessException) { return false; }
-            }).ToList();
-        return [Of([worker]), Of(Matching("s3rver")), Of(Matching("beam.smp")), Of([Environment.ProcessId])];
-    }
-
-    private static int FreePort()
-    {
-        using var l = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        l.Start();
-        return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
+        var r = await FleetWorkerRun.RunAsync(new FleetRunSpec(manifest, photos, images, Batch, Threads, "versus"));
+        Console.WriteLine($"  round {round}: fleet CPU-seconds over {r.Seconds:0.0} s of wall on {Environment.ProcessorCount} cores: worker {r.Cpu[0]:0.0}, " +
+                          $"s3rver {r.Cpu[1]:0.0}, RabbitMQ {r.Cpu[2]:0.0}, this benchmark (publishing, polling S3 for the vectors) {r.Cpu[3]:0.0}");
+        return new Run("fleet", images / r.Seconds, r.PeakRss);
     }
 }

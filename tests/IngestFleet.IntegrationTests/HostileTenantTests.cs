@@ -282,6 +282,39 @@ public sealed class HostileTenantTests(FleetFixture fixture)
         return doc.RootElement.TryGetProperty("messages", out var m) && m.TryGetInt64(out var n) ? n : 0;
     }
 
+    /// <summary>Issue 22: a worker holds <c>BatchesInFlight</c> batches at once, so the next batch's fetches are out while
+    /// the first waits. Every image is held by the server until the test releases it: with batch 2 and two batches in
+    /// flight, four fetches wait at once (one batch at a time would stop at two), then every job gets its vector.</summary>
+    [Fact]
+    public async Task TwoBatchesInFlight_FetchAtOnce_ThenEachItemHasItsVector()
+    {
+        using var world = await fixture.NewWorldAsync();
+        await using var hostile = await HostileHttpsServer.StartAsync(await File.ReadAllBytesAsync(Photo));
+        await using var worker = await WorkerHost.StartAsync(world, batch: 2, extra: new()
+        {
+            ["IngestFleet:Fetch:TestOnlyAllowLoopback"] = "true",
+            ["IngestFleet:Fleet:BatchesInFlight"] = "2",
+        });
+        var rabbit = new IngestFleet.Messaging.RabbitMqOptions { Uri = fixture.RabbitUri, ManagementUri = fixture.ManagementUri };
+        await using var link = new IngestFleet.Messaging.Broker.BrokerLink(rabbit, "test-in-flight");
+        var publisher = new JobPublisher(link, rabbit, world.Fleet(2), TimeProvider.System);
+        var jobs = Enumerable.Range(0, 4).Select(i => new EmbedCatalogImage
+        {
+            Tenant = "tenant-a", Shard = "s1", ItemId = $"held-{i}", Image = hostile.Source($"held/{i}.jpg"), Priority = "bulk",
+        }).ToList();
+        Assert.Empty((await publisher.PublishAsync(jobs, null, CancellationToken.None)).Failed);
+
+        var deadline = DateTime.UtcNow.AddMinutes(1);
+        while (hostile.HeldNow < 4 && DateTime.UtcNow < deadline) await Task.Delay(50);
+        var heldAtOnce = hostile.HeldNow;
+        hostile.ReleaseHeld();
+        Assert.Equal(4, heldAtOnce);
+
+        await worker.WaitForItemsAsync(4, TimeSpan.FromMinutes(2));
+        Assert.Equal(jobs.Select(j => j.ItemId).Order(), (await VectorView.ItemsAsync(world.Store)).Select(id => id.Split('/')[^1]).Order());
+        Assert.Equal(4, worker.Ledger.Items);
+    }
+
     /// <summary>Tenant B's job points at a host that answers its headers and then stalls (an attempt would wait out the
     /// whole fetch timeout, here 10 minutes): tenant A's jobs in the same batch are written without waiting for it, and the
     /// stalled item goes back on its queue until its transient budget is spent, then ends as one dead letter.</summary>

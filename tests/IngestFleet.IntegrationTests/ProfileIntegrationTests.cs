@@ -8,26 +8,31 @@ using IngestFleet.Embedding.Inference;
 
 namespace IngestFleet.IntegrationTests;
 
-/// <summary>`ingestfleet tune` writes a profile; a worker started with it consumes with prefetch = the profile's batch.</summary>
+/// <summary>`ingestfleet tune` writes a profile; a worker started with it consumes with prefetch = the profile's batch ×
+/// its batches in flight.</summary>
 [Collection(FleetTests.Name)]
 public sealed class ProfileIntegrationTests(FleetFixture fixture)
 {
     [Fact]
-    public async Task Tune_WritesAProfile_ThatAWorkerUses_ItsPrefetchEqualsTheProfileBatch()
+    public async Task Tune_WritesAProfile_ThatAWorkerUses_ItsPrefetchIsTheProfileBatchTimesItsBatchesInFlight()
     {
         using var world = await fixture.NewWorldAsync();
         var outDir = Directory.CreateTempSubdirectory("ingestfleet-tune-it-").FullName;
         var photos = Path.Combine(AppContext.BaseDirectory, "data", "photos");
-        var tune = CliRunner.Run("tune", "--threads", "1", "--batches", "3,5", "--seconds", "0.3", "--images", photos, "--out", outDir);
+        var tune = CliRunner.Run("tune", "--threads", "1", "--batches", "3,5", "--seconds", "0.3", "--images", photos, "--out", outDir,
+            "--round-trip-ms", "400");
         Assert.True(tune.ExitCode == 0, tune.Stderr + tune.Stdout);
         var path = Path.Combine(outDir, "profile.json");
         var profile = TunedProfile.Load(path);
         Assert.True(profile.Batch is 3 or 5, $"batch {profile.Batch}");
+        var cell = profile.Measurements.Single(c => c.Batch == profile.Batch);
+        Assert.Equal(IngestFleet.Operations.Tuning.TuneSelection.BatchesInFlight(cell.P50Ms, 400), profile.BatchesInFlight);
+        Assert.True(profile.BatchesInFlight > 2, $"a 400 ms round trip over a {cell.P50Ms:0} ms batch gave {profile.BatchesInFlight} in flight");
 
         await using var worker = await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Profile"] = path });
         Assert.Equal(profile.Batch, worker.Services.GetService(typeof(IngestFleet.Messaging.FleetOptions)) is IngestFleet.Messaging.FleetOptions f ? f.BatchSize : -1);
 
-        // What the broker sees: every consumer of the fleet's queues has prefetch = the profile's batch.
+        // What the broker sees: every consumer of the fleet's queues has prefetch = the profile's batch × its depth.
         using var http = new HttpClient { BaseAddress = new Uri(fixture.ManagementUri) };
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Basic", Convert.ToBase64String(Encoding.UTF8.GetBytes("guest:guest")));
         var prefetches = new List<int>();
@@ -39,7 +44,7 @@ public sealed class ProfileIntegrationTests(FleetFixture fixture)
                 prefetches.AddRange(consumers.EnumerateArray().Select(c => c.GetProperty("prefetch_count").GetInt32()));
         }
         Assert.NotEmpty(prefetches);
-        Assert.All(prefetches, p => Assert.Equal(profile.Batch, p));
+        Assert.All(prefetches, p => Assert.Equal(profile.Batch * profile.BatchesInFlight, p));
     }
 
     [Fact]

@@ -45,6 +45,21 @@ public sealed class S3CompatibilityTests(FleetFixture fixture)
         Assert.Null(await store.GetAsync("cas/record.json", CancellationToken.None));
     }
 
+    /// <summary>A create-only write (If-None-Match: *, how a batch's new part is written without reading first) lands
+    /// only where there is no object; over an existing one it writes nothing and says so, so the writer reads and merges.</summary>
+    [Fact]
+    public async Task CreateOnlyPut_WritesOnlyWhereThereIsNoObject()
+    {
+        using var world = await fixture.NewWorldAsync();
+        IngestFleet.Storage.IObjectStore store = world.Store;
+        Assert.True(await store.PutIfAbsentAsync("create/part.parquet", "first"u8.ToArray(), "application/octet-stream", CancellationToken.None));
+        Assert.False(await store.PutIfAbsentAsync("create/part.parquet", "second"u8.ToArray(), "application/octet-stream", CancellationToken.None));
+        Assert.Equal("first"u8.ToArray(), await store.GetAsync("create/part.parquet", CancellationToken.None));
+        await store.DeleteAsync("create/part.parquet", CancellationToken.None);
+        Assert.True(await store.PutIfAbsentAsync("create/part.parquet", "third"u8.ToArray(), "application/octet-stream", CancellationToken.None));
+        Assert.Equal("third"u8.ToArray(), await store.GetAsync("create/part.parquet", CancellationToken.None));
+    }
+
     /// <summary>Replay marks a record after its job is confirmed; a worker that fails the job again in between rewrites
     /// the record (attempts + 1). Here that rewrite is made at the last moment, between replay's second read and its
     /// write: the conditional write loses, and the worker's newer record stays pending (issue 21's identity test once

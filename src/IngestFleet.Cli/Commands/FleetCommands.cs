@@ -149,11 +149,12 @@ internal static class FleetCommands
         var model = CommonOptions.Model();
         var ep = CommonOptions.Ep();
         var threads = CommonOptions.Threads();
-        var batch = new Option<int?>("--batch") { Description = "Batch size = message limit = prefetch (else IngestFleet__Fleet__BatchSize, default 16)" };
+        var batch = new Option<int?>("--batch") { Description = "Batch size = message limit (else IngestFleet__Fleet__BatchSize, default 16)" };
+        var inFlight = new Option<int?>("--batches-in-flight") { Description = "Batches held at once per queue; prefetch = batch × this (else IngestFleet__Fleet__BatchesInFlight, default 2)" };
         var healthPort = new Option<int?>("--health-port") { Description = "Serve GET /healthz on this port (else IngestFleet__Health__Port; 0 = off)" };
         var profile = new Option<string?>("--profile") { Description = "Tuned profile from `ingestfleet tune` (sets batch = prefetch and thread caps; else IngestFleet__Profile)" };
         var connection = new FleetConnection();
-        var cmd = new Command("worker", "Run a fleet worker: consume the priority queues, embed, write vectors and dead letters to S3") { model, ep, threads, batch, healthPort, profile };
+        var cmd = new Command("worker", "Run a fleet worker: consume the priority queues, embed, write vectors and dead letters to S3") { model, ep, threads, batch, inFlight, healthPort, profile };
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
@@ -162,11 +163,12 @@ internal static class FleetCommands
             if (p.GetValue(model) is { } m) overrides[WorkerModels.ModelKey] = m;
             if (p.GetValue(threads) is > 0 and var t) overrides[$"{EmbedderOptions.SectionName}:IntraOpThreads"] = t.ToString();
             if (p.GetValue(batch) is { } b) overrides[$"{FleetOptions.SectionName}:BatchSize"] = b.ToString();
+            if (p.GetValue(inFlight) is { } d) overrides[$"{FleetOptions.SectionName}:BatchesInFlight"] = d.ToString();
             if (p.GetValue(healthPort) is { } hp) overrides[$"{HealthOptions.SectionName}:Port"] = hp.ToString();
             if (p.GetValue(profile) is { } pf)
             {
-                if (p.GetValue(batch) is not null || p.GetValue(threads) is > 0)
-                    throw new CliInputException("--profile sets the batch and the thread caps; drop --batch/--threads, or drop --profile to set them by hand.", ExitCodes.Usage);
+                if (p.GetValue(batch) is not null || p.GetValue(threads) is > 0 || p.GetValue(inFlight) is not null)
+                    throw new CliInputException("--profile sets the batch, the batches in flight and the thread caps; drop --batch/--batches-in-flight/--threads, or drop --profile to set them by hand.", ExitCodes.Usage);
                 overrides["IngestFleet:Profile"] = pf;
             }
             using var host = await BuildWorkerHostAsync(new WorkerHostSpec { Options = overrides }, ct);

@@ -49,13 +49,18 @@ internal static class TuneCommand
         var outDir = new Option<string>("--out") { Description = "Folder for profile.json and chart.png", DefaultValueFactory = _ => "tune-out" };
         var tolerance = new Option<double>("--tolerance") { Description = "Throughput a thread step down may lose and still be taken", DefaultValueFactory = _ => 0.05 };
         var budget = new Option<double?>("--p95-budget-ms") { Description = "Latency budget: only batches whose p95 meets it are candidates" };
+        var roundTrip = new Option<double>("--round-trip-ms")
+        {
+            Description = "Network round trip from this node to its broker and bucket (ping them); sets the batches in flight that hide it (0: next to them)",
+            DefaultValueFactory = _ => 0,
+        };
         var cmd = new Command("tune", "Sweep intra-op threads × batch size on real images; pick a profile by the documented rule; write profile.json and chart.png")
         {
-            model, ep, threads, batches, images, seconds, outDir, tolerance, budget,
+            model, ep, threads, batches, images, seconds, outDir, tolerance, budget, roundTrip,
         };
         cmd.SetAction((p, ct) => CliErrors.Guard(() => Task.FromResult(Run(
             p.GetValue(model), p.GetValue(ep), p.GetValue(threads), p.GetValue(batches)!, p.GetValue(images), p.GetValue(seconds),
-            p.GetValue(outDir)!, p.GetValue(tolerance), p.GetValue(budget), ct))));
+            p.GetValue(outDir)!, p.GetValue(tolerance), p.GetValue(budget), p.GetValue(roundTrip), ct))));
         return cmd;
     }
 
@@ -73,8 +78,9 @@ internal static class TuneCommand
     }
 
     private static int Run(string? modelPath, ExecutionProvider ep, string? threadsText, string batchesText, string? imagesDir, double seconds, string outDir,
-        double tolerance, double? budget, CancellationToken ct)
+        double tolerance, double? budget, double roundTripMs, CancellationToken ct)
     {
+        if (roundTripMs is < 0 or > 10_000) throw new CliInputException($"--round-trip-ms {roundTripMs}: use 0 to 10000 (milliseconds).", ExitCodes.Usage);
         if (seconds is <= 0 or > 3600) throw new CliInputException($"--seconds {seconds}: use a value above 0 and at most 3600.", ExitCodes.Usage);
         if (tolerance is < 0 or >= 1) throw new CliInputException($"--tolerance {tolerance}: use a fraction from 0 to below 1, e.g. 0.05.", ExitCodes.Usage);
         var manifest = ModelLocator.Load(modelPath);
@@ -94,7 +100,7 @@ internal static class TuneCommand
         Console.WriteLine($"tune: model {manifest.Revision}, EP {ep.Name()}, threads [{string.Join(",", threadList)}] × batches [{string.Join(",", batchList)}], {seconds:G} s per cell, " +
             $"{usable.Count} images from {dir}{(skipped.Count > 0 ? $" ({skipped.Count} skipped: {string.Join(", ", skipped)})" : "")}; performance cores {perfCores}");
 
-        var result = TuneSweep.Run(new TuneRequest(manifest, ep, threadList, batchList, usable, seconds, tolerance, budget, perfCores), c =>
+        var result = TuneSweep.Run(new TuneRequest(manifest, ep, threadList, batchList, usable, seconds, tolerance, budget, perfCores, roundTripMs), c =>
             Console.WriteLine($"  threads {c.Threads,2} batch {c.Batch,3}: {c.ImagesPerSecond,7:0.0} img/s  p95 {c.P95Ms,8:0.0} ms  peak RSS {c.PeakRssBytes / 1048576.0,6:0} MiB"), ct);
         var (cells, choice, profile, resolvedEp) = (result.Cells, result.Choice, result.Profile, result.ExecutionProvider);
 
@@ -113,7 +119,7 @@ internal static class TuneCommand
         File.WriteAllText(profilePath, profile.ToJson());
         var chartPath = Path.Combine(outDir, "chart.png");
         TuneChart.Write(cells, choice.Cell, manifest.Revision, resolvedEp.Name(), chartPath);
-        Console.WriteLine($"wrote {profilePath} (threads {profile.IntraOpThreads}, batch {profile.Batch}) and {chartPath}");
+        Console.WriteLine($"wrote {profilePath} (threads {profile.IntraOpThreads}, batch {profile.Batch}, {profile.BatchesInFlight} in flight) and {chartPath}");
         Console.WriteLine($"use it: ingestfleet worker --profile {profilePath}");
         return ExitCodes.Ok;
     }

@@ -22,6 +22,12 @@ public sealed class BrokerLink(RabbitMqOptions options, string clientName, TimeP
     private DateTimeOffset _notBefore = DateTimeOffset.MinValue;
     private Exception? _lastFailure;
 
+    private Publishing.PublisherChannels? _publisherChannels;
+
+    /// <summary>The link's shared confirming channels for publishing (created on first use, closed with the link).</summary>
+    public Publishing.PublisherChannels PublisherChannels =>
+        LazyInitializer.EnsureInitialized(ref _publisherChannels, () => new Publishing.PublisherChannels(this));
+
     /// <summary>Connection attempts made so far (each tries every node of the list).</summary>
     public int ConnectAttempts { get; private set; }
 
@@ -84,6 +90,7 @@ public sealed class BrokerLink(RabbitMqOptions options, string clientName, TimeP
 
     public async ValueTask DisposeAsync()
     {
+        if (_publisherChannels is not null) await _publisherChannels.DisposeAsync();
         if (_connection is not null) await _connection.DisposeAsync();
         _gate.Dispose();
     }

@@ -9,7 +9,9 @@ namespace IngestFleet.Messaging.Publishing;
 /// publisher confirms, exactly as a producer in any other language would; the CLI, the gateway and replay all publish
 /// through it, and the worker reads nothing else. Each job's result says whether the broker confirmed it: a nack
 /// (queue full under reject-publish), an unroutable message or a lost connection is reported per job. Each message
-/// carries its publisher's broker identity (AMQP user_id, see <see cref="PublisherIdentity"/>).
+/// carries its publisher's broker identity (AMQP user_id, see <see cref="PublisherIdentity"/>). Publishes go out on the
+/// link's shared confirming channels (<see cref="PublisherChannels"/>), so concurrent calls (the gateway's requests)
+/// share the broker's confirms instead of each opening a channel.
 /// </summary>
 public sealed class JobPublisher(BrokerLink broker, RabbitMqOptions rabbit, FleetOptions fleet, TimeProvider time) : IJobPublisher
 {
@@ -27,7 +29,7 @@ public sealed class JobPublisher(BrokerLink broker, RabbitMqOptions rabbit, Flee
             await FleetTopology.DeclareAsync(rabbit, fleet, cancellationToken);
             _declared = true;
         }
-        await using var channel = await broker.OpenChannelAsync(confirms: true, cancellationToken);
+        var channel = await broker.PublisherChannels.GetAsync(cancellationToken);
         var failed = new List<(EmbedCatalogImage, string)>();
         foreach (var window in jobs.Chunk(Window))
         {

@@ -60,4 +60,28 @@ public static class TuneSelection
         steps.Add($"chosen: {current.Threads} threads, batch {current.Batch}");
         return new TuneChoice(current, steps);
     }
+
+    /// <summary>Round trips' worth of waiting the depth rule covers per batch. A batch waits about three round trips
+    /// outside its compute (its delivery after the previous ack, its images' GETs, its part's PUT); batches in flight
+    /// finish and wait in step, so covering those three alone left the cores idle (latency benchmark, clip-tiny on 2
+    /// cores, 80 ms round trip, batch compute 152 ms: 4 in flight gave 0.75-0.83 of the images/s without the delay, 6
+    /// and 8 gave 0.92); eight covers that case with the depth that measured 0.92.</summary>
+    public const double RoundTripsPerBatch = 8;
+
+    /// <summary>The most batches a worker holds at once (prefetch = batch × this).</summary>
+    public const int MaxBatchesInFlight = 16;
+
+    /// <summary>
+    /// Batches in flight for a node whose broker and bucket are <paramref name="roundTripMs"/> away: 1 + ⌈8 × round
+    /// trip ÷ batch compute⌉, at least 2 (with no latency, a second batch decodes while the first infers) and at most
+    /// <see cref="MaxBatchesInFlight"/>.
+    /// </summary>
+    /// <param name="batchComputeMs">The chosen cell's p50 batch compute time (decode and inference, bytes in memory).</param>
+    /// <param name="roundTripMs">The network round trip to the broker and the bucket (0: next to them).</param>
+    public static int BatchesInFlight(double batchComputeMs, double roundTripMs)
+    {
+        if (roundTripMs <= 0) return 2;
+        var covering = Math.Ceiling(RoundTripsPerBatch * roundTripMs / Math.Max(1, batchComputeMs));
+        return (int)Math.Clamp(1 + covering, 2, MaxBatchesInFlight);
+    }
 }

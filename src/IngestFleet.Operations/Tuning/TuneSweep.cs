@@ -12,7 +12,7 @@ namespace IngestFleet.Operations.Tuning;
 
 /// <summary>What to sweep: every (threads, batch) cell runs the worker's own preprocess + embed pipeline on real images.</summary>
 public sealed record TuneRequest(ModelManifest Manifest, ExecutionProvider ExecutionProvider, IReadOnlyList<int> Threads, IReadOnlyList<int> Batches,
-    IReadOnlyList<byte[]> Images, double SecondsPerCell, double Tolerance, double? P95BudgetMs, int PerformanceCores);
+    IReadOnlyList<byte[]> Images, double SecondsPerCell, double Tolerance, double? P95BudgetMs, int PerformanceCores, double RoundTripMs = 0);
 
 /// <summary>Every measured cell, the choice by <see cref="TuneSelection"/>, and the profile a worker loads.</summary>
 public sealed record TuneResult(IReadOnlyList<TuneCell> Cells, TuneChoice Choice, TunedProfile Profile, ExecutionProvider ExecutionProvider);
@@ -62,10 +62,15 @@ public static class TuneSweep
             }
         }
         var choice = TuneSelection.Choose(cells, request.PerformanceCores, request.Tolerance, request.P95BudgetMs);
+        var depth = TuneSelection.BatchesInFlight(choice.Cell.P50Ms, request.RoundTripMs);
+        choice = choice with
+        {
+            Steps = [.. choice.Steps, $"batches in flight {depth}: 1 + ⌈{TuneSelection.RoundTripsPerBatch:0} × {request.RoundTripMs:0.#} ms round trip ÷ {choice.Cell.P50Ms:0} ms batch compute⌉, 2..{TuneSelection.MaxBatchesInFlight} (prefetch {depth * choice.Cell.Batch})"],
+        };
         var profile = new TunedProfile
         {
             ModelRevision = manifest.Revision, ModelSha256 = manifest.Onnx.Sha256, ExecutionProvider = resolvedEp,
-            IntraOpThreads = choice.Cell.Threads, InterOpThreads = 1, Batch = choice.Cell.Batch,
+            IntraOpThreads = choice.Cell.Threads, InterOpThreads = 1, Batch = choice.Cell.Batch, BatchesInFlight = depth,
             Rule = TuneSelection.Rule, Tolerance = request.Tolerance, P95BudgetMs = request.P95BudgetMs, CreatedAt = DateTimeOffset.UtcNow,
             Machine = new MachineInfo { PerformanceCores = request.PerformanceCores }, Measurements = cells,
         };

@@ -72,6 +72,11 @@ public sealed class ResilientObjectStore : IObjectStore
     public Task<bool> PutIfUnchangedAsync(string key, ReadOnlyMemory<byte> content, string contentType, string version, CancellationToken cancellationToken) =>
         RunAsync("put " + key, ct => new ValueTask<bool>(_inner.PutIfUnchangedAsync(key, content, contentType, version, ct)), cancellationToken);
 
+    /// <summary>Retried like any write; a retry after a create that did land answers "exists", which callers treat as
+    /// "the object was there" (and read it).</summary>
+    public Task<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken) =>
+        RunAsync("put " + key, ct => new ValueTask<bool>(_inner.PutIfAbsentAsync(key, content, contentType, ct)), cancellationToken);
+
     public Task<bool> ExistsAsync(string key, CancellationToken cancellationToken) =>
         RunAsync("head " + key, ct => new ValueTask<bool>(_inner.ExistsAsync(key, ct)), cancellationToken);
 

@@ -8,7 +8,8 @@ namespace IngestFleet.Worker.Consumers;
 
 /// <summary>
 /// The one place that owns the consumer's endpoint policy, for both transports (RabbitMQ and the embedded in-memory
-/// one): batch size = message limit = prefetch, the batch time limit, one batch at a time per queue, raw-JSON jobs
+/// one): batch size = message limit, prefetch = batch × batches in flight (that many batches run at once per queue),
+/// the batch time limit, raw-JSON jobs
 /// only (no MassTransit envelope), the retry policy, and on RabbitMQ the queue arguments of <see cref="FleetTopology"/>
 /// (quorum queue, delivery limit, max length with reject-publish), so every party declares the same queue.
 /// </summary>
@@ -25,7 +26,7 @@ public sealed class EmbedBatchConsumerDefinition : ConsumerDefinition<EmbedBatch
         IRegistrationContext context)
     {
         endpointConfigurator.ConfigureConsumeTopology = false;
-        endpointConfigurator.PrefetchCount = _fleet.BatchSize;
+        endpointConfigurator.PrefetchCount = _fleet.Prefetch;
         endpointConfigurator.ClearSerialization();
         endpointConfigurator.UseRawJsonSerializer(RawSerializerOptions.AnyMessageType, isDefault: true);
         // Store calls already ride out outages inside the batch (ResilientObjectStore). Past that budget the batch goes
@@ -39,7 +40,7 @@ public sealed class EmbedBatchConsumerDefinition : ConsumerDefinition<EmbedBatch
         consumerConfigurator.Options<BatchOptions>(o => o
             .SetMessageLimit(_fleet.BatchSize)
             .SetTimeLimit(ms: _fleet.BatchTimeLimitMs)
-            .SetConcurrencyLimit(1));
+            .SetConcurrencyLimit(_fleet.BatchesInFlight));
         if (endpointConfigurator is IRabbitMqReceiveEndpointConfigurator rabbit)
         {
             // MassTransit moves a failed message to _error with its properties as received; the broker refuses that copy

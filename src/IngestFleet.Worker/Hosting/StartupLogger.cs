@@ -29,14 +29,14 @@ internal sealed class StartupLogger(Embedder embedder, FleetOptions fleet, IObje
                 fleet.Priorities[0]);
         if (loaded.Profile is { } p)
         {
-            logger.LogInformation("tuned profile {Path}: batch {Batch}, intra-op threads {Intra}, inter-op threads {Inter} (tuned {When:u} on {Host}, {Ep})",
-                loaded.Path, p.Batch, p.IntraOpThreads, p.InterOpThreads, p.CreatedAt, p.Machine.Host, p.ExecutionProvider);
+            logger.LogInformation("tuned profile {Path}: batch {Batch}, batches in flight {InFlight}, intra-op threads {Intra}, inter-op threads {Inter} (tuned {When:u} on {Host}, {Ep})",
+                loaded.Path, p.Batch, p.BatchesInFlight?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "(not set)", p.IntraOpThreads, p.InterOpThreads, p.CreatedAt, p.Machine.Host, p.ExecutionProvider);
             if (p.ExecutionProvider != embedder.ExecutionProvider)
                 logger.LogWarning("the profile was tuned on {ProfileEp} but this worker runs {Ep}; re-tune on this EP for trustworthy caps", p.ExecutionProvider, embedder.ExecutionProvider);
         }
         logger.LogInformation(
-            "IngestFleet worker: model {Revision} ({Dim}-d) on {Ep}; batch {Batch} (prefetch {Prefetch}), micro-batch {Micro}, intra-op threads {Intra}, inter-op threads {Inter}, decode parallelism {Decode}; queues {Queues}; store {Store}",
-            embedder.Manifest.Revision, embedder.Dimension, embedder.ExecutionProvider.Name(), fleet.BatchSize, fleet.BatchSize, fleet.EffectiveMicroBatch,
+            "IngestFleet worker: model {Revision} ({Dim}-d) on {Ep}; batch {Batch} × {InFlight} in flight (prefetch {Prefetch}), micro-batch {Micro}, intra-op threads {Intra}, inter-op threads {Inter}, decode parallelism {Decode}; queues {Queues}; store {Store}",
+            embedder.Manifest.Revision, embedder.Dimension, embedder.ExecutionProvider.Name(), fleet.BatchSize, fleet.BatchesInFlight, fleet.Prefetch, fleet.EffectiveMicroBatch,
             embedder.Options.EffectiveIntraOpThreads, embedder.Options.InterOpThreads, fleet.EffectivePreprocessParallelism,
             string.Join(", ", fleet.Priorities.Select(fleet.QueueName)), store.Location);
         return Task.CompletedTask;

@@ -89,6 +89,7 @@ public sealed class BatchProcessor(
         if (level < 0) level = fleet.Priorities.Length - 1;
         var lowPriority = level > 0 && background.Stages is not null;
         using var span = telemetry.Start(jobs, priority, lowPriority);
+        var batchStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         var unbundled = await TenantsWithoutBundleAsync(jobs, cancellationToken);
         var refused = Refuse(jobs, schemaProblems, unbundled);
 
@@ -117,6 +118,15 @@ public sealed class BatchProcessor(
         outcomes = outcomes.Where((_, i) => !deferred.Contains(i)).ToArray();
         var report = new BatchReport(embedded, present + alreadyDone, dead, timings, System.Diagnostics.Stopwatch.GetElapsedTime(writeStarted), deferred.Count);
         span.Complete(report, outcomes);
+        if (logger.IsEnabled(LogLevel.Debug))
+        {
+            // Where a batch's wall clock went: waiting for its first image's bytes (fetch round trips), its compute (first
+            // bytes to last inference call, shared with concurrent batches), its writes (the part's PUT, dead letters).
+            var wall = System.Diagnostics.Stopwatch.GetElapsedTime(batchStarted);
+            logger.LogDebug("{Priority} batch of {Items}: {Wall:0} ms; before the first image's bytes {FirstBytes:0} ms, compute {Compute:0} ms, writes {Write:0} ms",
+                priority, jobs.Count, wall.TotalMilliseconds, (wall - timings.ComputeWall - report.Write).TotalMilliseconds, timings.ComputeWall.TotalMilliseconds,
+                report.Write.TotalMilliseconds);
+        }
 
         var done = time.GetUtcNow();
         var latencies = jobs.Where((j, i) => j.EnqueuedAt is not null && !deferred.Contains(i)).Select(j => (done - j.EnqueuedAt!.Value).TotalSeconds).ToArray();

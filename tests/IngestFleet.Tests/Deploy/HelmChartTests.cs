@@ -113,6 +113,18 @@ public sealed class HelmChartTests
     }
 
     [HelmFact]
+    public void BatchesInFlight_ReachTheWorker_AndKedaCountsAtLeastThatManyBatchesPerReplica()
+    {
+        string Depth(params string[] args) => KubernetesYaml.Deserialize<V1ConfigMap>(
+            Helm.Run(["template", "fleet", Chart, "-f", DefaultValues, "--show-only", "templates/configmap.yaml", .. args]).Output).Data["IngestFleet__Fleet__BatchesInFlight"];
+        Assert.Equal("2", Depth());
+        Assert.Equal("3", Depth("--set", "profile.batchesInFlight=3"));
+        var refused = Helm.Run("template", "fleet", Chart, "-f", DefaultValues, "--set", "profile.batchesInFlight=4");
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Contains("keda.queueLengthBatches (3) is below profile.batchesInFlight (4)", refused.Output, StringComparison.Ordinal);
+    }
+
+    [HelmFact]
     public void Defaults_OneCpuPoolPerClass_WithProbesGraceAndAScaledObjectEach()
     {
         var r = Render();
@@ -143,7 +155,7 @@ public sealed class HelmChartTests
             Assert.Equal("QueueLength", At(so, "spec", "triggers", 0, "metadata", "mode"));
             Assert.Equal("http", At(so, "spec", "triggers", 0, "metadata", "protocol"));
             Assert.Equal($"ingestfleet-{cls}", At(so, "spec", "triggers", 0, "metadata", "queueName"));
-            Assert.Equal("32", At(so, "spec", "triggers", 0, "metadata", "value")); // batch 16 × 2
+            Assert.Equal("48", At(so, "spec", "triggers", 0, "metadata", "value")); // batch 16 × 3 (two batches in flight and one ready)
             var min = int.Parse((string)At(so, "spec", "minReplicaCount"), System.Globalization.CultureInfo.InvariantCulture);
             if (cls == "online") Assert.True(min >= 1, "online must never scale to zero by default");
             else Assert.Equal(0, min);
@@ -214,7 +226,7 @@ public sealed class HelmChartTests
             Assert.Contains(c.Env, e => e.Name == "IngestFleet__S3__AccessKey" && e.ValueFrom.SecretKeyRef.Name == "ingestfleet-s3");
             Assert.Equal("true", d.Spec.Template.Spec.NodeSelector["nvidia.com/gpu.present"]);
         }
-        Assert.Equal(["64", "64"], r.ScaledObjects.Select(so => (string)At(so, "spec", "triggers", 0, "metadata", "value"))); // batch 32 × 2
+        Assert.Equal(["96", "96"], r.ScaledObjects.Select(so => (string)At(so, "spec", "triggers", 0, "metadata", "value"))); // batch 32 × 3
         Assert.Equal("2", At(r.ScaledObjects[0], "spec", "minReplicaCount"));
         Assert.Equal(3, Assert.Single(r.Deployments, d => d.Metadata.Name == "fleet-gateway").Spec.Replicas);
         Assert.Equal("http://otel-collector.observability:4318", Assert.Single(r.ConfigMaps).Data["OTEL_EXPORTER_OTLP_ENDPOINT"]);

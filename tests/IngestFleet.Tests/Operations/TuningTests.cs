@@ -8,6 +8,15 @@ public sealed class TuningTests
 {
     private static TuneCell Cell(int t, int b, double ips, double p95) => new() { Threads = t, Batch = b, ImagesPerSecond = ips, P95Ms = p95 };
 
+    [Theory]
+    [InlineData(152, 0, 2)]    // next to the broker and bucket: one batch decodes while another infers
+    [InlineData(152, 80, 6)]   // the latency benchmark's case (clip-tiny, 2 cores, 40 ms each way): 6 in flight measured 0.92
+    [InlineData(550, 80, 3)]   // the ViT-B/32-size tower on the same path: its compute covers more of the wait
+    [InlineData(152, 1, 2)]
+    [InlineData(5, 80, 16)]    // a batch far shorter than the round trip: capped
+    public void BatchesInFlight_CoverEightRoundTripsOfWaitPerBatchCompute(double computeMs, double roundTripMs, int expected) =>
+        Assert.Equal(expected, TuneSelection.BatchesInFlight(computeMs, roundTripMs));
+
     [Fact]
     public void Rule_WalksThreadsDown_WhileP95ImprovesAndThroughputStaysWithinTolerance()
     {

@@ -20,10 +20,21 @@ public sealed class HostileHttpsServer : IAsyncDisposable
     private int _unavailableCalls;
     private int _dripCalls;
     private int _stalledCalls;
+    private int _heldNow;
+    private readonly TaskCompletionSource _release = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private HostileHttpsServer(WebApplication app, byte[] jpeg)
     {
         _app = app;
+        // The good JPEG, once the test releases it: until then every request waits (counted in HeldNow), so a test sees how
+        // many fetches a worker has in flight at once.
+        app.MapGet("/held/{name}", async (HttpContext context) =>
+        {
+            Interlocked.Increment(ref _heldNow);
+            try { await _release.Task.WaitAsync(context.RequestAborted); }
+            finally { Interlocked.Decrement(ref _heldNow); }
+            return Results.Bytes(jpeg, "image/jpeg");
+        });
         app.MapGet("/ok.jpg", () => Results.Bytes(jpeg, "image/jpeg"));
         app.MapGet("/missing.jpg", () => Results.NotFound());
         app.MapGet("/unavailable.jpg", () =>
@@ -83,6 +94,12 @@ public sealed class HostileHttpsServer : IAsyncDisposable
     public int UnavailableCalls => _unavailableCalls;
     public int DripCalls => _dripCalls;
     public int StalledCalls => _stalledCalls;
+
+    /// <summary>Requests to <c>/held/…</c> waiting right now.</summary>
+    public int HeldNow => Volatile.Read(ref _heldNow);
+
+    /// <summary>Lets every held request (and any later one) have its image.</summary>
+    public void ReleaseHeld() => _release.TrySetResult();
     public int Port { get; private set; }
     /// <summary>The image address as a job carries it (a string).</summary>
     public string Source(string path) => $"https://127.0.0.1:{Port}/{path}";
