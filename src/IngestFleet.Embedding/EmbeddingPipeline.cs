@@ -126,15 +126,23 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                         input = scratch.AsMemory(0, slots.Count * len);
                     }
                     using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
+                    // Taken after the stage grant: whoever holds the lane is running its call, never waiting for a grant that a more
+                    // urgent batch's claim could hold back (which would stall that batch too if it shares the session).
+                    await model.CallLane.WaitAsync(cancellationToken);
                     var started = Stopwatch.GetTimestamp();
                     EmbeddingResult[] embedded;
-                    using (var during = RssSampler.Track())
+                    try
                     {
+                        using var during = RssSampler.Track();
                         var count = slots.Count;
                         embedded = background is null ? model.Embed(input, count) : await background.RunAsync(() => model.Embed(input, count));
                         during.Sample();
                         RssPeak.InterlockedMax(ref inferencePeak, during.PeakBytes);
                         batchPeak.Offer(during.PeakBytes);
+                    }
+                    finally
+                    {
+                        model.CallLane.Release();
                     }
                     var took = Stopwatch.GetElapsedTime(started);
                     stage?.Dispose();
