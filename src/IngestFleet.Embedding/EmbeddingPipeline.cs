@@ -125,10 +125,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                             tensor.AsSpan(slots[k] * len, len).CopyTo(scratch.AsSpan(k * len, len));
                         input = scratch.AsMemory(0, slots.Count * len);
                     }
-                    using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
-                    // Taken after the stage grant: whoever holds the lane is running its call, never waiting for a grant that a more
-                    // urgent batch's claim could hold back (which would stall that batch too if it shares the session).
-                    await model.CallLane.WaitAsync(cancellationToken);
+                    using var stage = await EnterInferenceAsync(model, stages, cancellationToken);
                     var started = Stopwatch.GetTimestamp();
                     EmbeddingResult[] embedded;
                     try
@@ -176,6 +173,30 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
             try { await Task.WhenAll(prepared.Where(t => t is not null)); } catch { /* outcomes already recorded or cancelled */ }
 #pragma warning restore CA1031
             ArrayPool<float>.Shared.Return(tensor);
+        }
+    }
+
+    /// <summary>
+    /// A stage grant for one inference call and the model's <see cref="Embedder.CallLane"/>, both held on return (the
+    /// caller releases the lane after its call, then the grant). Neither is held while waiting for the other: a batch
+    /// whose grant came while another call runs on the session gives the unit back and waits for the lane to free up, then
+    /// queues for a grant again. Holding the unit would keep a decode off the cores for a whole call per waiting batch;
+    /// holding the lane while waiting for a grant could deadlock against a more urgent batch's claim on a shared session.
+    /// </summary>
+    private static async Task<IDisposable?> EnterInferenceAsync(Embedder model, IStageGate? stages, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var grant = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
+            if (stages is null)
+            {
+                await model.CallLane.WaitAsync(cancellationToken);
+                return null;
+            }
+            if (await model.CallLane.WaitAsync(0, CancellationToken.None)) return grant;
+            grant!.Dispose();
+            await model.CallLane.WaitAsync(cancellationToken); // until the running call ends; then take turns again
+            model.CallLane.Release();
         }
     }
 

@@ -10,7 +10,7 @@ namespace IngestFleet.Storage.S3;
 /// bucket, a round trip per batch part and dead letter (latency benchmark: a part's write took 2 round trips, not 1).
 /// The wait only saves sending a body the server would refuse; the fleet's bodies (a batch's Parquet part, a JSON
 /// record) are small. Everything else stays the SDK's: no redirects followed, no decompression, its connection cap, its
-/// timeout, one cached pool per client configuration.
+/// connect and request timeouts, its proxy, one cached pool per client configuration.
 /// </summary>
 internal sealed class S3HttpClientFactory : HttpClientFactory
 {
@@ -25,6 +25,12 @@ internal sealed class S3HttpClientFactory : HttpClientFactory
             MaxConnectionsPerServer = clientConfig.MaxConnectionsPerServer ?? int.MaxValue,
             PooledConnectionLifetime = TimeSpan.FromMinutes(5), // DNS changes of the endpoint are picked up
         };
+        if (clientConfig.ConnectTimeout is { } connect) handler.ConnectTimeout = connect;
+        if (clientConfig.GetWebProxy() is { } proxy)
+        {
+            handler.Proxy = proxy;
+            handler.UseProxy = true;
+        }
         return new HttpClient(handler) { Timeout = clientConfig.Timeout ?? TimeSpan.FromSeconds(100) };
 #pragma warning restore CA2000
     }
@@ -35,5 +41,5 @@ internal sealed class S3HttpClientFactory : HttpClientFactory
 
     /// <summary>Clients of the same connection settings share their pools, as the SDK's own cache groups them.</summary>
     public override string GetConfigUniqueString(IClientConfig clientConfig) =>
-        $"ingestfleet-s3:{clientConfig.MaxConnectionsPerServer}:{clientConfig.Timeout}";
+        $"ingestfleet-s3:{clientConfig.MaxConnectionsPerServer}:{clientConfig.Timeout}:{clientConfig.ConnectTimeout}:{clientConfig.ProxyHost}:{clientConfig.ProxyPort}";
 }

@@ -83,23 +83,47 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
         }
     }
 
+    /// <summary>Set once the server answered a create-only PUT with 501: it is not asked again.</summary>
+    private volatile bool _createOnlyUnsupported;
+
     /// <summary>A conditional PUT (<c>If-None-Match: *</c>): S3 answers 412 when the key exists and 409 when another
-    /// conditional write to it is in flight; each means "not written" (the caller then reads what is there).</summary>
+    /// conditional write to it is in flight; each means "not written" (the caller then reads what is there). A server
+    /// that answers 501 (it does not implement the header) gets the interface's look-then-write from then on; one that
+    /// ignores the header writes unconditionally (the README's "S3-compatible servers" lists which honour it).</summary>
     public async Task<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken)
     {
+        if (_createOnlyUnsupported) return await LookThenPutAsync();
         using var body = new MemoryStream(content.ToArray(), writable: false);
         try
         {
-            await Translate(() => _s3.PutObjectAsync(new PutObjectRequest
+            await Translate(async () =>
             {
-                BucketName = _options.Bucket, Key = key, InputStream = body, ContentType = contentType, IfNoneMatch = "*",
-                UseChunkEncoding = _options.UseChunkEncoding, AutoCloseStream = false,
-            }, cancellationToken));
-            return true;
+                try
+                {
+                    return await _s3.PutObjectAsync(new PutObjectRequest
+                    {
+                        BucketName = _options.Bucket, Key = key, InputStream = body, ContentType = contentType, IfNoneMatch = "*",
+                        UseChunkEncoding = _options.UseChunkEncoding, AutoCloseStream = false,
+                    }, cancellationToken);
+                }
+                catch (AmazonS3Exception e) when (e.StatusCode == HttpStatusCode.NotImplemented)
+                {
+                    _createOnlyUnsupported = true; // not a transient fault: never retried as one
+                    return (PutObjectResponse?)null;
+                }
+            });
         }
         catch (AmazonS3Exception e) when (e.StatusCode is HttpStatusCode.PreconditionFailed or HttpStatusCode.Conflict)
         {
             return false;
+        }
+        return !_createOnlyUnsupported || await LookThenPutAsync();
+
+        async Task<bool> LookThenPutAsync()
+        {
+            if (await ExistsAsync(key, cancellationToken)) return false;
+            await PutAsync(key, content, contentType, cancellationToken);
+            return true;
         }
     }
 

@@ -294,6 +294,7 @@ public sealed class HostileTenantTests(FleetFixture fixture)
         {
             ["IngestFleet:Fetch:TestOnlyAllowLoopback"] = "true",
             ["IngestFleet:Fleet:BatchesInFlight"] = "2",
+            ["IngestFleet:Fleet:BatchTimeLimitMs"] = "10000", // batches close on their second message, never on time with one
         });
         var rabbit = new IngestFleet.Messaging.RabbitMqOptions { Uri = fixture.RabbitUri, ManagementUri = fixture.ManagementUri };
         await using var link = new IngestFleet.Messaging.Broker.BrokerLink(rabbit, "test-in-flight");

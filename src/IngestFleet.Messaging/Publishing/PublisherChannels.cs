@@ -10,7 +10,10 @@ namespace IngestFleet.Messaging.Publishing;
 /// channel.close are three round trips and broker work each time): concurrent requests publish on the same channels and
 /// the broker confirms whatever is outstanding on a channel at once (basic.ack with multiple), so confirms are batched
 /// across requests while each publish still waits for its own. A channel the broker closed (a lost connection) is
-/// replaced at its next use.
+/// replaced at its next use. Sharing has one cost: a channel-level error fails every publish in flight on that channel,
+/// not only the one that caused it; each caller still learns which of its jobs were not confirmed (the gateway answers
+/// 503 listing them), so nothing is accepted unconfirmed. The fleet's publishes cannot cause one (the default exchange,
+/// <c>user_id</c> always the connection's own user; a full queue or an unroutable job is a per-message nack or return).
 /// </summary>
 public sealed class PublisherChannels(BrokerLink broker, int count = PublisherChannels.DefaultCount) : IAsyncDisposable
 {
