@@ -25,9 +25,10 @@ public sealed class ProfileIntegrationTests(FleetFixture fixture)
         var path = Path.Combine(outDir, "profile.json");
         var profile = TunedProfile.Load(path);
         Assert.True(profile.Batch is 3 or 5, $"batch {profile.Batch}");
+        // The depth is the rule applied to the profile's own recorded cell (the rule itself is unit-tested on fixed inputs);
+        // how large it comes out depends on this machine's measured batch time, so no value is asserted here.
         var cell = profile.Measurements.Single(c => c.Batch == profile.Batch);
         Assert.Equal(IngestFleet.Operations.Tuning.TuneSelection.BatchesInFlight(cell.P50Ms, 400), profile.BatchesInFlight);
-        Assert.True(profile.BatchesInFlight > 2, $"a 400 ms round trip over a {cell.P50Ms:0} ms batch gave {profile.BatchesInFlight} in flight");
 
         await using var worker = await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Profile"] = path });
         Assert.Equal(profile.Batch, worker.Services.GetService(typeof(IngestFleet.Messaging.FleetOptions)) is IngestFleet.Messaging.FleetOptions f ? f.BatchSize : -1);
