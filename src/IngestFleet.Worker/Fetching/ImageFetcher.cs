@@ -24,15 +24,18 @@ public sealed class ImageFetcher : IDisposable
     private readonly ILogger<ImageFetcher> _logger;
     private readonly ResiliencePipeline<FetchResult> _retry;
     private readonly TimeProvider _time;
+    private readonly HostResolver _resolve;
     private static readonly ResiliencePropertyKey<long> StartedKey = new("ingestfleet.fetch.started");
 
-    public ImageFetcher(FetchOptions options, IAmazonS3? s3, ILogger<ImageFetcher> logger, TimeProvider? time = null)
+    /// <param name="resolve">Host lookups (the system resolver unless given; tests give one whose answers they choose).</param>
+    public ImageFetcher(FetchOptions options, IAmazonS3? s3, ILogger<ImageFetcher> logger, TimeProvider? time = null, HostResolver? resolve = null)
     {
+        _resolve = resolve ?? System.Net.Dns.GetHostAddressesAsync;
         _options = options;
         _s3 = s3;
         _logger = logger;
 #pragma warning disable CA2000 // the client owns the handler (disposeHandler: true) and is disposed with the fetcher
-        _http = new HttpClient(SsrfGuard.CreateHandler(options.MaxConnectionsPerHost, options.TestOnlyAllowLoopback), disposeHandler: true)
+        _http = new HttpClient(SsrfGuard.CreateHandler(options.MaxConnectionsPerHost, options.TestOnlyAllowLoopback, _resolve), disposeHandler: true)
         {
             Timeout = Timeout.InfiniteTimeSpan, // the per-attempt deadline below covers headers and body
             MaxResponseContentBufferSize = options.MaxBytes,
@@ -241,7 +244,7 @@ public sealed class ImageFetcher : IDisposable
         await Task.Delay(TimeSpan.FromSeconds(1), _time, cancellationToken);
         try
         {
-            return (await System.Net.Dns.GetHostAddressesAsync(host, cancellationToken)).Length > 0;
+            return (await _resolve(host, cancellationToken)).Length > 0;
         }
         catch (System.Net.Sockets.SocketException)
         {

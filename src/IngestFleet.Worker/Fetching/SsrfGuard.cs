@@ -3,6 +3,9 @@ using System.Net.Sockets;
 
 namespace IngestFleet.Worker.Fetching;
 
+/// <summary>Resolves a host name to its addresses, as <see cref="Dns.GetHostAddressesAsync(string, CancellationToken)"/> does.</summary>
+public delegate Task<IPAddress[]> HostResolver(string host, CancellationToken cancellationToken);
+
 /// <summary>
 /// Resolves the host once, refuses loopback, private, link-local (cloud metadata), CGNAT, multicast, unspecified,
 /// documentation and benchmarking ranges, IPv6 ULA/link-local, and IPv4 addresses embedded in IPv6 (IPv4-mapped,
@@ -15,7 +18,9 @@ public static class SsrfGuard
     /// <param name="maxConnectionsPerHost">Connections open at once to one host.</param>
     /// <param name="testOnlyAllowLoopback">Test-only (<see cref="FetchOptions.TestOnlyAllowLoopback"/>): also admit
     /// 127.0.0.1 / ::1 and trust the certificate a server at a loopback literal presents.</param>
-    public static SocketsHttpHandler CreateHandler(int maxConnectionsPerHost = 8, bool testOnlyAllowLoopback = false) => new()
+    /// <param name="resolve">Looks a host name up (<see cref="Dns.GetHostAddressesAsync(string, CancellationToken)"/> unless
+    /// given); it throws <see cref="SocketException"/> as that method does when the name does not resolve.</param>
+    public static SocketsHttpHandler CreateHandler(int maxConnectionsPerHost = 8, bool testOnlyAllowLoopback = false, HostResolver? resolve = null) => new()
     {
         AllowAutoRedirect = false,
         UseProxy = false,
@@ -24,7 +29,7 @@ public static class SsrfGuard
         ConnectTimeout = TimeSpan.FromSeconds(5),
         ConnectCallback = async (context, cancellationToken) =>
         {
-            var addresses = await Dns.GetHostAddressesAsync(context.DnsEndPoint.Host, cancellationToken);
+            var addresses = await (resolve ?? Dns.GetHostAddressesAsync)(context.DnsEndPoint.Host, cancellationToken);
             var allowed = addresses.FirstOrDefault(a => IsPublic(a) || (testOnlyAllowLoopback && IPAddress.IsLoopback(a)))
                 ?? throw new SsrfRefusedException($"{context.DnsEndPoint.Host} resolves only to non-public addresses ({string.Join(", ", addresses.Select(a => a.ToString()))})");
             var socket = new Socket(allowed.AddressFamily, SocketType.Stream, ProtocolType.Tcp) { NoDelay = true };

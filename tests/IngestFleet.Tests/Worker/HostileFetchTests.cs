@@ -135,24 +135,62 @@ public sealed class HostileFetchTests : IAsyncLifetime
         Assert.Equal(3, r.Attempts);
     }
 
-    /// <summary>A host DNS says does not exist (.invalid never does, RFC 6761) and a certificate that does not verify
-    /// (the test server's self-signed one, reached under a name the test trust does not cover) are permanent:
-    /// source_unreachable after one attempt (issue 21: they were retried 9 times over 33 s while their batch waited).</summary>
+    /// <summary>A host the resolver says does not exist and a certificate that does not verify (the test server's
+    /// self-signed one, reached under a name the test trust does not cover) are permanent: source_unreachable after one
+    /// attempt (issue 21: they were retried 9 times over 33 s while their batch waited). The resolver is the test's, so
+    /// the answer does not depend on this machine's DNS (the system resolver once answered "try again" here in CI).</summary>
     [Fact]
     public async Task AHostThatDoesNotExist_IsUnreachable_WithoutRetries()
     {
-        using var fetcher = RetryingFetcher();
+        var lookups = 0;
+        using var fetcher = RetryingFetcher((_, _) =>
+        {
+            Interlocked.Increment(ref lookups);
+            throw new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.HostNotFound);
+        });
         var dns = await fetcher.FetchAsync("https://no-such-host.invalid/a.jpg", CancellationToken.None);
         Assert.Equal(ReasonCodes.SourceUnreachable, dns.Rejection?.Code);
         Assert.Equal(1, dns.Attempts);
+        Assert.Equal(2, lookups); // the failed lookup and the confirming one a second later
+    }
+
+    /// <summary>A resolver that answers "try again" (its server timed out) says nothing about the name: retried.</summary>
+    [Fact]
+    public async Task AResolverThatSaysTryAgain_IsTransient()
+    {
+        var options = CappedAt(1024 * 1024);
+        options.TransientRetries = 2;
+        options.RetryDelayMs = 1;
+        options.MaxRetryDelayMs = 1;
+        using var fetcher = new ImageFetcher(options, null, NullLogger<ImageFetcher>.Instance,
+            resolve: (_, _) => throw new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.TryAgain));
+        var r = await fetcher.FetchAsync("https://flaky-resolver.invalid/a.jpg", CancellationToken.None);
+        Assert.Equal(ReasonCodes.TransientExhausted, r.Rejection?.Code);
+        Assert.Equal(3, r.Attempts);
+    }
+
+    /// <summary>A name the resolver denies once and finds a second later was the network's fault: retried, then fetched
+    /// from a host that resolves to a non-public address, which the guard refuses (so no real connection is made).</summary>
+    [Fact]
+    public async Task ANameThatResolvesOnTheSecondLook_IsRetried()
+    {
+        var lookups = 0;
+        using var fetcher = RetryingFetcher((_, _) => Interlocked.Increment(ref lookups) == 1
+            ? throw new System.Net.Sockets.SocketException((int)System.Net.Sockets.SocketError.HostNotFound)
+            : Task.FromResult(new[] { System.Net.IPAddress.Parse("10.0.0.1") }));
+        var r = await fetcher.FetchAsync("https://comes-back.invalid/a.jpg", CancellationToken.None);
+        Assert.Equal(ReasonCodes.SourceForbidden, r.Rejection?.Code);
+        Assert.Equal(2, r.Attempts);
     }
 
     /// <summary>A fetcher that would retry a transient failure five times: a permanent one must still take one attempt.</summary>
-    private static ImageFetcher RetryingFetcher()
+    private static ImageFetcher RetryingFetcher(HostResolver? resolve = null)
     {
         var options = CappedAt(1024 * 1024);
         options.TransientRetries = 5;
-        return new ImageFetcher(options, null, NullLogger<ImageFetcher>.Instance);
+        options.RetryDelayMs = 1;
+        options.MaxRetryDelayMs = 1;
+        return new ImageFetcher(options, null, NullLogger<ImageFetcher>.Instance, resolve: resolve);
     }
 
     [LoopbackAliasFact]
