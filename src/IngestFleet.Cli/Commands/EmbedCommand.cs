@@ -6,6 +6,7 @@ using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Preprocessing;
 using Spectre.Console;
 using IngestFleet.Embedding.Models;
+using IngestFleet.Embedding.Text;
 using IngestFleet.Messaging.Publishing;
 using IngestFleet.Messaging.Broker;
 using IngestFleet.Messaging;
@@ -18,15 +19,24 @@ internal static class EmbedCommand
 
     public static Command Build()
     {
-        var files = new Argument<string[]>("FILE") { Description = "Image files to embed", Arity = ArgumentArity.OneOrMore };
+        var files = new Argument<string[]>("FILE") { Description = "Image files to embed", Arity = ArgumentArity.ZeroOrMore };
+        var texts = new Option<string[]>("--text") { Description = "A text (query) to embed with the revision's text tower; repeat for several", Arity = ArgumentArity.OneOrMore };
         var model = CommonOptions.Model();
         var ep = CommonOptions.Ep();
         var threads = CommonOptions.Threads();
         var json = new Option<bool>("--json") { Description = "One JSON object per line and per file (with the embedding)" };
-        var cmd = new Command("embed", "Embed local image files with the default model (or --model)") { files, model, ep, threads, json };
+        var cmd = new Command("embed", "Embed local image files, or texts (--text), with the default model (or --model)") { files, texts, model, ep, threads, json };
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
             var manifest = ModelLocator.Load(p.GetValue(model));
+            var queries = p.GetValue(texts) ?? [];
+            if (queries.Length == 0 && (p.GetValue(files) ?? []).Length == 0)
+                throw new CliInputException("Give image files to embed, or --text \"…\".", ExitCodes.Usage);
+            if (queries.Length > 0)
+            {
+                EmbedTexts(manifest, queries, p.GetValue(threads), p.GetValue(json));
+                if ((p.GetValue(files) ?? []).Length == 0) return ExitCodes.Ok;
+            }
             using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep), IntraOpThreads = p.GetValue(threads) });
             var pipeline = new EmbeddingPipeline(new ImagePreprocessor(manifest.Preprocess), embedder);
             var paths = p.GetValue(files)!;
@@ -68,6 +78,36 @@ internal static class EmbedCommand
         }));
         return cmd;
     }
+
+    /// <summary>Embeds query texts with the revision's text tower: one line (or JSON object) per text, with its token
+    /// count and whether the cap truncated it.</summary>
+    private static void EmbedTexts(ModelManifest manifest, string[] queries, int threads, bool asJson)
+    {
+        using var text = TextEmbedder.Load(manifest, threads);
+        var started = System.Diagnostics.Stopwatch.GetTimestamp();
+        var vectors = text.Embed(queries);
+        var ms = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds / queries.Length;
+        var table = new Table().AddColumns("text", "tokens", "truncated", "dim", "norm");
+        for (var i = 0; i < queries.Length; i++)
+        {
+            var ids = text.Tokenizer.Encode(queries[i], out var truncated);
+            var norm = VectorMath.Norm(vectors[i]);
+            if (asJson)
+                Console.WriteLine(JsonSerializer.Serialize(new TextLine(queries[i], "ok", ids.Length, truncated, manifest.OutputDimension, Math.Round(norm, 6),
+                    Math.Round(ms, 2), manifest.Revision, manifest.Text!.ContractHash(), vectors[i]), EmbedLine.Json));
+            else
+                table.AddRow(Markup.Escape(queries[i].Length > 60 ? queries[i][..57] + "…" : queries[i]), ids.Length.ToString(), truncated ? "yes" : "no",
+                    manifest.OutputDimension.ToString(), norm.ToString("0.000000"));
+        }
+        if (!asJson)
+        {
+            AnsiConsole.Write(table);
+            Console.WriteLine($"{queries.Length} texts embedded with {manifest.Revision}'s text tower ({manifest.Text!.Tokenizer.Kind}, cap {manifest.Text.TokenCap}, text contract {manifest.Text.ContractHash()})");
+        }
+    }
+
+    private sealed record TextLine(string Text, string Status, int Tokens, bool Truncated, int Dim, double Norm, double Ms, string Model,
+        string TextContract, float[] Embedding);
 
     private sealed record EmbedLine(string File, string Status, string? Reason, string? Detail, int? Dim, double? Norm, double? RawNorm,
         double Ms, string Model, float[]? Embedding)

@@ -1,6 +1,7 @@
 using System.CommandLine;
 using IngestFleet.Embedding.Inference;
 using IngestFleet.Embedding.Models;
+using IngestFleet.Embedding.Text;
 using IngestFleet.ModelTools;
 using Spectre.Console;
 using IngestFleet.Worker.Hosting;
@@ -85,7 +86,7 @@ internal static class ModelsCommands
     {
         var manifests = new Argument<string[]>("MANIFEST") { Description = "Manifests to verify (default: every manifest in the models directory)", Arity = ArgumentArity.ZeroOrMore };
         var ep = CommonOptions.Ep();
-        var cmd = new Command("verify", "Check each model's SHA-256 and run its golden pack on an EP; exit 0 only when all pass") { manifests, ep };
+        var cmd = new Command("verify", "Check each model's SHA-256 and run its golden packs (image tower on an EP, text tower on the CPU); exit 0 only when all pass") { manifests, ep };
         cmd.SetAction((p, _) => CliErrors.Guard(async () =>
         {
             var paths = p.GetValue(manifests) is { Length: > 0 } given ? given : ManifestLoader.FindManifests(ModelLocator.ModelsDirectory).ToArray();
@@ -95,34 +96,43 @@ internal static class ModelsCommands
             var worstCode = ExitCodes.Ok;
             foreach (var path in paths)
             {
-                string revision = path, epName = p.GetValue(ep).Name(), distance = "-", eps = "-", result;
+                string revision = path, epName = p.GetValue(ep).Name();
                 try
                 {
                     var manifest = ModelLocator.Load(path);
                     revision = manifest.Revision;
-                    using var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep), VerifyGoldenPack = false });
-                    epName = embedder.ExecutionProvider.Name();
-                    eps = manifest.Golden.EpsilonFor(epName).ToString("G3");
-                    try
+                    using (var embedder = Embedder.Load(manifest, new EmbedderOptions { ExecutionProvider = p.GetValue(ep), VerifyGoldenPack = false }))
                     {
-                        distance = embedder.VerifyGoldenPack().ToString("G3");
-                        result = "[green]pass[/]";
+                        epName = embedder.ExecutionProvider.Name();
+                        await Row(revision, epName, manifest.Golden.EpsilonFor(epName), () => embedder.VerifyGoldenPack());
                     }
-                    catch (GoldenPackMismatchException e)
+                    if (manifest.Text is { } text)
                     {
-                        distance = e.Worst.ToString("G3");
-                        result = "[red]FAIL[/]";
-                        worstCode = Math.Max(worstCode, ExitCodes.GoldenMismatch);
-                        await Console.Error.WriteLineAsync($"ingestfleet: error: {e.Message}");
+                        // The text tower serves on the CPU EP (TextEmbedder), so its golden pack is checked there.
+                        using var textTower = TextEmbedder.Load(manifest, verifyGoldenPack: false);
+                        await Row(revision + " (text)", "cpu", text.Golden.EpsilonFor("cpu"), textTower.VerifyGoldenPack);
                     }
                 }
                 catch (Exception e) when (e is ModelManifestException or ExecutionProviderUnavailableException)
                 {
-                    result = "[red]ERROR[/]";
                     worstCode = Math.Max(worstCode, e is ModelManifestException ? ExitCodes.BadModel : ExitCodes.EpUnavailable);
                     await Console.Error.WriteLineAsync($"ingestfleet: error: {e.Message}");
+                    table.AddRow(Markup.Escape(revision), epName, "-", "-", "[red]ERROR[/]");
                 }
-                table.AddRow(Markup.Escape(revision), epName, distance, eps, result);
+            }
+
+            async Task Row(string revision, string epName, double epsilon, Func<double> verify)
+            {
+                try
+                {
+                    table.AddRow(Markup.Escape(revision), epName, verify().ToString("G3"), epsilon.ToString("G3"), "[green]pass[/]");
+                }
+                catch (GoldenPackMismatchException e)
+                {
+                    table.AddRow(Markup.Escape(revision), epName, e.Worst.ToString("G3"), epsilon.ToString("G3"), "[red]FAIL[/]");
+                    worstCode = Math.Max(worstCode, ExitCodes.GoldenMismatch);
+                    await Console.Error.WriteLineAsync($"ingestfleet: error: {e.Message}");
+                }
             }
             AnsiConsole.Write(table);
             return worstCode;

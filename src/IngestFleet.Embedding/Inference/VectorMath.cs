@@ -20,4 +20,17 @@ public static class VectorMath
         foreach (var x in v) s += (double)x * x;
         return Math.Sqrt(s);
     }
+
+    /// <summary>Scales <paramref name="v"/> to unit length in place; returns its former norm (a zero or non-finite
+    /// vector is left as it is).</summary>
+    public static double Normalize(Span<float> v)
+    {
+        var norm = Norm(v);
+        if (norm > 1e-12 && double.IsFinite(norm))
+        {
+            var inv = (float)(1.0 / norm);
+            for (var i = 0; i < v.Length; i++) v[i] *= inv;
+        }
+        return norm;
+    }
 }

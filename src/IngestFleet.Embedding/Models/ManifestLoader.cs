@@ -83,6 +83,7 @@ public static class ManifestLoader
             if (ep is not ("cpu" or "cuda" or "coreml")) Fail($"golden.epsilon_by_ep.{ep}", "must name an EP: cpu, cuda or coreml.");
             if (e is <= 0 or > 0.5) Fail($"golden.epsilon_by_ep.{ep}", "must be a cosine distance in (0, 0.5].");
         }
+        if (m.Text is { } text) ValidateText(m, text, Fail);
         if (m.MinEpNodeShare is < 0 or > 1) Fail("min_ep_node_share", "must be a share of the graph's nodes in [0, 1].");
         for (var i = 0; i < m.ExpectedFallbacks.Count; i++)
         {
@@ -90,6 +91,38 @@ public static class ManifestLoader
             if (string.IsNullOrWhiteSpace(e.Node) && string.IsNullOrWhiteSpace(e.OpType)) Fail($"expected_fallbacks[{i}]", "needs a node (name or pattern with *) or an op_type.");
             if (string.IsNullOrWhiteSpace(e.Reason)) Fail($"expected_fallbacks[{i}].reason", "is required: say why the fallback is acceptable.");
         }
+    }
+
+    private static readonly string[] TokenizerKinds = ["clip_bpe", "sentencepiece"];
+
+    private static void ValidateText(ModelManifest m, TextTowerSpec t, Action<string, string> fail)
+    {
+        if (string.IsNullOrWhiteSpace(t.Onnx.File)) fail("text.onnx.file", "is required.");
+        if (t.Onnx.Sha256.Length != 64 || !t.Onnx.Sha256.All(char.IsAsciiHexDigit)) fail("text.onnx.sha256", "must be 64 hex digits.");
+        if (!File.Exists(m.PathOf(t.Onnx.File))) fail("text.onnx.file", $"points at {m.PathOf(t.Onnx.File)}, which does not exist.");
+        if (string.IsNullOrWhiteSpace(t.Input.Name)) fail("text.input.name", "is required.");
+        if (t.Input.Dtype != "int64") fail("text.input.dtype", "must be int64 (token ids).");
+        if (t.Input.Shape.Count != 2) fail("text.input.shape", "must have 2 dimensions (batch, sequence).");
+        if (string.IsNullOrWhiteSpace(t.Output.Name)) fail("text.output.name", "is required.");
+        if (t.Output.Dtype != "float32") fail("text.output.dtype", "must be float32.");
+        if (t.Output.Shape.Count != 2) fail("text.output.shape", "must have 2 dimensions (batch, dim).");
+        if (t.Output.Shape.Count == 2 && t.Output.Shape[1].ValueKind == JsonValueKind.Number && t.Output.Shape[1].GetInt32() != m.OutputDimension)
+            fail("text.output.shape", $"second dimension {t.Output.Shape[1]} differs from output_dimension {m.OutputDimension}: text and image vectors must share one space.");
+        if (!TokenizerKinds.Contains(t.Tokenizer.Kind)) fail("text.tokenizer.kind", $"must be one of {string.Join(", ", TokenizerKinds)}.");
+        if (t.Tokenizer.Files.Count == 0) fail("text.tokenizer.files", "must list the tokenizer's files.");
+        foreach (var (f, i) in t.Tokenizer.Files.Select((f, i) => (f, i)))
+        {
+            if (string.IsNullOrWhiteSpace(f.File) || !File.Exists(m.PathOf(f.File))) fail($"text.tokenizer.files[{i}].file", $"points at {m.PathOf(f.File)}, which does not exist.");
+            if (f.Sha256.Length != 64 || !f.Sha256.All(char.IsAsciiHexDigit)) fail($"text.tokenizer.files[{i}].sha256", "must be 64 hex digits.");
+        }
+        if (string.IsNullOrEmpty(t.Tokenizer.EndToken)) fail("text.tokenizer.end_token", "is required.");
+        if (string.IsNullOrEmpty(t.Tokenizer.PadToken)) fail("text.tokenizer.pad_token", "is required.");
+        if (t.TokenCap is < 2 or > 1024) fail("text.token_cap", "must be between 2 and 1024.");
+        if (t.Padding is not ("longest" or "max_length")) fail("text.padding", "must be longest or max_length.");
+        if (t.Truncation != "end") fail("text.truncation", "must be end (keep the first tokens, then the end token).");
+        if (t.Heads is not ("separate" or "joint")) fail("text.heads", "must be separate or joint.");
+        if (string.IsNullOrWhiteSpace(t.Golden.File) || !File.Exists(m.PathOf(t.Golden.File))) fail("text.golden.file", "is required and must exist: every text tower ships a golden pack.");
+        if (t.Golden.Epsilon is <= 0 or > 0.5) fail("text.golden.epsilon", "must be a cosine distance in (0, 0.5].");
     }
 
     /// <summary>Refuses an ONNX file whose bytes are not the ones the manifest names.</summary>

@@ -36,11 +36,18 @@ public sealed record ModelManifest
     /// computing on the CPU).</summary>
     public double MinEpNodeShare { get; init; } = DefaultMinEpNodeShare;
 
+    /// <summary>The revision's text tower, which embeds queries into the same space as its images (null for an
+    /// image-only export): its ONNX file, tokenizer files and the text contract (token cap, padding, truncation).</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public TextTowerSpec? Text { get; init; }
+
     /// <summary>Directory the manifest was loaded from; relative file names resolve against it.</summary>
     [JsonIgnore] public string Directory { get; init; } = "";
     [JsonIgnore] public string ManifestPath { get; init; } = "";
     [JsonIgnore] public string OnnxPath => Path.Combine(Directory, Onnx.File);
     [JsonIgnore] public string GoldenPath => Path.Combine(Directory, Golden.File);
+    /// <summary>A file the manifest names, resolved against its directory.</summary>
+    public string PathOf(string file) => Path.Combine(Directory, file);
 }
 
 /// <summary>The architecture family, which fixes the preprocessing defaults; <c>clip</c> or <c>siglip</c> in manifests.</summary>
@@ -148,6 +155,69 @@ public sealed record GoldenSpec
         EpsilonByEp is not null && EpsilonByEp.TryGetValue(ep, out var e) ? e : ep == "coreml" ? Math.Max(Epsilon, DefaultFp16Epsilon) : Epsilon;
 }
 
+/// <summary>
+/// The text half of a revision (manifest section <c>text</c>). The text contract is everything that decides which ids a
+/// string becomes: the tokenizer files (by SHA-256), the token cap, the truncation and padding rules. Changing any of
+/// it means a new revision, as for <see cref="PreprocessContract"/>.
+/// </summary>
+public sealed record TextTowerSpec
+{
+    public OnnxFileSpec Onnx { get; init; } = new();
+    /// <summary>Token ids, int64, <c>["batch", "sequence"]</c>.</summary>
+    public TensorSpec Input { get; init; } = new();
+    /// <summary>Text embeddings, float32, <c>["batch", dim]</c> with dim the image tower's output dimension.</summary>
+    public TensorSpec Output { get; init; } = new();
+    public TokenizerSpec Tokenizer { get; init; } = new();
+    /// <summary>Most tokens one text becomes, start and end tokens included: 77 for CLIP, 64 for SigLIP.</summary>
+    public int TokenCap { get; init; }
+    /// <summary><c>longest</c> (a batch is padded to its longest text: CLIP, whose causal mask and end-token pooling
+    /// make padding irrelevant) or <c>max_length</c> (every text padded to the cap: SigLIP, trained that way and pooled
+    /// at the last position).</summary>
+    public string Padding { get; init; } = "longest";
+    /// <summary><c>end</c>: a text past the cap keeps its first tokens; the end token is always the last one kept.</summary>
+    public string Truncation { get; init; } = "end";
+    /// <summary>Dynamic axes of the text graph's input and output, by tensor name (as in the exporter's call).</summary>
+    public Dictionary<string, int[]> DynamicAxes { get; init; } = [];
+    /// <summary><c>separate</c> (the text tower is its own graph, as forged and as most exports ship) or <c>joint</c>
+    /// (one graph holds both towers; recorded for provenance, not served: export the towers separately).</summary>
+    public string Heads { get; init; } = "separate";
+    public GoldenSpec Golden { get; init; } = new();
+
+    /// <summary>The contract as one hash: tokenizer kind, rules and file hashes, cap, padding and truncation. Two nodes
+    /// whose hashes differ turn a query into different ids.</summary>
+    public string ContractHash()
+    {
+        var json = JsonSerializer.Serialize(new { Tokenizer, TokenCap, Padding, Truncation }, ManifestJson.Options);
+        return Convert.ToHexStringLower(SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(json)))[..16];
+    }
+}
+
+/// <summary>Which tokenizer a text tower uses and the files it loads, each with its SHA-256.</summary>
+public sealed record TokenizerSpec
+{
+    /// <summary><c>clip_bpe</c> (byte-level BPE with the <c>&lt;/w&gt;</c> end-of-word suffix, lower-cased; files
+    /// <c>vocab.json</c> + <c>merges.txt</c>, or <c>tokenizer.json</c>) or <c>sentencepiece</c> (<c>spiece.model</c>).</summary>
+    public string Kind { get; init; } = "";
+    public IReadOnlyList<TokenizerFile> Files { get; init; } = [];
+    /// <summary>Lower-case the text before tokenizing (CLIP: always; SigLIP: as its export says).</summary>
+    public bool Lowercase { get; init; }
+    /// <summary>SigLIP's canonicalisation: punctuation removed, runs of whitespace collapsed, ends trimmed.</summary>
+    public bool StripPunctuation { get; init; }
+    /// <summary>Token put first (CLIP <c>&lt;|startoftext|&gt;</c>); null when none.</summary>
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public string? StartToken { get; init; }
+    /// <summary>Token put last (CLIP <c>&lt;|endoftext|&gt;</c>, SigLIP <c>&lt;/s&gt;</c>).</summary>
+    public string EndToken { get; init; } = "";
+    /// <summary>Token a padded position holds.</summary>
+    public string PadToken { get; init; } = "";
+}
+
+public sealed record TokenizerFile
+{
+    public string File { get; init; } = "";
+    public string Sha256 { get; init; } = "";
+}
+
 public static class ManifestJson
 {
     public static readonly JsonSerializerOptions Options = new()
@@ -158,5 +228,7 @@ public static class ManifestJson
         ReadCommentHandling = JsonCommentHandling.Skip,
         AllowTrailingCommas = true,
         UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+        // Token names such as <|endoftext|> stay readable (no \u003C escapes); nothing here is embedded in HTML.
+        Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping,
     };
 }

@@ -50,7 +50,33 @@ public class ModelsAndEmbedCliTests
         Assert.Equal(0, r.ExitCode);
         Assert.Contains("clip-tiny-r1", r.Stdout);
         Assert.Contains("siglip-tiny-r1", r.Stdout);
-        Assert.Equal(2, r.Stdout.Split("pass").Length - 1);
+        Assert.Equal(4, r.Stdout.Split("pass").Length - 1); // each revision's image and text towers
+        Assert.Contains("clip-tiny-r1 (text)", r.Stdout);
+    }
+
+    [Fact]
+    public void EmbedText_PrintsAUnitVectorOfTheRevisionsDimension_PerText()
+    {
+        var r = CliRunner.Run("embed", "--model", "siglip-tiny-r1", "--json", "--text", "a red leather handbag", "--text", "Blue Denim JACKET 👖");
+        Assert.Equal(0, r.ExitCode);
+        var lines = r.Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => System.Text.Json.JsonDocument.Parse(l).RootElement).ToList();
+        Assert.Equal(2, lines.Count);
+        Assert.All(lines, l =>
+        {
+            Assert.Equal(768, l.GetProperty("dim").GetInt32());
+            Assert.Equal(768, l.GetProperty("embedding").GetArrayLength());
+            Assert.Equal(1.0, l.GetProperty("norm").GetDouble(), 5);
+            Assert.Equal("siglip-tiny-r1", l.GetProperty("model").GetString());
+        });
+        Assert.Equal("Blue Denim JACKET 👖", lines[1].GetProperty("text").GetString());
+    }
+
+    [Fact]
+    public void EmbedWithNeitherFilesNorText_IsAUsageError()
+    {
+        var r = CliRunner.Run("embed");
+        Assert.Equal(1, r.ExitCode);
+        Assert.Contains("--text", r.Stderr);
     }
 
     [Fact]

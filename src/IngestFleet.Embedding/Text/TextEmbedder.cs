@@ -1,0 +1,151 @@
+using System.Text.Json;
+using System.Text.Json.Serialization;
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Embedding.Models;
+using Microsoft.ML.OnnxRuntime;
+
+namespace IngestFleet.Embedding.Text;
+
+/// <summary>
+/// Serves a revision's text tower: tokenizes by the manifest's text contract and runs the text graph on the CPU EP
+/// (queries are a few short texts; the graph's sequence axis is dynamic, which the Core ML EP would refuse, so a Mac
+/// node's Neural Engine stays with the image tower). Loading checks the ONNX file's SHA-256, the tokenizer files' and
+/// the text golden pack: the golden texts must tokenize to the recorded ids and embed within epsilon of the recorded
+/// vectors, or the tower refuses to serve, as the image tower does.
+/// </summary>
+public sealed class TextEmbedder : IDisposable
+{
+    private readonly InferenceSession _session;
+    private readonly string[] _inputNames;
+    private readonly string[] _outputNames;
+    private readonly RunOptions _run = new() { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING };
+
+    private TextEmbedder(ModelManifest manifest, TextTokenizer tokenizer, InferenceSession session)
+    {
+        Manifest = manifest;
+        Tokenizer = tokenizer;
+        _session = session;
+        _inputNames = [manifest.Text!.Input.Name];
+        _outputNames = [manifest.Text.Output.Name];
+    }
+
+    public ModelManifest Manifest { get; }
+    public TextTokenizer Tokenizer { get; }
+    public int Dimension => Manifest.OutputDimension;
+    /// <summary>Worst cosine distance of the text golden pack at load (NaN when the check was turned off).</summary>
+    public double GoldenWorstDistance { get; private set; } = double.NaN;
+
+    public static TextEmbedder Load(ModelManifest manifest, int intraOpThreads = 0, bool verifyGoldenPack = true)
+    {
+        var text = manifest.Text ?? throw new ModelManifestException($"{manifest.ManifestPath}: {manifest.Revision} has no text tower (no 'text' section); embed images, or use a revision whose export has one.");
+        if (text.Heads != "separate")
+            throw new ModelManifestException($"{manifest.ManifestPath}: text.heads is {text.Heads}; only a separate text graph is served (export the towers as two graphs).");
+        var path = manifest.PathOf(text.Onnx.File);
+        var actual = ManifestLoader.Sha256Of(path);
+        if (!string.Equals(actual, text.Onnx.Sha256, StringComparison.OrdinalIgnoreCase))
+            throw new ModelManifestException($"{manifest.ManifestPath}: field 'text.onnx.sha256' is {text.Onnx.Sha256} but {path} hashes to {actual}.");
+        var tokenizer = TextTokenizer.Load(manifest);
+        _ = OrtRuntime.Env;
+        using var so = new SessionOptions
+        {
+            IntraOpNumThreads = intraOpThreads > 0 ? intraOpThreads : Math.Min(Environment.ProcessorCount, 4),
+            InterOpNumThreads = 1,
+            GraphOptimizationLevel = GraphOptimizationLevel.ORT_ENABLE_ALL,
+            LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING,
+        };
+        so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
+        var embedder = new TextEmbedder(manifest, tokenizer, new InferenceSession(path, so));
+        try
+        {
+            if (verifyGoldenPack) embedder.VerifyGoldenPack();
+        }
+        catch
+        {
+            embedder.Dispose();
+            throw;
+        }
+        return embedder;
+    }
+
+    /// <summary>Raw text-tower outputs (not normalised), one row per text.</summary>
+    public float[][] RunRaw(IReadOnlyList<string> texts)
+    {
+        var (ids, length) = Tokenizer.EncodeBatch(texts);
+        return RunIds(ids, texts.Count, length);
+    }
+
+    private float[][] RunIds(long[] ids, int count, int length)
+    {
+        using var input = OrtValue.CreateTensorValueFromMemory(ids, [count, length]);
+        using var results = _session.Run(_run, _inputNames, [input], _outputNames);
+        var flat = results[0].GetTensorDataAsSpan<float>();
+        if (flat.Length != count * Dimension)
+            throw new InvalidOperationException($"text tower {Manifest.Revision} returned {flat.Length} values for {count} texts of dimension {Dimension}.");
+        var rows = new float[count][];
+        for (var i = 0; i < count; i++) rows[i] = flat.Slice(i * Dimension, Dimension).ToArray();
+        return rows;
+    }
+
+    /// <summary>Query vectors: L2-normalised when the manifest says so (as the revision's image vectors are).</summary>
+    public float[][] Embed(IReadOnlyList<string> texts)
+    {
+        if (texts.Count == 0) return [];
+        var rows = RunRaw(texts);
+        foreach (var row in rows)
+        {
+            var norm = Manifest.L2Normalize ? VectorMath.Normalize(row) : VectorMath.Norm(row);
+            if (!(norm > 1e-12) || !double.IsFinite(norm))
+                throw new InvalidOperationException($"text tower {Manifest.Revision} produced a zero or non-finite vector (norm {norm}).");
+        }
+        return rows;
+    }
+
+    public double VerifyGoldenPack()
+    {
+        var path = Manifest.PathOf(Manifest.Text!.Golden.File);
+        var pack = TextGoldenPack.Read(path);
+        for (var i = 0; i < pack.Texts.Count; i++)
+        {
+            var ids = Tokenizer.Encode(pack.Texts[i]);
+            if (!ids.SequenceEqual(pack.TokenIds[i]))
+                throw new ModelManifestException($"{path}: golden text {i} tokenizes to [{string.Join(' ', ids)}], not the recorded [{string.Join(' ', pack.TokenIds[i])}]: the tokenizer is not the revision's.");
+        }
+        var outputs = RunRaw(pack.Texts);
+        var worst = 0.0;
+        for (var i = 0; i < outputs.Length; i++)
+            worst = Math.Max(worst, 1 - VectorMath.Cosine(outputs[i], pack.Embeddings[i]));
+        GoldenWorstDistance = worst;
+        var epsilon = Manifest.Text.Golden.EpsilonFor("cpu");
+        if (!(worst <= epsilon))
+            throw new GoldenPackMismatchException(Manifest.Revision + " (text)", "cpu", worst, epsilon);
+        return worst;
+    }
+
+    public void Dispose()
+    {
+        _session.Dispose();
+        _run.Dispose();
+    }
+}
+
+/// <summary>The text tower's golden pack (<c>text-golden.json</c>): texts, the ids they must tokenize to and the raw
+/// outputs recorded on the CPU EP.</summary>
+public sealed record TextGoldenPack
+{
+    public IReadOnlyList<string> Texts { get; init; } = [];
+    public IReadOnlyList<int[]> TokenIds { get; init; } = [];
+    public IReadOnlyList<float[]> Embeddings { get; init; } = [];
+    public string OrtVersion { get; init; } = "";
+    public string Revision { get; init; } = "";
+
+    private static readonly JsonSerializerOptions Json = new()
+    {
+        PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
+        NumberHandling = JsonNumberHandling.AllowNamedFloatingPointLiterals,
+    };
+
+    public static TextGoldenPack Read(string path) =>
+        JsonSerializer.Deserialize<TextGoldenPack>(File.ReadAllBytes(path), Json) ?? throw new ModelManifestException($"{path}: empty text golden pack.");
+
+    public void Write(string path) => File.WriteAllText(path, JsonSerializer.Serialize(this, Json) + "\n");
+}
