@@ -18,6 +18,31 @@ public static class NodeAcceptance
     /// <summary>Billed minutes may differ from the fleet's own wall clock by this fraction, plus one minute of rounding.</summary>
     public const double DefaultBillingTolerance = 0.05;
 
+    public const string TextGate = "text token cap and short edge";
+
+    /// <summary>
+    /// The text contract the node served against the local one: the same tokenizer files (SHA-256 of the bytes on each
+    /// side), token cap, truncation and padding, and the same short edge, so a query embeds on the node as it did in the
+    /// benchmark and lands in the same space as the catalog's images. Not applicable when both manifests are image-only.
+    /// </summary>
+    internal static AcceptanceGate TextContractGate(SoakContract node, ModelManifest local)
+    {
+        var localText = SoakTextContract.Of(local);
+        var nodeText = node.Text;
+        const string expectation = "identical tokenizer files (SHA-256), token cap, truncation and padding; same short edge";
+        if (localText is null && nodeText is null && node.TokenCap is null)
+            return AcceptanceGate.NotApplicable(TextGate, $"not applicable: {local.Revision} is an image-only manifest (no text tower, no tokenizer)", expectation, blocks: false);
+        var measured = nodeText is null
+            ? $"node: no text tower{(node.TokenCap is { } cap ? $" recorded (token cap {cap})" : "")}; short edge {node.ShortEdge}"
+            : $"node: {nodeText}; short edge {node.ShortEdge}";
+        var expected = localText is null
+            ? $"local {local.Revision}: no text tower; short edge {local.Preprocess.Size}"
+            : $"local {local.Revision}: {localText}; short edge {local.Preprocess.Size}";
+        var same = localText is not null && nodeText is not null && nodeText.SameAs(localText) && node.ShortEdge == local.Preprocess.Size;
+        return new AcceptanceGate(TextGate, measured, expected, same,
+            "the node tokenizes queries differently (other tokenizer files, cap or truncation) or serves another bundle: push the bundle that was benchmarked (ingestfleet models push) and restart the worker");
+    }
+
     public static IReadOnlyList<AcceptanceGate> Evaluate(TunedProfile baseline, SoakReport soak, ModelManifest local, double tolerance,
         IReadOnlyList<BillingRecord>? billing = null, double billingTolerance = DefaultBillingTolerance)
     {
@@ -95,12 +120,7 @@ public static class NodeAcceptance
             $"{soak.Serving.ModelRevision}: short edge {c2.ShortEdge}, crop {c2.Crop}, {c2.ResizeMode}, {c2.OutputDimension}-d, contract {c2.ContractHash}",
             $"{local.Revision}: short edge {pre.Size}, crop {pre.Crop}, {pre.ResizeMode.Name()}, {local.OutputDimension}-d, contract {pre.ContractHash()} (identical)", same,
             "the node serves another export or preprocessing: push the bundle that was benchmarked (ingestfleet models push) and restart the worker"));
-        // The manifests here describe image towers only: with no text tower there is no token cap to compare.
-        gates.Add(c2.TokenCap is null
-            ? AcceptanceGate.NotApplicable("text token cap", $"not applicable: {local.Revision} is an image-only manifest (no text tower, no tokenizer)",
-                "identical tokenizer, token cap and truncation", blocks: false)
-            : new AcceptanceGate("text token cap", $"node token cap {c2.TokenCap.Value.ToString(inv)}", "the local manifest has no text tower to compare with", false,
-                "the node serves a text tower the local manifest lacks: push the bundle that was benchmarked"));
+        gates.Add(TextContractGate(c2, local));
         gates.Add(double.IsNaN(c2.GoldenWorstDistance)
             ? AcceptanceGate.NotApplicable("golden pack on the node's EP", "not computed: the worker ran without its golden check", $"≤ {c2.GoldenEpsilon:G3}", blocks: true,
                 "run the soak with the golden check on (the default)")

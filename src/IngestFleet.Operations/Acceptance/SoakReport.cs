@@ -104,12 +104,44 @@ public sealed record SoakContract
     public int ShortEdge { get; init; }
     public string Crop { get; init; } = "";
     public string ResizeMode { get; init; } = "";
-    /// <summary>A text tower's token cap; null for image towers (none of the manifests here has one).</summary>
+    /// <summary>The text tower's token cap; null for an image-only manifest (and in reports written before text towers).</summary>
     public int? TokenCap { get; init; }
+    /// <summary>The node's text contract; null for an image-only manifest.</summary>
+    public SoakTextContract? Text { get; init; }
     public int OutputDimension { get; init; }
     public string ContractHash { get; init; } = "";
     public double GoldenWorstDistance { get; init; }
     public double GoldenEpsilon { get; init; }
+}
+
+/// <summary>What turns a query into ids on the node: the tokenizer kind, each tokenizer file's SHA-256 as read from the
+/// node's disk, the cap, truncation and padding.</summary>
+public sealed record SoakTextContract
+{
+    public string Tokenizer { get; init; } = "";
+    public IReadOnlyDictionary<string, string> TokenizerSha256 { get; init; } = new Dictionary<string, string>();
+    public int TokenCap { get; init; }
+    public string Truncation { get; init; } = "";
+    public string Padding { get; init; } = "";
+
+    /// <summary>The contract of a manifest's text tower with its files hashed where they lie; null for an image-only one.</summary>
+    public static SoakTextContract? Of(IngestFleet.Embedding.Models.ModelManifest m) => m.Text is not { } t ? null : new SoakTextContract
+    {
+        Tokenizer = t.Tokenizer.Kind,
+        TokenizerSha256 = t.Tokenizer.Files.ToDictionary(f => f.File, f => IngestFleet.Embedding.Models.ManifestLoader.Sha256Of(m.PathOf(f.File)), StringComparer.Ordinal),
+        TokenCap = t.TokenCap,
+        Truncation = t.Truncation,
+        Padding = t.Padding,
+    };
+
+    public override string ToString() =>
+        $"{Tokenizer}, cap {TokenCap}, truncation {Truncation}, padding {Padding}, " +
+        string.Join(", ", TokenizerSha256.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value[..Math.Min(12, kv.Value.Length)]}"));
+
+    public bool SameAs(SoakTextContract other) =>
+        Tokenizer == other.Tokenizer && TokenCap == other.TokenCap && Truncation == other.Truncation && Padding == other.Padding
+        && TokenizerSha256.Count == other.TokenizerSha256.Count
+        && TokenizerSha256.All(kv => other.TokenizerSha256.TryGetValue(kv.Key, out var sha) && string.Equals(sha, kv.Value, StringComparison.OrdinalIgnoreCase));
 }
 
 public sealed record SoakTotals

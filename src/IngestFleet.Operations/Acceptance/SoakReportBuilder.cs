@@ -43,7 +43,8 @@ public static class SoakReportBuilder
             },
             Contract = new SoakContract
             {
-                ShortEdge = m.Preprocess.Size, Crop = m.Preprocess.Crop, ResizeMode = m.Preprocess.ResizeMode.Name(), TokenCap = null,
+                ShortEdge = m.Preprocess.Size, Crop = m.Preprocess.Crop, ResizeMode = m.Preprocess.ResizeMode.Name(), TokenCap = m.Text?.TokenCap,
+                Text = SoakTextContract.Of(m),
                 OutputDimension = m.OutputDimension, ContractHash = m.Preprocess.ContractHash(), GoldenWorstDistance = i.Embedder.GoldenWorstDistance,
                 GoldenEpsilon = m.Golden.EpsilonFor(i.Embedder.ExecutionProvider.Name()),
             },

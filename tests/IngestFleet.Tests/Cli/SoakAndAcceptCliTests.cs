@@ -9,7 +9,10 @@ namespace IngestFleet.Tests.Cli;
 /// build: `tune --threads 2 --batches 1 --seconds 12`, then a one-minute embedded soak of an online-only curve with that
 /// profile, ending in its saturation phase of 20 full batches), kept as test data so the gate logic is tested on fixed
 /// inputs: no test compares times measured while it runs. The recorded soak's batch p95 is 11.7 ms against the
-/// profile's 12.9 ms; it recorded paging activity (no swap-outs) and no placement (the CPU EP).
+/// profile's 12.9 ms; it recorded paging activity (no swap-outs) and no placement (the CPU EP). On 2026-12-07 (issue 23)
+/// its contract gained the text contract the current report builder writes for the bundled clip-tiny-r1 (tokenizer
+/// kind, the tokenizer files' SHA-256, cap 77, truncation, padding), computed from the bundled files; nothing measured
+/// was changed.
 /// </summary>
 internal static class RecordedAcceptance
 {
@@ -21,11 +24,11 @@ internal static class RecordedAcceptance
     public static readonly string[] GatesWithoutBilling =
     [
         "swap never sustained", "same EP as the baseline", "EP holds the graph", "batch p95 at the tuned cell", "publish → vector p95, online",
-        "contract parity", "text token cap", "golden pack on the node's EP", "RSS sampled at every batch step", "zero unexplained fallbacks",
+        "contract parity", "text token cap and short edge", "golden pack on the node's EP", "RSS sampled at every batch step", "zero unexplained fallbacks",
     ];
 
-    /// <summary>The gates that do not apply to a CPU node serving an image-only model (never reported as passed).</summary>
-    public static readonly string[] NotApplicableOnCpuImageModels = ["EP holds the graph", "text token cap"];
+    /// <summary>The gates that do not apply to a CPU node (never reported as passed).</summary>
+    public static readonly string[] NotApplicableOnCpuNodes = ["EP holds the graph"];
 
     /// <summary>A copy of a JSON artifact with one change, for the failing-gate tests.</summary>
     public static string Edited(string path, Action<JsonNode> edit)
@@ -123,7 +126,7 @@ public sealed class SoakCliTests(SoakRunFixture run) : IClassFixture<SoakRunFixt
         {
             var name = g.GetProperty("gate").GetString()!;
             var measured = g.GetProperty("measured").GetString()!;
-            if (RecordedAcceptance.NotApplicableOnCpuImageModels.Contains(name))
+            if (RecordedAcceptance.NotApplicableOnCpuNodes.Contains(name))
             {
                 Assert.Equal("not_applicable", g.GetProperty("verdict").GetString());
                 Assert.False(g.GetProperty("pass").GetBoolean());
@@ -262,11 +265,60 @@ public sealed class AcceptCliTests
     {
         var r = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", RecordedAcceptance.Report, "--json");
         Assert.Equal(0, r.ExitCode);
-        Assert.Equal(RecordedAcceptance.NotApplicableOnCpuImageModels.Order(), RecordedAcceptance.GatesWith(r.Stdout, "not_applicable").Order());
+        Assert.Equal(RecordedAcceptance.NotApplicableOnCpuNodes.Order(), RecordedAcceptance.GatesWith(r.Stdout, "not_applicable").Order());
         var text = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", RecordedAcceptance.Report);
-        Assert.Contains("N/A   text token cap", text.Stdout, StringComparison.Ordinal);
-        Assert.Contains("image-only manifest", text.Stdout, StringComparison.Ordinal);
+        Assert.Contains("PASS  text token cap and short edge", text.Stdout, StringComparison.Ordinal);
         Assert.Contains("ACCEPTED: every gate that applies passes", text.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>Both sides image-only: the text gate does not apply (and does not block).</summary>
+    [Fact]
+    public void Accept_SaysNotApplicable_ForTheTextGate_WhenBothManifestsAreImageOnly()
+    {
+        var local = TestPaths.CopyModel("clip-tiny-r1");
+        var manifest = Path.Combine(local, "manifest.json");
+        var m = JsonNode.Parse(File.ReadAllText(manifest))!;
+        m.AsObject().Remove("text");
+        File.WriteAllText(manifest, m.ToJsonString());
+        var report = RecordedAcceptance.Edited(RecordedAcceptance.Report, n =>
+        {
+            n["contract"]!.AsObject().Remove("text");
+            n["contract"]!.AsObject().Remove("token_cap");
+        });
+        var r = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", report, "--model", local);
+        Assert.True(r.ExitCode == 0, r.Stdout + r.Stderr);
+        Assert.Contains("N/A   text token cap and short edge", r.Stdout, StringComparison.Ordinal);
+        Assert.Contains("image-only manifest", r.Stdout, StringComparison.Ordinal);
+    }
+
+    /// <summary>The node tokenizes differently: another cap, other tokenizer bytes, or no text tower at all. Each fails
+    /// the text gate alone, naming both sides.</summary>
+    [Theory]
+    [InlineData("cap")]
+    [InlineData("tokenizer")]
+    [InlineData("truncation")]
+    [InlineData("missing")]
+    public void Accept_FailsTheTextGate_WhenTheNodesTextContractDiffers(string change)
+    {
+        var report = RecordedAcceptance.Edited(RecordedAcceptance.Report, n =>
+        {
+            var text = n["contract"]!["text"]!;
+            switch (change)
+            {
+                case "cap": text["token_cap"] = 64; break;
+                case "tokenizer": text["tokenizer_sha256"]!["merges.txt"] = new string('0', 64); break;
+                case "truncation": text["truncation"] = "start"; break;
+                default: n["contract"]!.AsObject().Remove("text"); break;
+            }
+        });
+        var r = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", report, "--json");
+        Assert.Equal(9, r.ExitCode);
+        Assert.Equal(["text token cap and short edge"], RecordedAcceptance.FailedGates(r.Stdout));
+        var gate = RecordedAcceptance.Gates(r.Stdout).Single(g => g.GetProperty("gate").GetString() == "text token cap and short edge");
+        Assert.Contains("local clip-tiny-r1: clip_bpe, cap 77, truncation end", gate.GetProperty("limit").GetString(), StringComparison.Ordinal);
+        var measured = gate.GetProperty("measured").GetString()!;
+        Assert.Contains(change switch { "cap" => "cap 64", "tokenizer" => "merges.txt 000000000000", "truncation" => "truncation start", _ => "no text tower" },
+            measured, StringComparison.Ordinal);
     }
 
     [Fact]
