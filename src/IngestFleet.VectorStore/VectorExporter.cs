@@ -1,5 +1,6 @@
 using System.IO.Compression;
 using System.Text;
+using System.Text.Json;
 using IngestFleet.Storage;
 
 namespace IngestFleet.VectorStore;
@@ -32,8 +33,13 @@ public static class VectorExporter
         return (kept, conflicts);
     }
 
-    public static async Task<int> ExportAsync(IObjectStore store, string prefix, string format, string path, CancellationToken cancellationToken)
+    /// <param name="dtype">The element type of <c>vectors.npy</c>: f32, f16 (<c>&lt;f2</c>) or i8 (<c>|i1</c>, with its scale
+    /// as <c>scale.npy</c> in the archive and <c>PATH.scale.json</c> beside it; see <see cref="I8ScaleFile"/>). Parquet is f32 only.</param>
+    public static async Task<int> ExportAsync(IObjectStore store, string prefix, string format, string path, CancellationToken cancellationToken,
+        VectorDtype dtype = VectorDtype.F32, I8Scale i8Scale = I8Scale.Global)
     {
+        if (format == "parquet" && dtype != VectorDtype.F32)
+            throw new InvalidOperationException($"--dtype {dtype.Name()} is for --format npy; Parquet exports keep the stored float32 vectors");
         var (rows, conflicts) = await ReadAsync(store, prefix, cancellationToken);
         if (conflicts.Count > 0)
             throw new InvalidOperationException($"{conflicts.Count} item(s) have rows that disagree (first: {conflicts[0]}); run `ingestfleet vectors compact` and resolve vectors-conflicts/ first");
@@ -46,8 +52,14 @@ public static class VectorExporter
                 await File.WriteAllBytesAsync(path, await VectorParquet.SerializeAsync(rows, cancellationToken), cancellationToken);
                 break;
             case "npy":
+                var scale = dtype == VectorDtype.I8 ? VectorQuantization.I8Scales(rows.Select(r => r.Embedding).ToList(), i8Scale) : null;
                 await using (var file = File.Create(path))
-                    WriteNpz(file, rows);
+                    WriteNpz(file, rows, dtype, scale);
+                if (scale is not null)
+                    await File.WriteAllTextAsync(path + ".scale.json", JsonSerializer.Serialize(new I8ScaleFile
+                    {
+                        Granularity = i8Scale == I8Scale.Global ? "global" : "per_dimension", Dimension = scale.Length, Scale = scale,
+                    }, I8ScaleFile.Json) + "\n", cancellationToken);
                 break;
             default:
                 throw new ArgumentException($"format '{format}': use parquet or npy", nameof(format));
@@ -55,21 +67,40 @@ public static class VectorExporter
         return rows.Count;
     }
 
-    /// <summary>An .npz archive (what <c>np.savez</c> writes): <c>vectors.npy</c> and <c>ids.npy</c>.</summary>
-    public static void WriteNpz(Stream output, IReadOnlyList<VectorRow> rows)
+    /// <summary>An .npz archive (what <c>np.savez</c> writes): <c>vectors.npy</c> (float32, float16 or int8) and
+    /// <c>ids.npy</c>, and for int8 <c>scale.npy</c> (float32 [dim]).</summary>
+    public static void WriteNpz(Stream output, IReadOnlyList<VectorRow> rows, VectorDtype dtype = VectorDtype.F32, float[]? scale = null)
     {
         using var zip = new ZipArchive(output, ZipArchiveMode.Create, leaveOpen: true);
         var dim = rows.Count == 0 ? 0 : rows[0].Dimension;
         using (var entry = zip.CreateEntry("vectors.npy", CompressionLevel.NoCompression).Open())
         {
-            WriteNpyHeader(entry, "<f4", $"({rows.Count}, {dim})");
-            var buffer = new byte[dim * 4];
+            WriteNpyHeader(entry, dtype switch { VectorDtype.F16 => "<f2", VectorDtype.I8 => "|i1", _ => "<f4" }, $"({rows.Count}, {dim})");
+            var buffer = new byte[dim * dtype.BytesPerElement()];
             foreach (var r in rows)
             {
-                Buffer.BlockCopy(r.Embedding, 0, buffer, 0, buffer.Length); // float32 little-endian on every supported platform
+                // little-endian on every supported platform
+                switch (dtype)
+                {
+                    case VectorDtype.F16:
+                        System.Runtime.InteropServices.MemoryMarshal.AsBytes(VectorQuantization.ToF16(r.Embedding).AsSpan()).CopyTo(buffer);
+                        break;
+                    case VectorDtype.I8:
+                        System.Runtime.InteropServices.MemoryMarshal.AsBytes(VectorQuantization.ToI8(r.Embedding, scale!).AsSpan()).CopyTo(buffer);
+                        break;
+                    default:
+                        Buffer.BlockCopy(r.Embedding, 0, buffer, 0, buffer.Length);
+                        break;
+                }
                 entry.Write(buffer);
             }
         }
+        if (scale is not null)
+            using (var entry = zip.CreateEntry("scale.npy", CompressionLevel.NoCompression).Open())
+            {
+                WriteNpyHeader(entry, "<f4", $"({scale.Length},)");
+                entry.Write(System.Runtime.InteropServices.MemoryMarshal.AsBytes(scale.AsSpan()));
+            }
         var width = Math.Max(1, rows.Count == 0 ? 1 : rows.Max(r => r.ItemId.EnumerateRunes().Count()));
         using (var entry = zip.CreateEntry("ids.npy", CompressionLevel.Optimal).Open())
         {

@@ -1,8 +1,9 @@
 using System.Diagnostics;
 using IngestFleet.Benchmarks;
 
-// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|decode-budget|e2e|isolation|versus|latency|gateway|weights|shapes|faults|all] [--quick]
+// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|decode-budget|e2e|isolation|versus|latency|gateway|weights|shapes|faults|quantisation|all] [--quick]
 // latency takes --delay-ms N (default 40), --depths 1,2,3 (batches in flight to compare) and --models clip-tiny,vit-b32.
+// quantisation takes --vectors N (default 20000 caption vectors per revision).
 // e2e, isolation and faults need RabbitMQ and an S3 server: source .ci/services.sh first (it exports their addresses).
 if (args is ["versus-minimal", ..]) return await VersusBenchmark.MinimalMainAsync(args);
 if (args is ["weights-probe", ..]) return WeightsBenchmark.ProbeMain(args);
@@ -30,6 +31,8 @@ if (which is "latency" or "all")
     await LatencyBenchmark.RunAsync(quick, args);
 if (which is "gateway" or "all")
     await GatewayBenchmark.RunAsync(quick);
+if (which is "quantisation" or "all")
+    await QuantisationBenchmark.RunAsync(quick, args);
 if (which is "decode-budget" or "all")
     await DecodeBudgetBenchmark.RunAsync();
 if (which is "weights" or "all")

@@ -1,0 +1,20 @@
+namespace IngestFleet.Benchmarks;
+
+/// <summary>Generated catalog captions (colour × material × product × detail, 46,200 of them, in a fixed order): the
+/// texts whose text-tower vectors the quantisation table and its tests index. Also compiled into the test project.</summary>
+public static class CatalogCaptions
+{
+    public static IEnumerable<string> All()
+    {
+        string[] colours = ["red", "blue", "green", "black", "white", "grey", "brown", "beige", "navy", "pink", "purple", "yellow", "orange", "gold", "silver"];
+        string[] materials = ["leather", "cotton", "denim", "wool", "linen", "silk", "suede", "canvas", "nylon", "velvet", "wooden", "glass", "ceramic", "steel"];
+        string[] products = ["handbag", "backpack", "wallet", "belt", "sneakers", "boots", "jacket", "coat", "shirt", "dress", "skirt", "scarf", "hat", "chair",
+            "table", "lamp", "mug", "bowl", "vase", "rug", "watch", "ring"];
+        string[] details = ["", "with gold buckle", "for kids", "slim fit", "vintage", "size m", "waterproof", "with pockets", "striped", "floral print"];
+        foreach (var d in details)
+            foreach (var p in products)
+                foreach (var m in materials)
+                    foreach (var c in colours)
+                        yield return $"{c} {m} {p} {d}".Trim();
+    }
+}
