@@ -21,7 +21,7 @@ using Microsoft.Extensions.Options;
 namespace IngestFleet.Gateway;
 
 /// <summary>
-/// The ingest gateway: <c>POST /v1/jobs</c>, <c>GET /v1/limits</c>, <c>GET /v1/schema</c>, the OpenAPI document at
+/// The ingest gateway: <c>POST /v1/jobs</c>, <c>POST /v1/embed</c>, <c>GET /v1/limits</c>, <c>GET /v1/schema</c>, the OpenAPI document at
 /// <c>GET /openapi/v1.json</c>, and the health endpoints (<c>/healthz/live</c>, <c>/healthz/ready</c>, <c>/healthz</c>).
 /// Built from configuration (the same <c>IngestFleet:*</c> keys as the worker) so the gateway host, the CLI and the
 /// tests host the same thing.
@@ -81,6 +81,8 @@ public static class GatewayApp
         services.AddSingleton(sp => new AdmissionControl(sp.GetRequiredService<IDepthSource>(),
             PublishedLimits.Resolve(sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>()), sp.GetRequiredService<LimitsOptions>()));
         services.AddSingleton<JobsEndpoint>();
+        services.AddSingleton<IngestFleet.Messaging.Queries.QueryClient>();
+        services.AddSingleton<EmbedEndpoint>();
         services.AddHostedService<TopologyOnStart>();
         services.AddHealthChecks().AddCheck<BrokerReadyCheck>("broker", tags: [HealthEndpoints.ReadyTag]);
         services.AddOpenApi(o => o.AddDocumentTransformer(new GatewayOpenApi()));
@@ -108,6 +110,22 @@ public static class GatewayApp
             .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
             .ProducesProblem(StatusCodes.Status429TooManyRequests)
             .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+        var embed = app.MapPost("/v1/embed", (HttpContext http, EmbedEndpoint endpoint) => endpoint.PostAsync(http));
+        if (!anonymous) embed.RequireAuthorization();
+        embed.WithName("Embed")
+            .WithSummary("Embed query texts and images now")
+            .WithDescription("Texts and/or image sources (a small cap per request) embedded by a worker of the named model revision, in the most urgent " +
+                             "class, over RabbitMQ request/reply with a deadline; the answer holds one vector per input, in order.")
+            .Accepts<EmbedRequest>("application/json")
+            .Produces<EmbedQueryReply>(StatusCodes.Status200OK)
+            .ProducesValidationProblem()
+            .ProducesProblem(StatusCodes.Status401Unauthorized)
+            .ProducesProblem(StatusCodes.Status403Forbidden)
+            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
+            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
+            .ProducesProblem(StatusCodes.Status429TooManyRequests)
+            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
+            .ProducesProblem(StatusCodes.Status504GatewayTimeout);
         app.MapGet("/v1/limits", async (AdmissionControl admission, IDepthSource monitor, CancellationToken ct) =>
         {
             var snapshot = await monitor.GetAsync(ct);

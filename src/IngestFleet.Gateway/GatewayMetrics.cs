@@ -15,4 +15,9 @@ public static class GatewayMetrics
     /// <summary>Jobs the gateway published with a broker confirm; tag: messaging.destination.name.</summary>
     public static readonly Counter<long> Accepted = Meter.CreateCounter<long>("ingestfleet.gateway.accepted", "{job}",
         "Jobs the gateway published and the broker confirmed");
+
+    /// <summary>Wall time of <c>POST /v1/embed</c> from the body read to the answer; tag: outcome (answered, queuefull,
+    /// noworker, brokerdown, deadlinepassed).</summary>
+    public static readonly Histogram<double> EmbedLatency = Meter.CreateHistogram<double>("ingestfleet.gateway.embed.duration", "ms",
+        "Time an online query waited for its worker's answer");
 }

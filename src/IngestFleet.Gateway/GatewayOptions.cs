@@ -34,4 +34,23 @@ public sealed class GatewayOptions
     /// <summary>How long one request may wait for broker confirms before it is answered 503.</summary>
     /// <value>Default 10 s.</value>
     [Range(0.1, 300)] public double PublishTimeoutSeconds { get; set; } = 10;
+
+    /// <summary>Texts plus images one <c>POST /v1/embed</c> may carry (a query, not a batch: bulk goes through jobs).</summary>
+    /// <value>Default 16.</value>
+    [Range(1, 256)] public int MaxEmbedInputs { get; set; } = 16;
+
+    /// <summary>Characters one query text may have (the tokenizer's cap truncates far earlier; this bounds the work).</summary>
+    /// <value>Default 2,000.</value>
+    [Range(1, 100_000)] public int MaxEmbedTextChars { get; set; } = 2_000;
+
+    /// <summary>How long <c>POST /v1/embed</c> waits for a worker's answer unless the request says (<c>deadline_ms</c>).</summary>
+    /// <value>Default 2,000 ms.</value>
+    [Range(1, 600_000)] public int EmbedDeadlineMs { get; set; } = 2_000;
+
+    /// <summary>The longest deadline a request may ask for.</summary>
+    /// <value>Default 30,000 ms.</value>
+    [Range(1, 600_000)] public int MaxEmbedDeadlineMs { get; set; } = 30_000;
+
+    /// <summary>The model revision a query without <c>model</c> goes to (empty: the request must name one).</summary>
+    public string EmbedModel { get; set; } = "";
 }

@@ -113,6 +113,19 @@ public sealed class FleetOptions : IValidatableObject
     /// <value>Default true.</value>
     public bool LowPriorityBackground { get; set; } = true;
 
+    /// <summary>Online queries (<c>POST /v1/embed</c>) a worker answers at once, each in the most urgent class.</summary>
+    /// <value>Default 4.</value>
+    [Range(1, 256)] public int QueryConcurrency { get; set; } = 4;
+
+    /// <summary>Queries that may wait in one revision's query queue (<c>x-max-length</c>, reject-publish): past it the
+    /// gateway answers 429 at once instead of letting callers wait out their deadlines. A quorum queue takes one
+    /// message past the cap before it refuses (RabbitMQ 3.10, measured by EmbedQueryIntegrationTests).</summary>
+    /// <value>Default 1,000.</value>
+    [Range(1, 1_000_000)] public int QueryQueueMaxLength { get; set; } = 1000;
+
+    /// <summary>The query queue of one model revision: online request/reply, served by the workers of that revision.</summary>
+    public string QueryQueueName(string revision) => $"{QueuePrefix}query-{revision}";
+
     public string QueueName(string priority) => QueuePrefix + priority;
     public IEnumerable<string> QueueNames() => Priorities.Select(QueueName);
 

@@ -36,6 +36,23 @@ public static class FleetTopology
         return arguments;
     }
 
+    /// <summary>
+    /// A revision's query queue (<see cref="FleetOptions.QueryQueueName"/>): a quorum queue (it outlives a broker node, as
+    /// the work queues do) capped at <see cref="FleetOptions.QueryQueueMaxLength"/> with reject-publish, so a full queue
+    /// answers the gateway's publish with a nack (429) at once. Queries carry a per-message TTL (their deadline), which
+    /// quorum queues honour (RabbitMQ 3.10+): a query nobody could answer in time leaves the queue unanswered, and the
+    /// caller, who stopped waiting at the deadline, had its 504. Queries are not items: nothing is dead-lettered.
+    /// </summary>
+    public static async Task DeclareQueryQueueAsync(IChannel channel, FleetOptions fleet, string revision, CancellationToken cancellationToken) =>
+        await channel.QueueDeclareAsync(fleet.QueryQueueName(revision), durable: true, exclusive: false, autoDelete: false,
+            arguments: WithGroupSize(fleet, new()
+            {
+                ["x-queue-type"] = "quorum",
+                ["x-max-length"] = fleet.QueryQueueMaxLength,
+                ["x-overflow"] = "reject-publish",
+                ["x-delivery-limit"] = fleet.DeliveryLimit,
+            }), cancellationToken: cancellationToken);
+
     /// <summary>The dead-letter exchange and queue of the fleet's work queues.</summary>
     public static string PoisonName(FleetOptions o) => o.QueuePrefix + "poison";
 

@@ -201,6 +201,9 @@ public static class WorkerHosting
             sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>(), revision, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Shedder>>(), sp.GetRequiredService<PublisherIdentity>()));
         services.AddHostedService<ShedLoop>();
+        // Online queries of this revision (POST /v1/embed on the gateway), answered in the most urgent class.
+        services.AddSingleton<Queries.QueryAnswerer>();
+        services.AddHostedService<Queries.QueryServer>();
         services.AddHostedService(sp => new PoisonDrain(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<IObjectStore>(),
             sp.GetRequiredService<FleetOptions>(), revision, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILogger<PoisonDrain>>(),
             sp.GetRequiredService<PublisherIdentity>()));

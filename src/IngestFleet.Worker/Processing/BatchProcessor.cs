@@ -136,6 +136,37 @@ public sealed class BatchProcessor(
         return report;
     }
 
+    /// <summary>
+    /// The images of an online query (<c>POST /v1/embed</c>): fetched, decoded and embedded now, in the most urgent class
+    /// (the batch claim holds back every less urgent stage while the query runs), under the same rules as a job of the
+    /// tenant (source allow-list, model bundle); nothing is written. One outcome per source, in order.
+    /// </summary>
+    public async Task<ItemOutcome[]> EmbedQueryImagesAsync(string tenant, IReadOnlyList<string> images, CancellationToken cancellationToken)
+    {
+        var jobs = images.Select((image, i) => new EmbedCatalogImage
+        {
+            Tenant = tenant, Shard = "query", ItemId = $"query-{i}", Image = image, Priority = fleet.Priorities[0],
+        }).ToArray();
+        var unbundled = await TenantsWithoutBundleAsync(jobs, cancellationToken);
+        var refused = new Rejection?[jobs.Length];
+        for (var i = 0; i < jobs.Length; i++)
+        {
+            if (!JobValidator.IsSafeSegment(tenant)) refused[i] = new Rejection(ReasonCodes.InvalidJob, $"tenant '{tenant}' is not a valid tenant name");
+            else if (!sources.Allows(tenant, jobs[i].Image, out var why)) refused[i] = new Rejection(ReasonCodes.SourceForbidden, why!);
+            else if (unbundled.Contains(tenant)) refused[i] = new Rejection(ReasonCodes.ModelBundleMissing, $"tenant {tenant} has no bundle for model {Revision}");
+        }
+        using var claim = fleet.PriorityScheduling ? gate.Claim(0) : null;
+        var stages = fleet.PriorityScheduling ? gate.For(0) : null;
+        var sourcesOf = jobs.Select((job, i) => (Func<CancellationToken, Task<ImageSource>>)(async ct =>
+        {
+            if (refused[i] is { } r) return ImageSource.Rejected(r);
+            var fetched = await fetcher.FetchAsync(job.Image, ct);
+            return new ImageSource(fetched.Bytes, fetched.Rejection, fetched.Elapsed);
+        })).ToArray();
+        var (outcomes, _) = await pipeline.ProcessAsync(sourcesOf, fleet.EffectivePreprocessParallelism, Math.Max(1, jobs.Length), cancellationToken, stages);
+        return outcomes;
+    }
+
     /// <summary>With a tenant-bound model bundle: the batch's tenants that have no bundle for this revision.</summary>
     private async Task<HashSet<string>> TenantsWithoutBundleAsync(IReadOnlyList<EmbedCatalogImage> jobs, CancellationToken cancellationToken)
     {

@@ -1,0 +1,187 @@
+using System.Diagnostics;
+using System.Text.Json;
+using IngestFleet.Contracts;
+using IngestFleet.Embedding.Inference;
+using IngestFleet.Embedding.Models;
+using IngestFleet.Embedding.Text;
+using IngestFleet.Messaging;
+using IngestFleet.Messaging.Broker;
+using IngestFleet.Messaging.Queries;
+using IngestFleet.Worker.Processing;
+using IngestFleet.Worker.Scheduling;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
+using RabbitMQ.Client.Events;
+
+namespace IngestFleet.Worker.Queries;
+
+/// <summary>
+/// Answers online queries (<c>POST /v1/embed</c>) for this worker's revision. Texts go through the revision's text
+/// tower; images are fetched, decoded and embedded by the batch pipeline in the most urgent class
+/// (<see cref="BatchProcessor.EmbedQueryImagesAsync"/>). Both run while the query claims the priority gate's first
+/// level, so no stage of a less urgent batch starts until the answer is out. A query past its deadline gets no work.
+/// </summary>
+public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor processor, PriorityGate gate, FleetOptions fleet, ILogger<QueryAnswerer> logger) : IDisposable
+{
+    private readonly Lazy<TextEmbedder?> _text = new(() => manifest.Text is null ? null : TextEmbedder.Load(manifest));
+
+    /// <summary>Loads the text tower (tokenizer and golden pack checked) now, so the first query does not pay for it.</summary>
+    public void Warm()
+    {
+        if (_text.Value is { } t)
+            logger.LogInformation("text tower of {Revision} ready: {Kind}, cap {Cap}, golden worst distance {Worst:G3}", manifest.Revision,
+                manifest.Text!.Tokenizer.Kind, manifest.Text.TokenCap, t.GoldenWorstDistance);
+    }
+
+    public async Task<EmbedQueryReply> AnswerAsync(EmbedQuery query, CancellationToken cancellationToken)
+    {
+        var started = Stopwatch.GetTimestamp();
+        var reply = new EmbedQueryReply
+        {
+            Model = manifest.Revision, Dimension = manifest.OutputDimension, TextContract = manifest.Text?.ContractHash(),
+            PreprocessContract = manifest.Preprocess.ContractHash(), Worker = Environment.MachineName,
+        };
+        if (query.Deadline < DateTimeOffset.UtcNow)
+            return reply with { Error = new Rejection(ReasonCodes.DeadlinePassed, $"deadline {query.Deadline:O} passed before a worker took the query") };
+        if (query.Texts.Count > 0 && _text.Value is null)
+            return reply with { Error = new Rejection("no_text_tower", $"model {manifest.Revision} has no text tower: embed images, or query a revision whose manifest has one") };
+        if (query.Images.Count > 0 && string.IsNullOrEmpty(query.Tenant))
+            return reply with { Error = new Rejection(ReasonCodes.InvalidJob, "image queries name the tenant whose sources they are") };
+
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(query.Deadline - DateTimeOffset.UtcNow is { Ticks: > 0 } left ? left : TimeSpan.Zero);
+        using var claim = fleet.PriorityScheduling ? gate.Claim(0) : null;
+        var texts = new List<QueryVector>();
+        if (query.Texts.Count > 0)
+        {
+            var text = _text.Value!;
+            // The text tower's call takes one unit of the first level: it waits only for stages already running.
+            using (fleet.PriorityScheduling ? await gate.For(0).EnterAsync(1, deadline.Token) : null)
+            {
+                var vectors = text.Embed(query.Texts);
+                for (var i = 0; i < vectors.Length; i++)
+                {
+                    var ids = text.Tokenizer.Encode(query.Texts[i], out var truncated);
+                    texts.Add(new QueryVector { Embedding = vectors[i], Tokens = ids.Length, Truncated = truncated });
+                }
+            }
+        }
+        var images = new List<QueryVector>();
+        if (query.Images.Count > 0)
+            foreach (var o in await processor.EmbedQueryImagesAsync(query.Tenant!, query.Images, deadline.Token))
+                images.Add(o.Ok ? new QueryVector { Embedding = o.Vector } : new QueryVector { Error = o.Rejection });
+        return reply with { Texts = texts, Images = images, ComputeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds };
+    }
+
+    public void Dispose()
+    {
+        if (_text.IsValueCreated) _text.Value?.Dispose();
+    }
+}
+
+/// <summary>
+/// The worker's consumer of its revision's query queue, in raw AMQP (the gateway's request/reply uses direct reply-to,
+/// which answers by publishing to the request's <c>reply_to</c> with its correlation id). Up to
+/// <see cref="FleetOptions.QueryConcurrency"/> queries are answered at once; each is acked once its answer is
+/// published, so a worker that dies holding one leaves it to another worker (the caller still waits within its
+/// deadline). A lost connection is opened again after a second.
+/// </summary>
+public sealed class QueryServer(BrokerLink broker, FleetOptions fleet, ModelManifest manifest, QueryAnswerer answerer, ILogger<QueryServer> logger) : BackgroundService
+{
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        answerer.Warm();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await ServeAsync(stoppingToken);
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e) when (e is RabbitMQ.Client.Exceptions.BrokerUnreachableException or RabbitMQ.Client.Exceptions.OperationInterruptedException
+                                           or RabbitMQ.Client.Exceptions.AlreadyClosedException or IOException or InvalidOperationException or BrokerTlsException)
+            {
+                logger.LogWarning("query queue of {Revision}: {Error}; reconnecting in 1 s", manifest.Revision, e.Message);
+                await Task.Delay(TimeSpan.FromSeconds(1), stoppingToken).ContinueWith(_ => { }, TaskScheduler.Default);
+            }
+        }
+    }
+
+    private async Task ServeAsync(CancellationToken stoppingToken)
+    {
+        await using var channel = await broker.OpenChannelAsync(confirms: false, stoppingToken);
+        await FleetTopology.DeclareQueryQueueAsync(channel, fleet, manifest.Revision, stoppingToken);
+        await channel.BasicQosAsync(0, (ushort)fleet.QueryConcurrency, global: false, stoppingToken);
+        var closed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        channel.ChannelShutdownAsync += (_, _) =>
+        {
+            closed.TrySetResult();
+            return Task.CompletedTask;
+        };
+        var inFlight = new System.Collections.Concurrent.ConcurrentDictionary<ulong, Task>();
+        var consumer = new AsyncEventingBasicConsumer(channel);
+        consumer.ReceivedAsync += (_, delivery) =>
+        {
+            // Off the dispatch loop: the prefetch bounds how many run at once.
+            var body = delivery.Body.ToArray();
+            var (tag, replyTo, correlation) = (delivery.DeliveryTag, delivery.BasicProperties.ReplyTo, delivery.BasicProperties.CorrelationId);
+            inFlight[tag] = Task.Run(async () =>
+            {
+                await HandleAsync(channel, tag, body, replyTo, correlation, stoppingToken);
+                inFlight.TryRemove(tag, out Task? _);
+            }, CancellationToken.None);
+            return Task.CompletedTask;
+        };
+        try
+        {
+            await channel.BasicConsumeAsync(fleet.QueryQueueName(manifest.Revision), autoAck: false, consumer, stoppingToken);
+            logger.LogInformation("answering queries of {Revision} from {Queue} ({Concurrency} at once)", manifest.Revision, fleet.QueryQueueName(manifest.Revision), fleet.QueryConcurrency);
+            await closed.Task.WaitAsync(stoppingToken);
+            throw new InvalidOperationException("the query channel closed");
+        }
+        finally
+        {
+            // The channel outlives the queries it delivered: each publishes its answer and acks on it.
+            await Task.WhenAll(inFlight.Values).WaitAsync(TimeSpan.FromSeconds(30), CancellationToken.None).ContinueWith(_ => { }, TaskScheduler.Default);
+        }
+    }
+
+    private async Task HandleAsync(IChannel channel, ulong tag, byte[] body, string? replyTo, string? correlation, CancellationToken stoppingToken)
+    {
+        try
+        {
+            EmbedQueryReply reply;
+            try
+            {
+                var query = JsonSerializer.Deserialize<EmbedQuery>(body, QueryClient.Json) ?? throw new JsonException("empty query");
+                reply = await answerer.AnswerAsync(query, stoppingToken);
+            }
+            catch (JsonException e)
+            {
+                reply = new EmbedQueryReply { Model = manifest.Revision, Error = new Rejection(ReasonCodes.InvalidJob, $"the query is not valid JSON: {e.Message}") };
+            }
+            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
+            {
+                reply = new EmbedQueryReply { Model = manifest.Revision, Error = new Rejection(ReasonCodes.DeadlinePassed, "the deadline passed while the query was being answered") };
+            }
+            if (!string.IsNullOrEmpty(replyTo))
+                await channel.BasicPublishAsync("", replyTo, mandatory: false,
+                    new BasicProperties { CorrelationId = correlation, ContentType = "application/json", DeliveryMode = DeliveryModes.Transient },
+                    JsonSerializer.SerializeToUtf8Bytes(reply, QueryClient.Json), stoppingToken);
+            await channel.BasicAckAsync(tag, multiple: false, stoppingToken);
+        }
+        catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
+        {
+            // Not acked: the broker gives the query to another worker (or drops it at its deadline).
+            logger.LogWarning(e, "query {Correlation}: no answer sent", correlation);
+        }
+        catch (OperationCanceledException)
+        {
+            // Stopping: the unacked query goes back to the queue for another worker.
+        }
+    }
+}
