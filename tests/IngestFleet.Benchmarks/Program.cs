@@ -1,7 +1,7 @@
 using System.Diagnostics;
 using IngestFleet.Benchmarks;
 
-// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|decode-budget|e2e|isolation|versus|latency|gateway|weights|shapes|faults|quantisation|all] [--quick]
+// Usage: dotnet run --project tests/IngestFleet.Benchmarks -c Release -- [core|preprocess|decode-budget|e2e|isolation|versus|latency|gateway|weights|shapes|faults|quantisation|embed|all] [--quick]
 // latency takes --delay-ms N (default 40), --depths 1,2,3 (batches in flight to compare) and --models clip-tiny,vit-b32.
 // quantisation takes --vectors N (default 20000 caption vectors per revision).
 // e2e, isolation and faults need RabbitMQ and an S3 server: source .ci/services.sh first (it exports their addresses).
@@ -31,6 +31,8 @@ if (which is "latency" or "all")
     await LatencyBenchmark.RunAsync(quick, args);
 if (which is "gateway" or "all")
     await GatewayBenchmark.RunAsync(quick);
+if (which is "embed" or "all")
+    await EmbedQueryBenchmark.RunAsync(quick);
 if (which is "quantisation" or "all")
     await QuantisationBenchmark.RunAsync(quick, args);
 if (which is "decode-budget" or "all")

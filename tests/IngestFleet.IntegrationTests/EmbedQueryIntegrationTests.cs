@@ -78,12 +78,22 @@ public sealed class EmbedQueryIntegrationTests(FleetFixture fixture)
         Assert.Equal(0, worker.Ledger.Items); // a query writes nothing: no vector, no dead letter
     }
 
-    /// <summary>Where no worker serves the revision the gateway answers 503 at once; where its queue exists but no worker
-    /// consumes it, 504 at the deadline; a full query queue answers 429 at once.</summary>
+    /// <summary>Where no worker serves the revision the gateway answers 503 at once (a bulk-only worker does not answer
+    /// queries: they are served in the most urgent class); where its queue exists but no worker consumes it, 504 at the
+    /// deadline; a full query queue answers 429 at once.</summary>
     [Fact]
     public async Task NoWorker_Is503_NoAnswerInTime_Is504_AFullQueue_Is429()
     {
         using var world = await fixture.NewWorldAsync();
+        await using (await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Fleet:Consume:0"] = "bulk" }))
+        {
+            var (bulkGateway, bulkHttp) = await StartGatewayAsync(world);
+            await using var _bulkGateway = bulkGateway;
+            using var _bulkHttp = bulkHttp;
+            await Task.Delay(1500); // a worker that answers queries has declared its queue by now (it does so before anything else)
+            using var bulkOnly = await bulkHttp.PostAsJsonAsync("/v1/embed", new { model = "clip-tiny-r1", texts = new[] { "x" } });
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, bulkOnly.StatusCode);
+        }
         // A worker declares its revision's query queue (capped at one waiting query here), then stops.
         await using (await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Fleet:QueryQueueMaxLength"] = "1" }))
             await QueueArgumentsAsync(world, $"{world.QueuePrefix}query-clip-tiny-r1");

@@ -201,7 +201,8 @@ public static class WorkerHosting
             sp.GetRequiredService<FleetOptions>(), sp.GetRequiredService<LimitsOptions>(), revision, sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<Shedder>>(), sp.GetRequiredService<PublisherIdentity>()));
         services.AddHostedService<ShedLoop>();
-        // Online queries of this revision (POST /v1/embed on the gateway), answered in the most urgent class.
+        // Online queries of this revision (POST /v1/embed on the gateway), answered in the most urgent class by the workers
+        // that consume it (a bulk-only pool would answer them behind its own bulk work).
         services.AddSingleton<Queries.QueryAnswerer>();
         services.AddHostedService<Queries.QueryServer>();
         services.AddHostedService(sp => new PoisonDrain(sp.GetRequiredService<BrokerLink>(), sp.GetRequiredService<IObjectStore>(),

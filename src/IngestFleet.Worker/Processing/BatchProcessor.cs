@@ -141,7 +141,8 @@ public sealed class BatchProcessor(
     /// (the batch claim holds back every less urgent stage while the query runs), under the same rules as a job of the
     /// tenant (source allow-list, model bundle); nothing is written. One outcome per source, in order.
     /// </summary>
-    public async Task<ItemOutcome[]> EmbedQueryImagesAsync(string tenant, IReadOnlyList<string> images, CancellationToken cancellationToken)
+    /// <param name="stages">The query's stage gate (its claim on the first level is taken here).</param>
+    public async Task<ItemOutcome[]> EmbedQueryImagesAsync(string tenant, IReadOnlyList<string> images, IStageGate? stages, CancellationToken cancellationToken)
     {
         var jobs = images.Select((image, i) => new EmbedCatalogImage
         {
@@ -156,7 +157,6 @@ public sealed class BatchProcessor(
             else if (unbundled.Contains(tenant)) refused[i] = new Rejection(ReasonCodes.ModelBundleMissing, $"tenant {tenant} has no bundle for model {Revision}");
         }
         using var claim = fleet.PriorityScheduling ? gate.Claim(0) : null;
-        var stages = fleet.PriorityScheduling ? gate.For(0) : null;
         var sourcesOf = jobs.Select((job, i) => (Func<CancellationToken, Task<ImageSource>>)(async ct =>
         {
             if (refused[i] is { } r) return ImageSource.Rejected(r);
