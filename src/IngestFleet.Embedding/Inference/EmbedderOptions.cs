@@ -20,6 +20,9 @@ public sealed class EmbedderOptions
     /// <value>Default 1 (the graphs are sequential; more inter-op threads only add contention).</value>
     [Range(1, 64)] public int InterOpThreads { get; set; } = 1;
 
+    /// <summary>Intra-op threads of the text tower's session (queries; 0 = one per core, at most 4).</summary>
+    [Range(0, 256)] public int TextIntraOpThreads { get; set; }
+
     /// <summary>Pad every batch to exactly this many images, with the model's batch axis fixed to it (0 = run the real
     /// count on a dynamic axis). Core ML compiles static shapes, so with <c>coreml</c> a value of 0 means
     /// <see cref="CoreMLBatch"/>.</summary>

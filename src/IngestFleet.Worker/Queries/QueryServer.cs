@@ -24,7 +24,7 @@ namespace IngestFleet.Worker.Queries;
 /// level, so no stage of a less urgent batch starts until the answer is out. A query past its deadline gets no work.
 /// </summary>
 public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor processor, PriorityGate gate, FleetOptions fleet, BackgroundStagesHolder background,
-    ILogger<QueryAnswerer> logger) : IDisposable
+    EmbedderOptions embedder, ILogger<QueryAnswerer> logger) : IDisposable
 {
     /// <summary>
     /// The stage gate a query's CPU work goes through. While the query is in progress its claim keeps every less urgent
@@ -36,7 +36,7 @@ public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor process
     /// </summary>
     private IStageGate? Stages => !fleet.PriorityScheduling ? null : background.Stages is not null ? ClaimOnly.Instance : gate.For(0);
 
-    private readonly Lazy<TextEmbedder?> _text = new(() => manifest.Text is null ? null : TextEmbedder.Load(manifest));
+    private readonly Lazy<TextEmbedder?> _text = new(() => manifest.Text is null ? null : TextEmbedder.Load(manifest, embedder.TextIntraOpThreads));
 
     /// <summary>Loads the text tower (tokenizer and golden pack checked) now, so the first query does not pay for it.</summary>
     public void Warm()
