@@ -2,6 +2,7 @@ using IngestFleet.Embedding.Models;
 using IngestFleet.Embedding.Text;
 using IngestFleet.Storage;
 using IngestFleet.VectorStore;
+using IngestFleet.Operations.Vectors;
 
 namespace IngestFleet.Benchmarks;
 

@@ -20,6 +20,7 @@ internal static class ModelsCommands
         models.Subcommands.Add(Inspect());
         models.Subcommands.Add(Verify());
         models.Subcommands.Add(Fp16Check());
+        models.Subcommands.Add(TextGolden());
         models.Subcommands.Add(BundleCommands.Push());
         models.Subcommands.Add(BundleCommands.List());
         return models;
@@ -136,6 +137,24 @@ internal static class ModelsCommands
             }
             AnsiConsole.Write(table);
             return worstCode;
+        }));
+        return cmd;
+    }
+
+    /// <summary>Records the text golden pack of an export's text tower (its manifest's <c>text.golden.file</c>): fixed
+    /// texts, the ids the manifest's tokenizer gives them and the CPU EP's outputs.</summary>
+    private static Command TextGolden()
+    {
+        var manifestArg = new Argument<string>("MANIFEST") { Description = "Manifest path, folder or revision name (with a text section)" };
+        var cmd = new Command("text-golden", "Write the text golden pack of a manifest's text tower (fixed texts, their ids, CPU-EP outputs)") { manifestArg };
+        cmd.SetAction((p, _) => CliErrors.Guard(() =>
+        {
+            var manifest = ModelLocator.Load(p.GetValue(manifestArg));
+            if (manifest.Text is null) throw new CliInputException($"{manifest.ManifestPath} has no text section: add one (README, \"Text towers\") first", ExitCodes.BadModel);
+            TextForge.WriteGoldenPack(manifest);
+            using var text = TextEmbedder.Load(manifest);
+            Console.WriteLine($"wrote {manifest.PathOf(manifest.Text.Golden.File)}: {TextForge.GoldenTexts.Length} texts, verified (worst cosine distance {text.GoldenWorstDistance:G3})");
+            return Task.FromResult(ExitCodes.Ok);
         }));
         return cmd;
     }

@@ -3,6 +3,7 @@ using Spectre.Console;
 using IngestFleet.Storage;
 using IngestFleet.Storage.S3;
 using IngestFleet.VectorStore;
+using IngestFleet.Operations.Vectors;
 
 namespace IngestFleet.Cli.Commands;
 

@@ -121,7 +121,8 @@ public static class ManifestLoader
         if (t.Padding is not ("longest" or "max_length")) fail("text.padding", "must be longest or max_length.");
         if (t.Truncation != "end") fail("text.truncation", "must be end (keep the first tokens, then the end token).");
         if (t.Heads is not ("separate" or "joint")) fail("text.heads", "must be separate or joint.");
-        if (string.IsNullOrWhiteSpace(t.Golden.File) || !File.Exists(m.PathOf(t.Golden.File))) fail("text.golden.file", "is required and must exist: every text tower ships a golden pack.");
+        // Required; its existence is checked when the text tower loads (`ingestfleet models text-golden` writes it for an export).
+        if (string.IsNullOrWhiteSpace(t.Golden.File)) fail("text.golden.file", "is required: every text tower ships a golden pack.");
         if (t.Golden.Epsilon is <= 0 or > 0.5) fail("text.golden.epsilon", "must be a cosine distance in (0, 0.5].");
     }
 

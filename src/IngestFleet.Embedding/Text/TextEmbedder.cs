@@ -103,6 +103,8 @@ public sealed class TextEmbedder : IDisposable
     public double VerifyGoldenPack()
     {
         var path = Manifest.PathOf(Manifest.Text!.Golden.File);
+        if (!File.Exists(path))
+            throw new ModelManifestException($"{Manifest.ManifestPath}: text.golden.file points at {path}, which does not exist: record it with `ingestfleet models text-golden {Manifest.ManifestPath}`.");
         var pack = TextGoldenPack.Read(path);
         for (var i = 0; i < pack.Texts.Count; i++)
         {

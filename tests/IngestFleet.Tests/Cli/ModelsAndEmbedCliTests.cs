@@ -71,6 +71,22 @@ public class ModelsAndEmbedCliTests
         Assert.Equal("Blue Denim JACKET 👖", lines[1].GetProperty("text").GetString());
     }
 
+    /// <summary>A text tower without its golden pack does not serve; `models text-golden` records it (for the bundled
+    /// revision, byte for byte the committed one) and then it serves.</summary>
+    [Fact]
+    public void TextGolden_RecordsThePack_ThatATextTowerNeedsToServe()
+    {
+        var dir = TestPaths.CopyModel("siglip-tiny-r1");
+        File.Delete(Path.Combine(dir, "text-golden.json"));
+        var refused = CliRunner.Run("embed", "--model", dir, "--text", "a chair");
+        Assert.Equal(3, refused.ExitCode);
+        Assert.Contains("models text-golden", refused.Stderr);
+        var written = CliRunner.Run("models", "text-golden", dir);
+        Assert.True(written.ExitCode == 0, written.Stdout + written.Stderr);
+        Assert.Equal(File.ReadAllBytes(Path.Combine(TestPaths.Models, "siglip-tiny-r1", "text-golden.json")), File.ReadAllBytes(Path.Combine(dir, "text-golden.json")));
+        Assert.Equal(0, CliRunner.Run("embed", "--model", dir, "--text", "a chair").ExitCode);
+    }
+
     [Fact]
     public void EmbedWithNeitherFilesNorText_IsAUsageError()
     {

@@ -1,7 +1,9 @@
 using System.Diagnostics;
 using Cloud.Unum.USearch;
 
-namespace IngestFleet.VectorStore;
+using IngestFleet.VectorStore;
+
+namespace IngestFleet.Operations.Vectors;
 
 /// <summary>One dtype's row of the quantisation table.</summary>
 /// <param name="RecallAt10Ann">Mean share of the exact float32 top k that the USearch index returns for each query.</param>
