@@ -93,6 +93,7 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
     public async Task<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken)
     {
         if (_createOnlyUnsupported) return await LookThenPutAsync();
+        Task<bool> LookThenPutAsync() => ObjectStoreFallbacks.LookThenPutAsync(this, key, content, contentType, cancellationToken);
         using var body = new MemoryStream(content.ToArray(), writable: false);
         try
         {
@@ -118,13 +119,6 @@ public sealed class S3ObjectStore : IObjectStore, IDisposable
             return false;
         }
         return !_createOnlyUnsupported || await LookThenPutAsync();
-
-        async Task<bool> LookThenPutAsync()
-        {
-            if (await ExistsAsync(key, cancellationToken)) return false;
-            await PutAsync(key, content, contentType, cancellationToken);
-            return true;
-        }
     }
 
     /// <summary>A conditional PUT (<c>If-Match</c> on the ETag read): S3 answers 412 when the object changed since, 404

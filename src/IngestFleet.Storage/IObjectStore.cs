@@ -36,10 +36,18 @@ public interface IObjectStore
     /// <summary>Writes the object only if there is none under the key; false when there is, and then nothing was
     /// written. S3 makes it one request (a conditional PUT, <c>If-None-Match: *</c>), so a writer that almost always
     /// creates (a batch's new part) saves the read it would otherwise make first; the default looks, then writes.</summary>
-    async Task<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken)
+    Task<bool> PutIfAbsentAsync(string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken) =>
+        ObjectStoreFallbacks.LookThenPutAsync(this, key, content, contentType, cancellationToken);
+}
+
+public static class ObjectStoreFallbacks
+{
+    /// <summary>Create-only by looking first: not atomic (a writer between the look and the PUT is overwritten); the
+    /// default for stores without a conditional create, and S3's fallback where a server does not implement one.</summary>
+    public static async Task<bool> LookThenPutAsync(IObjectStore store, string key, ReadOnlyMemory<byte> content, string contentType, CancellationToken cancellationToken)
     {
-        if (await ExistsAsync(key, cancellationToken)) return false;
-        await PutAsync(key, content, contentType, cancellationToken);
+        if (await store.ExistsAsync(key, cancellationToken)) return false;
+        await store.PutAsync(key, content, contentType, cancellationToken);
         return true;
     }
 }

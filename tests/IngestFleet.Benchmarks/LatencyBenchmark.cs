@@ -19,13 +19,13 @@ internal static class LatencyBenchmark
 
     public static async Task RunAsync(bool quick, string[] args)
     {
-        var delayMs = ArgInt(args, "--delay-ms", 40);
-        var on = args.SkipWhile(a => a != "--delay-on").Skip(1).FirstOrDefault() ?? "both";
+        var delayMs = BenchArgs.Int(args, "--delay-ms", 40);
+        var on = BenchArgs.Value(args, "--delay-on") ?? "both";
         if (on is not ("both" or "s3" or "broker")) throw new ArgumentException("--delay-on takes both, s3 or broker");
-        int[] depths = args.SkipWhile(a => a != "--depths").Skip(1).FirstOrDefault() is { } d
+        int[] depths = BenchArgs.Value(args, "--depths") is { } d
             ? d.Split(',').Select(x => int.Parse(x, CultureInfo.InvariantCulture)).ToArray()
             : [1, 2, 3];
-        var only = args.SkipWhile(a => a != "--models").Skip(1).FirstOrDefault()?.Split(',');
+        var only = BenchArgs.Value(args, "--models")?.Split(',');
         var photos = BenchPaths.CatalogPhotos;
         var models = new (string Name, Func<ModelManifest> Manifest, int Images)[]
             {
@@ -76,6 +76,4 @@ internal static class LatencyBenchmark
         }
     }
 
-    private static int ArgInt(string[] args, string name, int fallback) =>
-        args.SkipWhile(a => a != name).Skip(1).FirstOrDefault() is { } v ? int.Parse(v, CultureInfo.InvariantCulture) : fallback;
 }

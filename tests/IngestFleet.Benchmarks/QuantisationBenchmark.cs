@@ -16,7 +16,7 @@ internal static class QuantisationBenchmark
 {
     public static async Task RunAsync(bool quick, string[] args)
     {
-        var count = args.SkipWhile(a => a != "--vectors").Skip(1).FirstOrDefault() is { } n ? int.Parse(n, System.Globalization.CultureInfo.InvariantCulture) : quick ? 3000 : 20_000;
+        var count = BenchArgs.Int(args, "--vectors", quick ? 3000 : 20_000);
         Console.WriteLine($"== quantisation: {count} caption vectors per revision, USearch per dtype against exact float32 search ==");
         foreach (var revision in new[] { "clip-tiny-r1", "siglip-tiny-r1" })
         {
