@@ -28,8 +28,8 @@ public sealed record EmbedRequest
 /// texts and image sources per request; sent to a worker of the named revision over RabbitMQ request/reply
 /// (<see cref="QueryClient"/>), answered in the workers' most urgent class: 200 vectors · 400 invalid · 403 foreign
 /// tenant · 413 too many inputs · 422 the revision has no text tower · 429 + Retry-After the key's requests in progress or
-/// the revision's query queue is full · 503 + Retry-After the broker is unreachable or no worker serves the revision ·
-/// 504 no answer within the deadline.
+/// the revision's query queue is full · 503 + Retry-After the broker is unreachable, no worker serves the revision, or
+/// its text tower cannot serve · 504 no answer within the deadline.
 /// </summary>
 public sealed class EmbedEndpoint(GatewayOptions options, GatewayAuthOptions auth, RequestSlots slots, QueryClient queries, TimeProvider time)
 {
@@ -97,6 +97,8 @@ public sealed class EmbedEndpoint(GatewayOptions options, GatewayAuthOptions aut
             return error.Code switch
             {
                 "no_text_tower" => Problem(422, "The model has no text tower", error.Detail),
+                "text_tower_unavailable" => Refuse(http, 503, "The worker's text tower cannot serve", error.Detail, 5),
+                "query_failed" => Refuse(http, 503, "The worker could not answer", error.Detail, 1),
                 ReasonCodes.DeadlinePassed => Problem(504, "No answer within the deadline", error.Detail),
                 _ => Problem(400, "The worker refused the query", error.ToString()),
             };

@@ -23,6 +23,9 @@ public sealed record ForgeOptions
     public int GoldenCount { get; init; } = 3;
     /// <summary>Also forge the family's text tower (tokenizer files, text.onnx, text golden pack).</summary>
     public bool Text { get; init; } = true;
+    /// <summary>Give the text graph an <c>attention_mask</c> input as well, as Optimum's text exports have (the tokens
+    /// are multiplied by it, which leaves CLIP's end-of-text pooling unchanged).</summary>
+    public bool TextAttentionMask { get; init; }
 
     public string EffectiveRevision => Revision.Length > 0
         ? Revision

@@ -80,7 +80,7 @@ public static class TextForge
                 StripPunctuation = !clip,
                 StartToken = clip ? ClipStart : null,
                 EndToken = clip ? ClipEnd : SigLipEnd,
-                PadToken = clip ? ClipEnd : SigLipPad,
+                PadToken = clip ? ClipEnd : SigLipEnd, // Hugging Face's SiglipTokenizer pads with </s>
             },
             TokenCap = clip ? ClipCap : SigLipCap,
             Padding = clip ? "longest" : "max_length",
@@ -121,6 +121,11 @@ public static class TextForge
         var sequence = g.Op("Slice", [g.Op("Shape", [InputName]), g.Int64s("text.slice.start", 1), g.Int64s("text.slice.end", 2)]);
         var positions = g.Op("Slice", [g.Weight("text.position_embedding", rng.Normal(cap * w, 0.01), cap, w), g.Int64s("text.zero", 0), sequence, g.Int64s("text.axis0", 0)]);
         var x = g.Add(tokens, positions);
+        if (o.TextAttentionMask)
+        {
+            var tokenMask = g.Op("Cast", [TextEmbedder.AttentionMaskInput], Int("to", 1));
+            x = g.Mul(x, g.Op("Unsqueeze", [tokenMask, g.Int64s("text.axis2", 2)]));
+        }
 
         var t = new TransformerLayers(g, rng, w, o.Heads, o.MlpRatio, quickGelu: clip, prefix: "text.");
         string? mask = null;
@@ -151,6 +156,7 @@ public static class TextForge
         }
         g.Rename(pooled, OutputName);
         g.Graph.Input.Add(Int64TensorInfo(InputName, "batch", "sequence"));
+        if (o.TextAttentionMask) g.Graph.Input.Add(Int64TensorInfo(TextEmbedder.AttentionMaskInput, "batch", "sequence"));
         g.Graph.Output.Add(TensorInfo(OutputName, "batch", o.OutputDim));
         return g.ToModel(ModelForge.Opset, $"Random-weight {o.Family} text tower (seed {o.Seed}); a stand-in, not a trained model.");
     }

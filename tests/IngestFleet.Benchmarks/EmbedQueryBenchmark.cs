@@ -51,6 +51,7 @@ internal static class EmbedQueryBenchmark
         double[] idleText = [], idleImage = [], loadText = [], loadImage = [];
         var compute = new Dictionary<string, List<double>>();
         long bulkDone = 0;
+        uint bulkLeft = 0;
         await BenchPaths.RunChildAsync(psi, async worker =>
         {
             using (var health = new HttpClient())
@@ -119,7 +120,12 @@ internal static class EmbedQueryBenchmark
             var factory = new ConnectionFactory { Uri = new Uri(BenchPaths.RabbitUri) };
             await using (var connection = await factory.CreateConnectionAsync())
             await using (var channel = await connection.CreateChannelAsync())
+            {
+                // The loaded rows count only if the backlog outlasted them.
+                bulkLeft = (await channel.QueueDeclarePassiveAsync(prefix + "bulk")).MessageCount;
+                if (bulkLeft == 0) throw new InvalidOperationException("the bulk backlog ran out during the loaded rows: raise it");
                 await channel.QueuePurgeAsync(prefix + "bulk");
+            }
             await gateway.StopAsync();
             using var term = Process.Start("kill", ["-TERM", worker.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
             await term.WaitForExitAsync();
@@ -128,7 +134,7 @@ internal static class EmbedQueryBenchmark
 
         Console.WriteLine();
         Console.WriteLine($"## POST /v1/embed: request → answer, idle and under a bulk backlog ({samples} sequential queries per row, one every {IntervalMs} ms; " +
-                          $"{manifest.Revision}; worker process, gateway in the harness; {Environment.ProcessorCount} cores; bulk images done during the loaded rows: about {bulkDone})");
+                          $"{manifest.Revision}; worker process, gateway in the harness; {Environment.ProcessorCount} cores; bulk images done during the loaded rows: about {bulkDone}, still queued after them: {bulkLeft})");
         Console.WriteLine("| query | idle p50 | idle p95 | under bulk p50 | under bulk p95 | **p95 ratio (under bulk ÷ idle)** | worker compute p95 idle / under bulk |");
         Console.WriteLine("|---|---|---|---|---|---|---|");
         foreach (var (label, key, idle, load) in new[] { ("1 text", "text", idleText, loadText), ("1 catalog image (s3://, 2048 px)", "image", idleImage, loadImage) })

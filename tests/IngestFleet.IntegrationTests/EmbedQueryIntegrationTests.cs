@@ -9,6 +9,7 @@ using IngestFleet.Embedding.Text;
 using IngestFleet.Gateway;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Logging;
+using RabbitMQ.Client;
 
 namespace IngestFleet.IntegrationTests;
 
@@ -78,28 +79,21 @@ public sealed class EmbedQueryIntegrationTests(FleetFixture fixture)
         Assert.Equal(0, worker.Ledger.Items); // a query writes nothing: no vector, no dead letter
     }
 
-    /// <summary>Where no worker serves the revision the gateway answers 503 at once (a bulk-only worker does not answer
-    /// queries: they are served in the most urgent class); where its queue exists but no worker consumes it, 504 at the
-    /// deadline; a full query queue answers 429 at once.</summary>
+    /// <summary>
+    /// 503 at once where no worker serves the revision: no query queue (a bulk-only worker does not declare one: queries
+    /// are served in the most urgent class), or a queue nobody consumes (its workers are gone). A consumer that does not
+    /// answer (a stuck worker) is a 504 at the deadline; a full query queue is a 429 at once.
+    /// </summary>
     [Fact]
-    public async Task NoWorker_Is503_NoAnswerInTime_Is504_AFullQueue_Is429()
+    public async Task NoWorker_Is503_AStuckWorker_Is504_AFullQueue_Is429()
     {
         using var world = await fixture.NewWorldAsync();
-        await using (await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Fleet:Consume:0"] = "bulk" }))
-        {
-            var (bulkGateway, bulkHttp) = await StartGatewayAsync(world);
-            await using var _bulkGateway = bulkGateway;
-            using var _bulkHttp = bulkHttp;
-            await Task.Delay(1500); // a worker that answers queries has declared its queue by now (it does so before anything else)
-            using var bulkOnly = await bulkHttp.PostAsJsonAsync("/v1/embed", new { model = "clip-tiny-r1", texts = new[] { "x" } });
-            Assert.Equal(HttpStatusCode.ServiceUnavailable, bulkOnly.StatusCode);
-        }
-        // A worker declares its revision's query queue (capped at one waiting query here), then stops.
-        await using (await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Fleet:QueryQueueMaxLength"] = "1" }))
-            await QueueArgumentsAsync(world, $"{world.QueuePrefix}query-clip-tiny-r1");
-        var (app, http) = await StartGatewayAsync(world);
+        var queue = $"{world.QueuePrefix}query-clip-tiny-r1";
+        var (app, http) = await StartGatewayAsync(world, new() { ["IngestFleet:Fleet:QueryQueueMaxLength"] = "1" });
         await using var _ = app;
         using var __ = http;
+        var factory = new RabbitMQ.Client.ConnectionFactory { Uri = new Uri(world.Fixture.RabbitUri) };
+        await using var connection = await factory.CreateConnectionAsync();
 
         using (var none = await http.PostAsJsonAsync("/v1/embed", new { model = "nobody-r9", texts = new[] { "x" } }))
         {
@@ -108,25 +102,56 @@ public sealed class EmbedQueryIntegrationTests(FleetFixture fixture)
             Assert.True(none.Headers.RetryAfter is not null);
         }
 
-        var started = DateTimeOffset.UtcNow;
-#pragma warning disable CA2025 // awaited below, before the client is disposed
-        // A quorum queue takes one message past x-max-length before it refuses (measured on RabbitMQ 3.10: with a cap of 1
-        // the third publish is nacked), so two queries wait and the third is refused.
-        var waiting = http.PostAsJsonAsync("/v1/embed", new { model = "clip-tiny-r1", texts = new[] { "first" }, deadline_ms = 3_000 });
-        await Task.Delay(300);
-        var waitingToo = http.PostAsJsonAsync("/v1/embed", new { model = "clip-tiny-r1", texts = new[] { "second" }, deadline_ms = 3_000 });
-        await Task.Delay(300);
-        using (var full = await http.PostAsJsonAsync("/v1/embed", new { model = "clip-tiny-r1", texts = new[] { "third" }, deadline_ms = 3_000 }))
+        // A bulk-only worker: its query server decides before its host has started that it answers nothing.
+        await using (await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Fleet:Consume:0"] = "bulk" }))
+            Assert.False(await QueueExistsAsync(connection, queue));
+
+        // A worker declares the queue (capped at one waiting query) and stops: the queue stays, with no consumer.
+        await using (await WorkerHost.StartAsync(world, extra: new() { ["IngestFleet:Fleet:QueryQueueMaxLength"] = "1" }))
+            await QueueArgumentsAsync(world, queue);
+        await Task.Delay(QueryClientCheckInterval); // the gateway's consumer count of the revision is read again
+        using (var gone = await http.PostAsJsonAsync("/v1/embed", new { model = "clip-tiny-r1", texts = new[] { "x" } }))
+        {
+            Assert.Equal(HttpStatusCode.ServiceUnavailable, gone.StatusCode);
+            Assert.Contains("consuming", await gone.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        }
+
+        // A stuck worker: it takes one query and never answers.
+        await using var stuck = await connection.CreateChannelAsync();
+        await stuck.BasicQosAsync(0, 1, false);
+        await stuck.BasicConsumeAsync(queue, autoAck: false, new RabbitMQ.Client.Events.AsyncEventingBasicConsumer(stuck));
+        await Task.Delay(QueryClientCheckInterval);
+        using (var late = await http.PostAsJsonAsync("/v1/embed", new { model = "clip-tiny-r1", texts = new[] { "held" }, deadline_ms = 1_000 }))
+            Assert.Equal(HttpStatusCode.GatewayTimeout, late.StatusCode);
+
+        // Fill the queue past its cap (publishes confirmed until the broker refuses one), then a query is refused at once.
+        await using (var filler = await connection.CreateChannelAsync(new RabbitMQ.Client.CreateChannelOptions(true, true)))
+            for (var i = 0; i < 10; i++)
+            {
+                try { await filler.BasicPublishAsync("", queue, true, new RabbitMQ.Client.BasicProperties(), new byte[] { 1 }); }
+                catch (RabbitMQ.Client.Exceptions.PublishException) { break; }
+            }
+        using (var full = await http.PostAsJsonAsync("/v1/embed", new { model = "clip-tiny-r1", texts = new[] { "third" }, deadline_ms = 5_000 }))
         {
             Assert.True(full.StatusCode == (HttpStatusCode)429, await full.Content.ReadAsStringAsync());
             Assert.True(full.Headers.RetryAfter is not null);
         }
-        using var lateToo = await waitingToo;
-        Assert.Equal(HttpStatusCode.GatewayTimeout, lateToo.StatusCode);
-        using var late = await waiting;
-#pragma warning restore CA2025
-        Assert.Equal(HttpStatusCode.GatewayTimeout, late.StatusCode);
-        Assert.True(DateTimeOffset.UtcNow - started >= TimeSpan.FromSeconds(2.9), "the 504 comes at the deadline, not before");
+    }
+
+    private static readonly TimeSpan QueryClientCheckInterval = IngestFleet.Messaging.Queries.QueryClient.ConsumerCheckInterval + TimeSpan.FromMilliseconds(200);
+
+    private static async Task<bool> QueueExistsAsync(RabbitMQ.Client.IConnection connection, string queue)
+    {
+        await using var channel = await connection.CreateChannelAsync();
+        try
+        {
+            await channel.QueueDeclarePassiveAsync(queue);
+            return true;
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
+        {
+            return false;
+        }
     }
 
     /// <summary>The queue's arguments once it exists (the worker declares it as it starts answering).</summary>

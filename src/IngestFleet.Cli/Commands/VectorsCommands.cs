@@ -84,6 +84,7 @@ internal static class VectorsCommands
         connection.AddTo(cmd);
         cmd.SetAction((p, ct) => CliErrors.Guard(async () =>
         {
+            if (p.GetValue(k) < 1 || p.GetValue(queries) < 1) throw new CliInputException("--k and --queries must be at least 1", ExitCodes.Usage);
             var (store, owner) = Store(p, local, connection);
             using var _ = owner;
             VectorDtype[] types;

@@ -18,15 +18,35 @@ public sealed class TextEmbedder : IDisposable
     private readonly InferenceSession _session;
     private readonly string[] _inputNames;
     private readonly string[] _outputNames;
+    private readonly bool _attentionMask;
+    private readonly int _fixedLength;
     private readonly RunOptions _run = new() { LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING };
+
+    /// <summary>The graph's input besides the ids that Optimum's CLIP and SigLIP text exports declare: 1 for a token,
+    /// 0 for padding.</summary>
+    public const string AttentionMaskInput = "attention_mask";
 
     private TextEmbedder(ModelManifest manifest, TextTokenizer tokenizer, InferenceSession session)
     {
         Manifest = manifest;
         Tokenizer = tokenizer;
         _session = session;
-        _inputNames = [manifest.Text!.Input.Name];
-        _outputNames = [manifest.Text.Output.Name];
+        var text = manifest.Text!;
+        var inputs = session.InputMetadata;
+        if (!inputs.TryGetValue(text.Input.Name, out var ids))
+            throw new ModelManifestException($"{manifest.ManifestPath}: text.input.name is {text.Input.Name}, but the graph's inputs are {string.Join(", ", inputs.Keys)}.");
+        var others = inputs.Keys.Where(k => k != text.Input.Name).ToList();
+        if (others.Any(k => k != AttentionMaskInput))
+            throw new ModelManifestException($"{manifest.ManifestPath}: the text graph has inputs {string.Join(", ", others)} besides {text.Input.Name}; only {AttentionMaskInput} can be fed.");
+        if (!session.OutputMetadata.ContainsKey(text.Output.Name))
+            throw new ModelManifestException($"{manifest.ManifestPath}: text.output.name is {text.Output.Name}, but the graph's outputs are {string.Join(", ", session.OutputMetadata.Keys)}.");
+        _attentionMask = others.Count == 1;
+        _inputNames = _attentionMask ? [text.Input.Name, AttentionMaskInput] : [text.Input.Name];
+        _outputNames = [text.Output.Name];
+        // A graph exported with a fixed sequence length (say [1, 77]) takes every batch padded to it.
+        _fixedLength = ids.Dimensions.Length == 2 && ids.Dimensions[1] > 0 ? ids.Dimensions[1] : 0;
+        if (_fixedLength > 0 && _fixedLength < text.TokenCap)
+            throw new ModelManifestException($"{manifest.ManifestPath}: the text graph's sequence axis is fixed to {_fixedLength}, shorter than text.token_cap {text.TokenCap}.");
     }
 
     public ModelManifest Manifest { get; }
@@ -54,7 +74,18 @@ public sealed class TextEmbedder : IDisposable
             LogSeverityLevel = OrtLoggingLevel.ORT_LOGGING_LEVEL_WARNING,
         };
         so.AddSessionConfigEntry("session.intra_op.allow_spinning", "0");
-        var embedder = new TextEmbedder(manifest, tokenizer, new InferenceSession(path, so));
+        InferenceSession? session = null;
+        TextEmbedder embedder;
+        try
+        {
+            session = new InferenceSession(path, so);
+            embedder = new TextEmbedder(manifest, tokenizer, session); // checks the graph's inputs and outputs
+            session = null;
+        }
+        finally
+        {
+            session?.Dispose();
+        }
         try
         {
             if (verifyGoldenPack) embedder.VerifyGoldenPack();
@@ -70,14 +101,17 @@ public sealed class TextEmbedder : IDisposable
     /// <summary>Raw text-tower outputs (not normalised), one row per text.</summary>
     public float[][] RunRaw(IReadOnlyList<string> texts)
     {
-        var (ids, length) = Tokenizer.EncodeBatch(texts);
-        return RunIds(ids, texts.Count, length);
-    }
-
-    private float[][] RunIds(long[] ids, int count, int length)
-    {
+        var (ids, length, lengths) = Tokenizer.EncodeBatch(texts, _fixedLength);
+        var count = texts.Count;
         using var input = OrtValue.CreateTensorValueFromMemory(ids, [count, length]);
-        using var results = _session.Run(_run, _inputNames, [input], _outputNames);
+        long[]? mask = null;
+        if (_attentionMask)
+        {
+            mask = new long[ids.Length];
+            for (var i = 0; i < count; i++) mask.AsSpan(i * length, lengths[i]).Fill(1);
+        }
+        using var maskValue = mask is null ? null : OrtValue.CreateTensorValueFromMemory(mask, [count, length]);
+        using var results = _session.Run(_run, _inputNames, maskValue is null ? [input] : [input, maskValue], _outputNames);
         var flat = results[0].GetTensorDataAsSpan<float>();
         if (flat.Length != count * Dimension)
             throw new InvalidOperationException($"text tower {Manifest.Revision} returned {flat.Length} values for {count} texts of dimension {Dimension}.");
@@ -106,6 +140,9 @@ public sealed class TextEmbedder : IDisposable
         if (!File.Exists(path))
             throw new ModelManifestException($"{Manifest.ManifestPath}: text.golden.file points at {path}, which does not exist: record it with `ingestfleet models text-golden {Manifest.ManifestPath}`.");
         var pack = TextGoldenPack.Read(path);
+        if (pack.Texts.Count == 0 || pack.TokenIds.Count != pack.Texts.Count || pack.Embeddings.Count != pack.Texts.Count
+            || pack.Embeddings.Any(e => e.Length != Dimension))
+            throw new ModelManifestException($"{path}: the text golden pack needs at least one text, and one id list and one {Dimension}-d output per text.");
         for (var i = 0; i < pack.Texts.Count; i++)
         {
             var ids = Tokenizer.Encode(pack.Texts[i]);

@@ -87,18 +87,19 @@ public sealed partial class TextTokenizer
         return kept;
     }
 
-    /// <summary>A batch as the graph takes it: [texts, length] with length the cap (<c>max_length</c>) or the longest
-    /// text (<c>longest</c>), padded with the pad id.</summary>
-    public (long[] Ids, int Length) EncodeBatch(IReadOnlyList<string> texts)
+    /// <summary>A batch as the graph takes it: [texts, length] with length the cap (<c>max_length</c>), the graph's fixed
+    /// sequence length when it has one, or the longest text (<c>longest</c>), padded with the pad id; and each text's
+    /// own length (for an attention mask).</summary>
+    public (long[] Ids, int Length, int[] Lengths) EncodeBatch(IReadOnlyList<string> texts, int fixedLength = 0)
     {
         var encoded = texts.Select(Encode).ToArray();
-        var length = PadToCap ? Cap : encoded.Max(e => e.Length);
+        var length = fixedLength > 0 ? fixedLength : PadToCap ? Cap : encoded.Max(e => e.Length);
         var ids = new long[texts.Count * length];
         Array.Fill(ids, PadId);
         for (var i = 0; i < encoded.Length; i++)
             for (var j = 0; j < encoded[i].Length; j++)
                 ids[i * length + j] = encoded[i][j];
-        return (ids, length);
+        return (ids, length, encoded.Select(e => e.Length).ToArray());
     }
 
     /// <summary>The text contract's own rules that run before the tokenizer: SigLIP's canonicalisation (punctuation
@@ -106,47 +107,36 @@ public sealed partial class TextTokenizer
     /// (NFC, whitespace, lower case) is part of its tokenizer (<see cref="ClipNormalizer"/>).</summary>
     private string Normalize(string text)
     {
-        if (_spec.StripPunctuation)
-            text = Whitespace().Replace(Punctuation().Replace(text, ""), " ").Trim();
         if (_spec.Lowercase && _spec.Kind != "clip_bpe")
-            text = Lower(text, finalSigma: true);
+            text = Lower(text);
+        if (_spec.StripPunctuation)
+            text = Whitespace().Replace(RemoveAsciiPunctuation(text), " ").Trim();
         return text;
     }
 
+    /// <summary>Python's <c>string.punctuation</c>, which Hugging Face's SiglipTokenizer removes (and only those: other
+    /// Unicode punctuation, such as — or «, stays).</summary>
+    private const string AsciiPunctuation = "!\"#$%&'()*+,-./:;<=>?@[\\]^_`{|}~";
+
+    private static readonly System.Buffers.SearchValues<char> AsciiPunctuationValues = System.Buffers.SearchValues.Create(AsciiPunctuation);
+
+    private static string RemoveAsciiPunctuation(string text) =>
+        text.AsSpan().IndexOfAny(AsciiPunctuationValues) < 0 ? text : string.Concat(text.Where(c => !AsciiPunctuationValues.Contains(c)));
+
     /// <summary>
-    /// Unicode lower case with the full mappings the reference implementations apply, which .NET's invariant
-    /// <see cref="string.ToLowerInvariant"/> (one char to one char) does not: U+0130 (İ) becomes i + U+0307
-    /// (SpecialCasing.txt's one unconditional lower-case expansion; Rust's and Python's lower case both do this),
-    /// and with <paramref name="finalSigma"/> a capital sigma ending a word becomes ς (Python's str.lower, which
-    /// Hugging Face's SiglipTokenizer calls; Hugging Face's Rust normaliser maps char by char, so CLIP's does not).
+    /// Lower case character by character, as both references do (Hugging Face's Rust <c>Lowercase</c> normaliser for
+    /// CLIP; for SigLIP, <c>PreTrainedTokenizer.tokenize</c> lower-cases one character at a time, so a final Σ becomes
+    /// σ, not ς), with the full mapping .NET's invariant <see cref="string.ToLowerInvariant"/> lacks: U+0130 (İ)
+    /// becomes i + U+0307 (SpecialCasing.txt's one unconditional lower-case expansion).
     /// </summary>
-    internal static string Lower(string text, bool finalSigma)
+    internal static string Lower(string text)
     {
         var lower = text.ToLowerInvariant();
-        if (lower.Contains('\u0130', StringComparison.Ordinal))
-            lower = lower.Replace("\u0130", "i\u0307", StringComparison.Ordinal);
-        if (!finalSigma || !text.Contains('\u03A3', StringComparison.Ordinal)) return lower;
-        var chars = lower.ToCharArray();
-        for (var i = 0; i < text.Length && i < chars.Length; i++)
-        {
-            if (text[i] != '\u03A3') continue;
-            var afterLetter = i > 0 && char.IsLetter(text[i - 1]);
-            var beforeLetter = i + 1 < text.Length && char.IsLetter(text[i + 1]);
-            if (afterLetter && !beforeLetter && lower.Length == text.Length) chars[i] = '\u03C2';
-        }
-        return new string(chars);
+        return lower.Contains('\u0130', StringComparison.Ordinal) ? lower.Replace("\u0130", "i\u0307", StringComparison.Ordinal) : lower;
     }
-
-    [GeneratedRegex(@"\p{P}")]
-    private static partial Regex Punctuation();
 
     [GeneratedRegex(@"\s+")]
     private static partial Regex Whitespace();
-
-    /// <summary>CLIP's pre-tokenizer split (the pattern of the reference tokenizer): contractions, runs of letters,
-    /// single digits, runs of anything else that is not whitespace; whitespace itself is dropped.</summary>
-    [GeneratedRegex(@"'s|'t|'re|'ve|'m|'ll|'d|[\p{L}]+|[\p{N}]|[^\s\p{L}\p{N}]+")]
-    private static partial Regex ClipSplit();
 
     /// <summary>CLIP's tokenizer. Its start and end tokens are special: written literally in a text they become those
     /// tokens, as in the reference tokenizer and its Hugging Face export (whose added tokens match before splitting).</summary>
@@ -166,7 +156,7 @@ public sealed partial class TextTokenizer
         options.EndOfWordSuffix = "</w>";
         options.SpecialTokens = special;
         options.Normalizer = new ClipNormalizer();
-        options.PreTokenizer = new RegexPreTokenizer(ClipSplit(), special);
+        options.PreTokenizer = new ClipPreTokenizer(special);
         return BpeTokenizer.Create(options);
     }
 
@@ -190,7 +180,7 @@ public sealed partial class TextTokenizer
     private sealed partial class ClipNormalizer : Normalizer
     {
         public override string Normalize(string original) =>
-            Lower(Whitespace().Replace(ADRaffy.ENSNormalize.ENSNormalize.NF.NFC(original), " "), finalSigma: false);
+            Lower(Whitespace().Replace(ADRaffy.ENSNormalize.ENSNormalize.NF.NFC(original), " "));
 
         public override string Normalize(ReadOnlySpan<char> original) => Normalize(original.ToString());
     }

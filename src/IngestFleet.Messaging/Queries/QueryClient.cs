@@ -45,28 +45,31 @@ public sealed class QueryClient(BrokerLink broker, FleetOptions fleet, ILogger<Q
         DefaultIgnoreCondition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull,
     };
 
-    private readonly ConcurrentDictionary<string, TaskCompletionSource<EmbedQueryReply>> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, Waiting> _pending = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<string, (DateTimeOffset At, uint Consumers)> _consumers = new(StringComparer.Ordinal);
     private readonly SemaphoreSlim _opening = new(1, 1);
     private IChannel? _channel;
 
+    /// <summary>How long a revision's consumer count is trusted before it is read again.</summary>
+    public static readonly TimeSpan ConsumerCheckInterval = TimeSpan.FromSeconds(2);
+
+    private sealed record Waiting(TaskCompletionSource<EmbedQueryReply> Answer, IChannel Channel);
+
+    /// <summary>Sends a query and waits for its answer. Every step (opening the channel, the publish and its confirm, the
+    /// answer) ends at the query's deadline; no broker failure escapes as an exception.</summary>
     public async Task<QueryAnswer> AskAsync(string revision, EmbedQuery query, CancellationToken cancellationToken)
     {
         var remaining = query.Deadline - DateTimeOffset.UtcNow;
         if (remaining <= TimeSpan.Zero) return new QueryAnswer(QueryOutcome.DeadlinePassed, Detail: "the deadline passed before the query was sent");
+        using var deadline = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        deadline.CancelAfter(remaining);
         var id = Guid.NewGuid().ToString("N");
-        var answer = new TaskCompletionSource<EmbedQueryReply>(TaskCreationOptions.RunContinuationsAsynchronously);
-        _pending[id] = answer;
         try
         {
-            IChannel channel;
-            try
-            {
-                channel = await ChannelAsync(cancellationToken);
-            }
-            catch (Exception e) when (e is BrokerUnreachableException or OperationInterruptedException or BrokerTlsException or IOException)
-            {
-                return new QueryAnswer(QueryOutcome.BrokerDown, Detail: e.Message);
-            }
+            if (await ConsumersAsync(revision, deadline.Token) is { } none) return none;
+            var channel = await ChannelAsync(deadline.Token);
+            var answer = new TaskCompletionSource<EmbedQueryReply>(TaskCreationOptions.RunContinuationsAsynchronously);
+            _pending[id] = new Waiting(answer, channel);
             var properties = new BasicProperties
             {
                 CorrelationId = id,
@@ -78,38 +81,83 @@ public sealed class QueryClient(BrokerLink broker, FleetOptions fleet, ILogger<Q
             try
             {
                 await channel.BasicPublishAsync("", fleet.QueryQueueName(revision), mandatory: true, properties,
-                    JsonSerializer.SerializeToUtf8Bytes(query, Json), cancellationToken);
+                    JsonSerializer.SerializeToUtf8Bytes(query, Json), deadline.Token);
             }
             catch (PublishException e) when (e.IsReturn)
             {
+                _consumers.TryRemove(revision, out _);
                 return new QueryAnswer(QueryOutcome.NoWorker, Detail: $"no worker serves model {revision} (its query queue {fleet.QueryQueueName(revision)} does not exist)");
             }
             catch (PublishException)
             {
-                return new QueryAnswer(QueryOutcome.QueueFull, Detail: $"the query queue of {revision} is at its length cap ({fleet.QueryQueueMaxLength})");
+                // reject-publish nacks a full queue; a nack for anything else (a quorum queue without a leader) is the broker's.
+                var depth = await DepthAsync(revision, deadline.Token);
+                return depth >= fleet.QueryQueueMaxLength
+                    ? new QueryAnswer(QueryOutcome.QueueFull, Detail: $"the query queue of {revision} holds {depth} queries, at its cap ({fleet.QueryQueueMaxLength})")
+                    : new QueryAnswer(QueryOutcome.BrokerDown, Detail: $"the broker refused the query ({depth?.ToString(CultureInfo.InvariantCulture) ?? "unknown"} waiting)");
             }
-            catch (Exception e) when (e is AlreadyClosedException or OperationInterruptedException or IOException)
-            {
-                return new QueryAnswer(QueryOutcome.BrokerDown, Detail: e.Message);
-            }
-            using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-            wait.CancelAfter(query.Deadline - DateTimeOffset.UtcNow is { Ticks: > 0 } left ? left : TimeSpan.Zero);
-            try
-            {
-                return new QueryAnswer(QueryOutcome.Answered, await answer.Task.WaitAsync(wait.Token));
-            }
-            catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
-            {
-                return new QueryAnswer(QueryOutcome.DeadlinePassed, Detail: $"no worker of {revision} answered before the deadline");
-            }
-            catch (AlreadyClosedException e)
-            {
-                return new QueryAnswer(QueryOutcome.BrokerDown, Detail: e.Message);
-            }
+            return new QueryAnswer(QueryOutcome.Answered, await answer.Task.WaitAsync(deadline.Token));
+        }
+        catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+        {
+            return new QueryAnswer(QueryOutcome.DeadlinePassed, Detail: $"no worker of {revision} answered before the deadline");
+        }
+        catch (InvalidOperationException e) when (e.Message.StartsWith("a worker answered", StringComparison.Ordinal))
+        {
+            return new QueryAnswer(QueryOutcome.BrokerDown, Detail: e.Message);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            logger.LogWarning("query to {Revision}: {Error}", revision, e.Message);
+            return new QueryAnswer(QueryOutcome.BrokerDown, Detail: e.Message);
         }
         finally
         {
             _pending.TryRemove(id, out _);
+        }
+    }
+
+    /// <summary>NoWorker when the revision's queue does not exist or nobody consumes it (read at most every
+    /// <see cref="ConsumerCheckInterval"/>); null when a worker is there.</summary>
+    private async Task<QueryAnswer?> ConsumersAsync(string revision, CancellationToken cancellationToken)
+    {
+        if (!_consumers.TryGetValue(revision, out var seen) || DateTimeOffset.UtcNow - seen.At > ConsumerCheckInterval)
+        {
+            var (exists, consumers, _) = await InspectAsync(revision, cancellationToken);
+            if (!exists) return new QueryAnswer(QueryOutcome.NoWorker, Detail: $"no worker serves model {revision} (its query queue {fleet.QueryQueueName(revision)} does not exist)");
+            seen = (DateTimeOffset.UtcNow, consumers);
+            _consumers[revision] = seen;
+        }
+        return seen.Consumers == 0
+            ? new QueryAnswer(QueryOutcome.NoWorker, Detail: $"no worker of model {revision} is consuming its query queue {fleet.QueryQueueName(revision)}")
+            : null;
+    }
+
+    private async Task<uint?> DepthAsync(string revision, CancellationToken cancellationToken)
+    {
+        try
+        {
+            var (exists, _, messages) = await InspectAsync(revision, cancellationToken);
+            return exists ? messages : null;
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            return null;
+        }
+    }
+
+    /// <summary>A passive declare on a channel of its own (a missing queue closes the channel it was asked on).</summary>
+    private async Task<(bool Exists, uint Consumers, uint Messages)> InspectAsync(string revision, CancellationToken cancellationToken)
+    {
+        await using var channel = await broker.OpenChannelAsync(confirms: false, cancellationToken);
+        try
+        {
+            var ok = await channel.QueueDeclarePassiveAsync(fleet.QueryQueueName(revision), cancellationToken);
+            return (true, ok.ConsumerCount, ok.MessageCount);
+        }
+        catch (OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 404)
+        {
+            return (false, 0, 0);
         }
     }
 
@@ -129,20 +177,21 @@ public sealed class QueryClient(BrokerLink broker, FleetOptions fleet, ILogger<Q
                 {
                     try
                     {
-                        waiting.TrySetResult(JsonSerializer.Deserialize<EmbedQueryReply>(delivery.Body.Span, Json)!);
+                        waiting.Answer.TrySetResult(JsonSerializer.Deserialize<EmbedQueryReply>(delivery.Body.Span, Json)!);
                     }
                     catch (JsonException e)
                     {
-                        waiting.TrySetException(new InvalidOperationException($"a worker answered with invalid JSON: {e.Message}", e));
+                        waiting.Answer.TrySetException(new InvalidOperationException($"a worker answered with invalid JSON: {e.Message}", e));
                     }
                 }
                 return Task.CompletedTask;
             };
             channel.ChannelShutdownAsync += (_, reason) =>
             {
-                // Answers for the requests waiting now would arrive on this channel: they fail now instead of at their deadline.
-                logger.LogWarning("query reply channel closed ({Reason}); {Waiting} waiting queries fail", reason.ReplyText, _pending.Count);
-                foreach (var waiting in _pending.Values) waiting.TrySetException(new AlreadyClosedException(reason));
+                // The answers to the queries sent on this channel would arrive on it: they fail now, not at their deadline.
+                var lost = _pending.Values.Where(w => ReferenceEquals(w.Channel, channel)).ToList();
+                logger.LogWarning("query reply channel closed ({Reason}); {Waiting} waiting queries fail", reason.ReplyText, lost.Count);
+                foreach (var waiting in lost) waiting.Answer.TrySetException(new AlreadyClosedException(reason));
                 return Task.CompletedTask;
             };
             await channel.BasicConsumeAsync(DirectReplyTo, autoAck: true, consumer, cancellationToken);

@@ -123,6 +123,11 @@ public sealed record SoakTextContract
     public int TokenCap { get; init; }
     public string Truncation { get; init; } = "";
     public string Padding { get; init; } = "";
+    /// <summary>The whole text contract as one hash (<see cref="IngestFleet.Embedding.Models.TextTowerSpec.ContractHash"/>:
+    /// also lower-casing, punctuation stripping and the start, end and pad tokens, which decide every SigLIP vector).</summary>
+    public string ContractHash { get; init; } = "";
+    /// <summary>SHA-256 of the text graph as read on the node.</summary>
+    public string OnnxSha256 { get; init; } = "";
 
     /// <summary>The contract of a manifest's text tower with its files hashed where they lie; null for an image-only one.</summary>
     public static SoakTextContract? Of(IngestFleet.Embedding.Models.ModelManifest m) => m.Text is not { } t ? null : new SoakTextContract
@@ -132,14 +137,17 @@ public sealed record SoakTextContract
         TokenCap = t.TokenCap,
         Truncation = t.Truncation,
         Padding = t.Padding,
+        ContractHash = t.ContractHash(),
+        OnnxSha256 = IngestFleet.Embedding.Models.ManifestLoader.Sha256Of(m.PathOf(t.Onnx.File)),
     };
 
     public override string ToString() =>
-        $"{Tokenizer}, cap {TokenCap}, truncation {Truncation}, padding {Padding}, " +
+        $"{Tokenizer}, cap {TokenCap}, truncation {Truncation}, padding {Padding}, contract {ContractHash}, text.onnx {OnnxSha256[..Math.Min(12, OnnxSha256.Length)]}, " +
         string.Join(", ", TokenizerSha256.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => $"{kv.Key} {kv.Value[..Math.Min(12, kv.Value.Length)]}"));
 
     public bool SameAs(SoakTextContract other) =>
         Tokenizer == other.Tokenizer && TokenCap == other.TokenCap && Truncation == other.Truncation && Padding == other.Padding
+        && ContractHash == other.ContractHash && string.Equals(OnnxSha256, other.OnnxSha256, StringComparison.OrdinalIgnoreCase)
         && TokenizerSha256.Count == other.TokenizerSha256.Count
         && TokenizerSha256.All(kv => other.TokenizerSha256.TryGetValue(kv.Key, out var sha) && string.Equals(sha, kv.Value, StringComparison.OrdinalIgnoreCase));
 }

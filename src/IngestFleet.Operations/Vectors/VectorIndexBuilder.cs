@@ -17,9 +17,10 @@ public sealed record QuantisationRow(string Dtype, int Vectors, int Queries, int
 /// <summary>
 /// Builds USearch indexes (Cloud.Unum.USearch, cosine metric, HNSW) over a set of vectors in each dtype and measures
 /// recall@k against exact float32 search over the same vectors. Queries are held out: a fixed, seeded sample of the
-/// vectors is searched for and not indexed, so no query finds itself. The i8 index holds the bytes of the global-scale
-/// export (<see cref="VectorQuantization"/>): cosine is unchanged by one scale for all dimensions, so USearch's int8
-/// cosine works on them as they are; f16 vectors are converted by USearch from the float32 values.
+/// vectors is searched for and not indexed, so no query finds itself. The i8 index holds int8 bytes with one global
+/// scale, as the i8 export makes them (<see cref="VectorQuantization"/>; the scale here is computed over the indexed
+/// vectors): cosine is unchanged by one scale for all dimensions, so USearch's int8 cosine works on them as they are;
+/// f16 vectors are converted by USearch from the float32 values.
 /// </summary>
 public static class VectorIndexBuilder
 {

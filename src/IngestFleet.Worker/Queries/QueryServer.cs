@@ -36,14 +36,28 @@ public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor process
     /// </summary>
     private IStageGate? Stages => !fleet.PriorityScheduling ? null : background.Stages is not null ? ClaimOnly.Instance : gate.For(0);
 
-    private readonly Lazy<TextEmbedder?> _text = new(() => manifest.Text is null ? null : TextEmbedder.Load(manifest, embedder.TextIntraOpThreads));
+    private TextEmbedder? _text;
+    private string? _textUnavailable;
 
-    /// <summary>Loads the text tower (tokenizer and golden pack checked) now, so the first query does not pay for it.</summary>
+    /// <summary>Loads the text tower (tokenizer and golden pack checked) before the first query. A tower that cannot load
+    /// (a file that does not match, a golden pack that does not reproduce, a graph ORT refuses) does not stop the worker:
+    /// its bulk work goes on, and text queries are answered <c>text_tower_unavailable</c> with the reason (503 at the
+    /// gateway); image queries are still served.</summary>
     public void Warm()
     {
-        if (_text.Value is { } t)
+        if (manifest.Text is null || _text is not null || _textUnavailable is not null) return;
+        try
+        {
+            _text = TextEmbedder.Load(manifest, embedder.TextIntraOpThreads);
             logger.LogInformation("text tower of {Revision} ready: {Kind}, cap {Cap}, golden worst distance {Worst:G3}", manifest.Revision,
-                manifest.Text!.Tokenizer.Kind, manifest.Text.TokenCap, t.GoldenWorstDistance);
+                manifest.Text.Tokenizer.Kind, manifest.Text.TokenCap, _text.GoldenWorstDistance);
+        }
+        catch (Exception e) when (e is ModelManifestException or GoldenPackMismatchException or Microsoft.ML.OnnxRuntime.OnnxRuntimeException
+                                       or InvalidOperationException or IOException)
+        {
+            _textUnavailable = e.Message;
+            logger.LogError("text tower of {Revision} cannot serve: {Error}", manifest.Revision, e.Message);
+        }
     }
 
     public async Task<EmbedQueryReply> AnswerAsync(EmbedQuery query, CancellationToken cancellationToken)
@@ -56,8 +70,10 @@ public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor process
         };
         if (query.Deadline < DateTimeOffset.UtcNow)
             return reply with { Error = new Rejection(ReasonCodes.DeadlinePassed, $"deadline {query.Deadline:O} passed before a worker took the query") };
-        if (query.Texts.Count > 0 && _text.Value is null)
-            return reply with { Error = new Rejection("no_text_tower", $"model {manifest.Revision} has no text tower: embed images, or query a revision whose manifest has one") };
+        if (query.Texts.Count > 0 && manifest.Text is null)
+            return reply with { Error = new Rejection(NoTextTower, $"model {manifest.Revision} has no text tower: embed images, or query a revision whose manifest has one") };
+        if (query.Texts.Count > 0 && _text is null)
+            return reply with { Error = new Rejection(TextTowerUnavailable, $"the text tower of {manifest.Revision} on {Environment.MachineName} cannot serve: {_textUnavailable ?? "not loaded yet"}") };
         if (query.Images.Count > 0 && string.IsNullOrEmpty(query.Tenant))
             return reply with { Error = new Rejection(ReasonCodes.InvalidJob, "image queries name the tenant whose sources they are") };
 
@@ -67,7 +83,7 @@ public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor process
         var texts = new List<QueryVector>();
         if (query.Texts.Count > 0)
         {
-            var text = _text.Value!;
+            var text = _text!;
             // The text tower's call takes one unit of the first level: it waits only for stages already running.
             using (Stages is { } stages ? await stages.EnterAsync(1, deadline.Token) : null)
             {
@@ -86,10 +102,10 @@ public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor process
         return reply with { Texts = texts, Images = images, ComputeMs = Stopwatch.GetElapsedTime(started).TotalMilliseconds };
     }
 
-    public void Dispose()
-    {
-        if (_text.IsValueCreated) _text.Value?.Dispose();
-    }
+    public const string NoTextTower = "no_text_tower";
+    public const string TextTowerUnavailable = "text_tower_unavailable";
+
+    public void Dispose() => _text?.Dispose();
 
     /// <summary>A gate that admits at once: the query's claim is what holds less urgent work back.</summary>
     private sealed class ClaimOnly : IStageGate
@@ -165,11 +181,13 @@ public sealed class QueryServer(BrokerLink broker, FleetOptions fleet, ModelMani
             // Off the dispatch loop: the prefetch bounds how many run at once.
             var body = delivery.Body.ToArray();
             var (tag, replyTo, correlation) = (delivery.DeliveryTag, delivery.BasicProperties.ReplyTo, delivery.BasicProperties.CorrelationId);
-            inFlight[tag] = Task.Run(async () =>
-            {
-                await HandleAsync(channel, tag, body, replyTo, correlation, stoppingToken);
-                inFlight.TryRemove(tag, out Task? _);
-            }, CancellationToken.None);
+            // Registered before it starts, so its own removal can never come first. (The channel outlives it: the finally
+            // below waits for every query in flight before the channel is disposed.)
+#pragma warning disable CA2025
+            var run = new Task<Task>(() => HandleAsync(channel, tag, body, replyTo, correlation, stoppingToken));
+            inFlight[tag] = run.Unwrap().ContinueWith(_ => inFlight.TryRemove(tag, out Task? _), TaskScheduler.Default);
+            run.Start(TaskScheduler.Default);
+#pragma warning restore CA2025
             return Task.CompletedTask;
         };
         try
@@ -188,22 +206,35 @@ public sealed class QueryServer(BrokerLink broker, FleetOptions fleet, ModelMani
 
     private async Task HandleAsync(IChannel channel, ulong tag, byte[] body, string? replyTo, string? correlation, CancellationToken stoppingToken)
     {
+        EmbedQueryReply reply;
         try
         {
-            EmbedQueryReply reply;
-            try
-            {
-                var query = JsonSerializer.Deserialize<EmbedQuery>(body, QueryClient.Json) ?? throw new JsonException("empty query");
-                reply = await answerer.AnswerAsync(query, stoppingToken);
-            }
-            catch (JsonException e)
-            {
-                reply = new EmbedQueryReply { Model = manifest.Revision, Error = new Rejection(ReasonCodes.InvalidJob, $"the query is not valid JSON: {e.Message}") };
-            }
-            catch (OperationCanceledException) when (!stoppingToken.IsCancellationRequested)
-            {
-                reply = new EmbedQueryReply { Model = manifest.Revision, Error = new Rejection(ReasonCodes.DeadlinePassed, "the deadline passed while the query was being answered") };
-            }
+            var query = JsonSerializer.Deserialize<EmbedQuery>(body, QueryClient.Json) ?? throw new JsonException("empty query");
+            if (query.Texts is null || query.Images is null || query.Texts.Any(t => t is null) || query.Images.Any(i => i is null))
+                throw new JsonException("texts and images must be arrays of strings");
+            reply = await answerer.AnswerAsync(query, stoppingToken);
+        }
+        catch (JsonException e)
+        {
+            reply = Failed(ReasonCodes.InvalidJob, $"the query is not valid: {e.Message}");
+        }
+        catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+        {
+            return; // stopping: the unacked query goes back to the queue for another worker
+        }
+        catch (OperationCanceledException)
+        {
+            reply = Failed(ReasonCodes.DeadlinePassed, "the deadline passed while the query was being answered");
+        }
+#pragma warning disable CA1031 // whatever failed, the caller gets an answer naming it and the query is acked, not left to block a prefetch slot
+        catch (Exception e)
+#pragma warning restore CA1031
+        {
+            logger.LogWarning(e, "query {Correlation} failed", correlation);
+            reply = Failed("query_failed", e.Message);
+        }
+        try
+        {
             if (!string.IsNullOrEmpty(replyTo))
                 await channel.BasicPublishAsync("", replyTo, mandatory: false,
                     new BasicProperties { CorrelationId = correlation, ContentType = "application/json", DeliveryMode = DeliveryModes.Transient },
@@ -212,12 +243,15 @@ public sealed class QueryServer(BrokerLink broker, FleetOptions fleet, ModelMani
         }
         catch (Exception e) when (e is not OperationCanceledException || !stoppingToken.IsCancellationRequested)
         {
-            // Not acked: the broker gives the query to another worker (or drops it at its deadline).
-            logger.LogWarning(e, "query {Correlation}: no answer sent", correlation);
+            // The channel is gone: the broker gives the query to another worker (or drops it at its deadline).
+            logger.LogWarning("query {Correlation}: no answer sent ({Error})", correlation, e.Message);
         }
         catch (OperationCanceledException)
         {
             // Stopping: the unacked query goes back to the queue for another worker.
         }
+
+        EmbedQueryReply Failed(string code, string detail) =>
+            new() { Model = manifest.Revision, Dimension = manifest.OutputDimension, Worker = Environment.MachineName, Error = new Rejection(code, detail) };
     }
 }

@@ -271,6 +271,16 @@ public sealed class AcceptCliTests
         Assert.Contains("ACCEPTED: every gate that applies passes", text.Stdout, StringComparison.Ordinal);
     }
 
+    /// <summary>Another short edge fails the text gate too (and contract parity, as before).</summary>
+    [Fact]
+    public void Accept_FailsTheTextGate_OnAnotherShortEdge()
+    {
+        var report = RecordedAcceptance.Edited(RecordedAcceptance.Report, n => n["contract"]!["short_edge"] = 256);
+        var r = CliRunner.Run("accept", "--baseline", RecordedAcceptance.Profile, "--soak", report, "--json");
+        Assert.Equal(9, r.ExitCode);
+        Assert.Equal(["contract parity", "text token cap and short edge"], RecordedAcceptance.FailedGates(r.Stdout).Order());
+    }
+
     /// <summary>Both sides image-only: the text gate does not apply (and does not block).</summary>
     [Fact]
     public void Accept_SaysNotApplicable_ForTheTextGate_WhenBothManifestsAreImageOnly()
@@ -297,6 +307,8 @@ public sealed class AcceptCliTests
     [InlineData("cap")]
     [InlineData("tokenizer")]
     [InlineData("truncation")]
+    [InlineData("contract")]
+    [InlineData("onnx")]
     [InlineData("missing")]
     public void Accept_FailsTheTextGate_WhenTheNodesTextContractDiffers(string change)
     {
@@ -308,6 +320,8 @@ public sealed class AcceptCliTests
                 case "cap": text["token_cap"] = 64; break;
                 case "tokenizer": text["tokenizer_sha256"]!["merges.txt"] = new string('0', 64); break;
                 case "truncation": text["truncation"] = "start"; break;
+                case "contract": text["contract_hash"] = "0000000000000000"; break; // another pad token, lower-casing, …
+                case "onnx": text["onnx_sha256"] = new string('1', 64); break;
                 default: n["contract"]!.AsObject().Remove("text"); break;
             }
         });
@@ -317,7 +331,11 @@ public sealed class AcceptCliTests
         var gate = RecordedAcceptance.Gates(r.Stdout).Single(g => g.GetProperty("gate").GetString() == "text token cap and short edge");
         Assert.Contains("local clip-tiny-r1: clip_bpe, cap 77, truncation end", gate.GetProperty("limit").GetString(), StringComparison.Ordinal);
         var measured = gate.GetProperty("measured").GetString()!;
-        Assert.Contains(change switch { "cap" => "cap 64", "tokenizer" => "merges.txt 000000000000", "truncation" => "truncation start", _ => "no text tower" },
+        Assert.Contains(change switch
+        {
+            "cap" => "cap 64", "tokenizer" => "merges.txt 000000000000", "truncation" => "truncation start", "contract" => "contract 0000000000000000",
+            "onnx" => "text.onnx 111111111111", _ => "no text tower",
+        },
             measured, StringComparison.Ordinal);
     }
 

@@ -14,7 +14,8 @@ namespace IngestFleet.Tests.Embedding;
 public sealed class ReferenceTokenizersFactAttribute : FactAttribute
 {
     public static string? Directory { get; } = Environment.GetEnvironmentVariable("INGESTFLEET_TEST_TOKENIZERS_DIR") is { Length: > 0 } d
-        && System.IO.Directory.Exists(Path.Combine(d, "node_modules", "tokenizers")) ? d : null;
+        && System.IO.Directory.Exists(Path.Combine(d, "node_modules", "tokenizers"))
+        && System.IO.Directory.Exists(Path.Combine(d, "node_modules", "@sctg", "sentencepiece-js")) ? d : null;
 
     public ReferenceTokenizersFactAttribute()
     {
@@ -125,7 +126,8 @@ public sealed class TextTowerTests
         var prefix = tok.Encode(string.Join(' ', Enumerable.Repeat("chair", room / perWord)));
         Assert.Equal(prefix[..^1], full[..(prefix.Length - 1)]);
 
-        var (ids, length) = tok.EncodeBatch(["chair", longText]);
+        var (ids, length, lengths) = tok.EncodeBatch(["chair", longText]);
+        Assert.Equal([tok.Encode("chair").Length, cap], lengths);
         Assert.Equal(cap, length); // the long text reaches the cap, so the batch is that long under either padding rule
         Assert.Equal(2 * length, ids.Length);
         Assert.Equal(tok.PadId, ids[length - 1]); // the short text is padded to the batch's length
@@ -198,6 +200,24 @@ public sealed class TextTowerTests
         Assert.Equal("max_length", s.Text!.Padding);
         Assert.Equal(64, s.Text.TokenCap);
         Assert.Equal("sentencepiece", s.Text.Tokenizer.Kind);
+    }
+
+    /// <summary>A text graph that also takes <c>attention_mask</c> (as Optimum's exports do) is fed it: 1 on each text's
+    /// tokens, 0 on padding; its vectors are the mask-less graph's (CLIP pools at the end-of-text token).</summary>
+    [Fact]
+    public void ATextGraphWithAnAttentionMask_IsFedIt()
+    {
+        var root = Path.Combine(Path.GetTempPath(), "ingestfleet-tests", Guid.NewGuid().ToString("N"));
+        var options = new ForgeOptions { Family = ModelFamily.Clip, Width = 32, Layers = 1, Heads = 2, Seed = 9, GoldenCount = 1 };
+        var plain = ModelForge.Forge(options, Path.Combine(root, "plain"));
+        var masked = ModelForge.Forge(options with { TextAttentionMask = true }, Path.Combine(root, "masked"));
+        Assert.Contains(Onnx.ModelProto.Parser.ParseFrom(File.ReadAllBytes(masked.PathOf("text.onnx"))).Graph.Input, i => i.Name == TextEmbedder.AttentionMaskInput);
+        using var a = TextEmbedder.Load(plain, 1);
+        using var b = TextEmbedder.Load(masked, 1);
+        string[] texts = ["a chair", "a long wooden dining table with six chairs"];
+        var va = a.Embed(texts);
+        var vb = b.Embed(texts);
+        for (var i = 0; i < texts.Length; i++) Assert.True(1 - VectorMath.Cosine(va[i], vb[i]) < 1e-5);
     }
 
     [Fact]
