@@ -132,7 +132,8 @@ check_dockerfiles() {
 }
 
 # services.sh on a machine where no optional tool can be installed (apt-get held by another process's lock, npm
-# refused, no docker-compose): it must skip each with a reason and still succeed, so the suite runs what it can.
+# refused, no docker-compose): it must skip each (DuckDB, the reference tokenizers, helm, the Kubernetes schemas,
+# docker-compose) with a reason and still succeed, so the suite runs what it can.
 check_services_optional_tools() {
   local bin="$work/no-tools-bin" tool out rc
   mkdir -p "$bin"
@@ -142,10 +143,10 @@ check_services_optional_tools() {
   chmod +x "$bin/apt-get" "$bin/npm"
   out=$(env -i PATH="$bin" HOME="$work/home" INGESTFLEET_TOOLS="$work/no-tools" APT_LOCK_WAIT=1 \
         INGESTFLEET_TEST_RABBITMQ=amqp://unused INGESTFLEET_TEST_S3=http://unused \
-        "$bin/bash" -c 'source .ci/services.sh; echo "rc=$?"; echo "helm=${INGESTFLEET_HELM:-} duck=${INGESTFLEET_TEST_DUCKDB_DIR:-} compose=${INGESTFLEET_DOCKER_COMPOSE:-} k8s=${INGESTFLEET_K8S_SCHEMAS:-}"' 2>&1)
+        "$bin/bash" -c 'source .ci/services.sh; echo "rc=$?"; echo "helm=${INGESTFLEET_HELM:-} duck=${INGESTFLEET_TEST_DUCKDB_DIR:-} compose=${INGESTFLEET_DOCKER_COMPOSE:-} k8s=${INGESTFLEET_K8S_SCHEMAS:-} tokenizers=${INGESTFLEET_TEST_TOKENIZERS_DIR:-}"' 2>&1)
   rc=$(sed -n 's/^rc=//p' <<<"$out")
-  if [ "$rc" = 0 ] && [ "$(grep -c '^services: skipping ' <<<"$out")" = 4 ] && grep -q '^helm= duck= compose= k8s=$' <<<"$out"; then
-    ok "services.sh skips DuckDB, helm, the Kubernetes schemas and docker-compose with a reason when they cannot be installed, and still succeeds"
+  if [ "$rc" = 0 ] && [ "$(grep -c '^services: skipping ' <<<"$out")" = 5 ] && grep -q '^helm= duck= compose= k8s= tokenizers=$' <<<"$out"; then
+    ok "services.sh skips DuckDB, the reference tokenizers, helm, the Kubernetes schemas and docker-compose with a reason when they cannot be installed, and still succeeds"
   else fail "services.sh optional tools" "$(tr '\n' '|' <<<"$out")"; fi
 }
 
