@@ -32,7 +32,8 @@ public sealed class ModelBundleIntegrationTests(FleetFixture fixture)
 
         var list = CliRunner.RunWith(world.Settings(), "models", "list", "--tenant", "acme");
         Assert.Equal(0, list.ExitCode);
-        Assert.StartsWith("clip-tiny-r1\t3 files", list.Stdout.Trim(), StringComparison.Ordinal);
+        // manifest, model.onnx, golden.bin and the text tower: text.onnx, vocab.json, merges.txt, tokenizer.json, text-golden.json
+        Assert.StartsWith("clip-tiny-r1\t8 files", list.Stdout.Trim(), StringComparison.Ordinal);
 
         // The same revision name over other bytes (a re-export that kept its revision) is refused.
         var copy = Directory.CreateTempSubdirectory("ingestfleet-rebundle-").FullName;

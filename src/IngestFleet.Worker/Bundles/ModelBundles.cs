@@ -18,7 +18,8 @@ public sealed record BundlePushResult(bool Archived, bool CoreMLCacheArchived);
 
 /// <summary>
 /// Model bundles per tenant in the object store, the exact artifacts a node serves:
-/// <c>models/{tenant}/{revision}/</c> holds <c>manifest.json</c>, the ONNX file, the golden pack and a <c>SHA256SUMS</c>
+/// <c>models/{tenant}/{revision}/</c> holds <c>manifest.json</c>, the ONNX file, the golden pack (and a text tower's
+/// graph, tokenizer files and text golden pack) and a <c>SHA256SUMS</c>
 /// over them, written last, so a bundle without it is not archived. That is the bundle's identity: a different bundle is
 /// never written over an archived revision. Beside it, outside the identity, <c>coreml-cache/{model-sha256}/</c> holds
 /// the Core ML compiled model a Mac produced (with its own SHA256SUMS, written last): pushing the same revision from
@@ -32,13 +33,21 @@ public static class ModelBundles
 
     public static string Prefix(string tenant, string revision) => $"models/{tenant}/{revision}/";
 
-    /// <summary>The files of a bundle's identity (relative path → full path): manifest, ONNX, golden pack.</summary>
-    public static SortedDictionary<string, string> LocalFiles(ModelManifest manifest) => new(StringComparer.Ordinal)
+    /// <summary>The files of a bundle's identity (relative path → full path): manifest, ONNX, golden pack, and the text
+    /// tower's graph, tokenizer files and text golden pack when the manifest has one.</summary>
+    public static SortedDictionary<string, string> LocalFiles(ModelManifest manifest)
     {
-        ["manifest.json"] = manifest.ManifestPath,
-        [manifest.Onnx.File] = manifest.OnnxPath,
-        [manifest.Golden.File] = manifest.GoldenPath,
-    };
+        var files = new SortedDictionary<string, string>(StringComparer.Ordinal)
+        {
+            ["manifest.json"] = manifest.ManifestPath,
+            [manifest.Onnx.File] = manifest.OnnxPath,
+            [manifest.Golden.File] = manifest.GoldenPath,
+        };
+        if (manifest.Text is { } text)
+            foreach (var file in text.Tokenizer.Files.Select(f => f.File).Append(text.Onnx.File).Append(text.Golden.File))
+                files[file] = manifest.PathOf(file);
+        return files;
+    }
 
     /// <summary>The Core ML compiled-model files this machine holds for the model (relative to its cache folder).</summary>
     public static SortedDictionary<string, string> LocalCoreMLCache(ModelManifest manifest, EmbedderOptions options)
