@@ -76,7 +76,10 @@ public sealed class EmbedQueryIntegrationTests(FleetFixture fixture)
         var got = images[0].GetProperty("embedding").EnumerateArray().Select(e => e.GetSingle()).ToArray();
         Assert.True(VectorMath.Cosine(got, expected) > 0.9999, "the image's vector is the one the revision's image tower gives");
         Assert.Equal("source_not_found", images[1].GetProperty("error").GetProperty("code").GetString());
-        Assert.Equal(0, worker.Ledger.Items); // a query writes nothing: no vector, no dead letter
+        // A query writes nothing: no vector part and no dead letter in the bucket (the missing image included).
+        foreach (var written in new[] { IngestFleet.Storage.StorageKeys.VectorsRoot, IngestFleet.Storage.StorageKeys.DeadLetterRoot })
+            await foreach (var key in world.Store.ListAsync(written + "/", CancellationToken.None))
+                Assert.Fail($"a query wrote {key}");
     }
 
     /// <summary>
