@@ -57,7 +57,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
 
     public async Task<(ItemOutcome[] Outcomes, BatchTimings Timings)> ProcessAsync(
         IReadOnlyList<Func<CancellationToken, Task<ImageSource>>> sources, int degreeOfParallelism, int microBatch, CancellationToken cancellationToken,
-        IStageGate? stages = null, IStageExecutor? background = null)
+        IStageGate? stages = null, IStageExecutor? background = null, Func<int>? callCap = null)
     {
         var model = background?.Embedder ?? embedder;
         var n = sources.Count;
@@ -68,6 +68,9 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
         long decodePeak = 0, inferencePeak = 0, firstBytes = 0;
         var gate = new LowestIndexFirstGate(degreeOfParallelism);
         var prepared = new Task<(ImageSource Source, PreprocessOutcome Pre)>[n];
+        // A less urgent batch's decode runs on the low-priority threads, but libvips decodes JPEGs on its own worker
+        // threads at normal priority: such a decode pauses inside libvips while a more urgent batch is in progress.
+        Action? yieldPoint = background is null || stages is null ? null : () => stages.PauseWhileOutranked(MaxDecodePause, cancellationToken);
         try
         {
             for (var i = 0; i < n; i++)
@@ -85,7 +88,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                         using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
                         var pre = background is null
                             ? preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len))
-                            : await background.RunAsync(() => preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len)));
+                            : await background.RunAsync(() => preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len), yieldPoint));
                         var rss = ProcessMemory.CurrentRss(); // the decode/resize step's footprint, before its buffers go
                         batchPeak.Offer(rss);
                         RssPeak.InterlockedMax(ref decodePeak, rss);
@@ -105,7 +108,21 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
             var scratch = ArrayPool<float>.Shared.Rent(step * len);
             try
             {
-                foreach (var (start, end) in MicroBatches(n, step, model.FixedBatch))
+                // Each planned micro-batch, split further while callCap (read before each call) says calls must be short;
+                // a fixed-shape session pads every call to its batch, so it is never split.
+                IEnumerable<(int Start, int End)> Calls()
+                {
+                    foreach (var (start, end) in MicroBatches(n, step, model.FixedBatch))
+                        for (var s = start; s < end;)
+                        {
+                            var cap = model.FixedBatch > 0 || callCap is null ? 0 : callCap();
+                            var e = cap > 0 ? Math.Min(end, s + cap) : end;
+                            yield return (s, e);
+                            s = e;
+                        }
+                }
+
+                foreach (var (start, end) in Calls())
                 {
                     var slots = new List<int>(end - start);
                     for (var i = start; i < end; i++)
@@ -184,6 +201,14 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
     /// and queueing again once the lane freed was tried and measured worse: the call then queued behind every batch's
     /// decodes (clip-tiny, 6 in flight: 44.7 images/s direct against 96).
     /// </summary>
+    /// <summary>
+    /// The longest a less urgent decode stays paused at one yield point. A paused decode keeps its libvips worker thread
+    /// and its share of the decode budget; the background threads bound how many are paused (one each, fewer than the
+    /// libvips workers, <see cref="Preprocessing.VipsJpegPath.WorkerThreads"/>), and this bounds how long, should a more
+    /// urgent decode ever need what they hold.
+    /// </summary>
+    public static TimeSpan MaxDecodePause { get; } = TimeSpan.FromSeconds(1);
+
     private static async Task<IDisposable?> EnterInferenceAsync(Embedder model, IStageGate? stages, CancellationToken cancellationToken)
     {
         var grant = stages is null ? null : await stages.EnterAsync(1, cancellationToken);

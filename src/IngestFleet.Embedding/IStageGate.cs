@@ -8,4 +8,12 @@ public interface IStageGate
 
     /// <summary>For I/O steps (fetch, write) that take no CPU units: waits while a more urgent batch is in progress.</summary>
     ValueTask WaitForTurnAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// A yield point inside a decode that is already running in native code (libvips decodes on its own worker threads,
+    /// at normal OS priority, so the low priority of the thread that asked for the decode does not reach it): blocks the
+    /// calling thread while a more urgent batch is in progress, for at most <paramref name="most"/>, and returns whether
+    /// it waited. It never throws: it is called from libvips' read callback.
+    /// </summary>
+    bool PauseWhileOutranked(TimeSpan most, CancellationToken cancellationToken) => false;
 }

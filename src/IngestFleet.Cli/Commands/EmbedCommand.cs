@@ -85,18 +85,19 @@ internal static class EmbedCommand
     {
         using var text = TextEmbedder.Load(manifest, threads);
         var started = System.Diagnostics.Stopwatch.GetTimestamp();
-        var vectors = text.Embed(queries);
+        var vectors = text.Embed(queries, out var tokens);
+        var contract = manifest.Text!.ContractHash();
         var ms = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalMilliseconds / queries.Length;
         var table = new Table().AddColumns("text", "tokens", "truncated", "dim", "norm");
         for (var i = 0; i < queries.Length; i++)
         {
-            var ids = text.Tokenizer.Encode(queries[i], out var truncated);
+            var (count, truncated) = tokens[i];
             var norm = VectorMath.Norm(vectors[i]);
             if (asJson)
-                Console.WriteLine(JsonSerializer.Serialize(new TextLine(queries[i], "ok", ids.Length, truncated, manifest.OutputDimension, Math.Round(norm, 6),
-                    Math.Round(ms, 2), manifest.Revision, manifest.Text!.ContractHash(), vectors[i]), EmbedLine.Json));
+                Console.WriteLine(JsonSerializer.Serialize(new TextLine(queries[i], "ok", count, truncated, manifest.OutputDimension, Math.Round(norm, 6),
+                    Math.Round(ms, 2), manifest.Revision, contract, vectors[i]), EmbedLine.Json));
             else
-                table.AddRow(Markup.Escape(queries[i].Length > 60 ? queries[i][..57] + "…" : queries[i]), ids.Length.ToString(), truncated ? "yes" : "no",
+                table.AddRow(Markup.Escape(queries[i].Length > 60 ? queries[i][..57] + "…" : queries[i]), count.ToString(), truncated ? "yes" : "no",
                     manifest.OutputDimension.ToString(), norm.ToString("0.000000"));
         }
         if (!asJson)

@@ -57,6 +57,11 @@ public sealed class Embedder : IDisposable
     /// <summary>Whether the requested EP holds at least the manifest's <see cref="ModelManifest.MinEpNodeShare"/> of the graph.</summary>
     public bool HoldsGraph => Placement.Holds(Manifest.MinEpNodeShare);
     public int FixedBatch { get; }
+
+    private long _calls;
+
+    /// <summary>Inference calls made through <see cref="Embed"/> so far.</summary>
+    public long Calls => Interlocked.Read(ref _calls);
     /// <summary>The small fixed-shape session's batch (0 when there is none).</summary>
     public int SmallBatch { get; private init; }
     public int Dimension => Manifest.OutputDimension;
@@ -335,6 +340,7 @@ public sealed class Embedder : IDisposable
     /// </summary>
     public EmbeddingResult[] Embed(ReadOnlyMemory<float> pixels, int count)
     {
+        Interlocked.Increment(ref _calls);
         var raw = ArrayPool<float>.Shared.Rent(count * Dimension);
         try
         {

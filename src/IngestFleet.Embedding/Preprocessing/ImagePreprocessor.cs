@@ -115,16 +115,19 @@ public sealed class ImagePreprocessor
     public float Normalise(int channel, double level) =>
         (float)((level * _contract.RescaleFactor - _contract.Mean[channel]) / _contract.Std[channel]);
 
-    public PreprocessOutcome Preprocess(ReadOnlyMemory<byte> data, Span<float> destination)
+    /// <summary>Checks, decodes and normalises one image into <paramref name="destination"/>. A <paramref name="yieldPoint"/>
+    /// is called again and again inside a libvips JPEG decode (see <see cref="VipsJpegPath.TryThumbnail"/>); one that blocks
+    /// pauses the decode.</summary>
+    public PreprocessOutcome Preprocess(ReadOnlyMemory<byte> data, Span<float> destination, Action? yieldPoint = null)
     {
         if (destination.Length < TensorLength)
             throw new ArgumentException($"destination holds {destination.Length} floats, an image needs {TensorLength}.", nameof(destination));
         var started = Stopwatch.GetTimestamp();
-        var outcome = Run(data, destination);
+        var outcome = Run(data, destination, yieldPoint);
         return outcome with { Elapsed = Stopwatch.GetElapsedTime(started) };
     }
 
-    private PreprocessOutcome Run(ReadOnlyMemory<byte> data, Span<float> destination)
+    private PreprocessOutcome Run(ReadOnlyMemory<byte> data, Span<float> destination, Action? yieldPoint)
     {
         var span = data.Span;
         if (span.Length == 0)
@@ -172,7 +175,7 @@ public sealed class ImagePreprocessor
         {
             var bytes = System.Runtime.InteropServices.MemoryMarshal.TryGetArray(data, out var seg) && seg.Offset == 0 && seg.Count == seg.Array!.Length
                 ? seg.Array : data.ToArray();
-            if (VipsJpegPath.TryThumbnail(bytes, _contract.Size, _contract.ResizeMode == Models.ResizeMode.Squash) is { } rgb)
+            if (VipsJpegPath.TryThumbnail(bytes, _contract.Size, _contract.ResizeMode == Models.ResizeMode.Squash, yieldPoint) is { } rgb)
             {
                 WriteRgbBytes(rgb, destination);
                 Interlocked.Increment(ref _vipsDecoded);

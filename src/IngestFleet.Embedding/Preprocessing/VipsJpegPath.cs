@@ -75,16 +75,29 @@ internal static partial class VipsJpegPath
 
     public static string Version => Available ? $"{NetVips.NetVips.Version(0)}.{NetVips.NetVips.Version(1)}.{NetVips.NetVips.Version(2)}" : "unavailable";
 
-    /// <summary>Decodes and resizes <paramref name="jpeg"/> to size × size RGB (row-major, 3 bytes per pixel).</summary>
-    public static byte[]? TryThumbnail(byte[] jpeg, int size, bool squash)
+    /// <summary>
+    /// Decodes and resizes <paramref name="jpeg"/> to size × size RGB (row-major, 3 bytes per pixel). With a
+    /// <paramref name="yieldPoint"/>, libvips reads the JPEG through a stream that calls it before every read: the JPEG
+    /// decoder pulls its input 4 KiB at a time (libvips' <c>libvips/foreign/jpeg2vips.c</c>, SOURCE_BUFFER_SIZE) as it
+    /// decodes, on the libvips worker thread doing the work, so a yield point that blocks pauses the decode itself, about
+    /// every 4 KiB of compressed input (a 2048-px catalog JPEG: over a hundred points). The pixels are the same either way
+    /// (the same JPEG loader and shrink; a test compares them byte for byte).
+    /// </summary>
+    public static byte[]? TryThumbnail(byte[] jpeg, int size, bool squash, Action? yieldPoint = null)
     {
         if (!Available) return null;
         try
         {
-            using var thumb = Image.ThumbnailBuffer(jpeg, size, height: size,
-                size: squash ? Enums.Size.Force : Enums.Size.Both,
-                crop: squash ? null : Enums.Interesting.Centre,
-                failOn: Enums.FailOn.Error);
+            using var source = yieldPoint is null ? null : YieldingSource(jpeg, yieldPoint);
+            using var thumb = source is null
+                ? Image.ThumbnailBuffer(jpeg, size, height: size,
+                    size: squash ? Enums.Size.Force : Enums.Size.Both,
+                    crop: squash ? null : Enums.Interesting.Centre,
+                    failOn: Enums.FailOn.Error)
+                : Image.ThumbnailSource(source, size, height: size,
+                    size: squash ? Enums.Size.Force : Enums.Size.Both,
+                    crop: squash ? null : Enums.Interesting.Centre,
+                    failOn: Enums.FailOn.Error);
             Image rgb = thumb;
             Image? converted = null;
             try
@@ -103,5 +116,34 @@ internal static partial class VipsJpegPath
         {
             return null;
         }
+    }
+
+    /// <summary>The JPEG's bytes as a seekable libvips source (so libvips reads from it as it decodes rather than copying
+    /// it first) that calls the yield point before each read. The yield point must not throw: it runs inside a native
+    /// callback.</summary>
+    private static SourceCustom YieldingSource(byte[] jpeg, Action yieldPoint)
+    {
+        var source = new SourceCustom();
+        var position = 0L;
+        source.OnRead += (buffer, length) =>
+        {
+            yieldPoint();
+            var n = (int)Math.Clamp(jpeg.LongLength - position, 0, Math.Min(length, buffer.Length));
+            Array.Copy(jpeg, position, buffer, 0, n);
+            position += n;
+            return n;
+        };
+        source.OnSeek += (offset, origin) =>
+        {
+            var target = origin switch
+            {
+                SeekOrigin.Begin => offset,
+                SeekOrigin.Current => position + offset,
+                _ => jpeg.LongLength + offset,
+            };
+            if (target < 0 || target > jpeg.LongLength) return -1;
+            return position = target;
+        };
+        return source;
     }
 }

@@ -99,9 +99,11 @@ public sealed class TextEmbedder : IDisposable
     }
 
     /// <summary>Raw text-tower outputs (not normalised), one row per text.</summary>
-    public float[][] RunRaw(IReadOnlyList<string> texts)
+    public float[][] RunRaw(IReadOnlyList<string> texts) => RunRaw(texts, out _, out _);
+
+    private float[][] RunRaw(IReadOnlyList<string> texts, out int[] lengths, out bool[] truncated)
     {
-        var (ids, length, lengths) = Tokenizer.EncodeBatch(texts, _fixedLength);
+        (var ids, var length, lengths) = Tokenizer.EncodeBatch(texts, _fixedLength, out truncated);
         var count = texts.Count;
         using var input = OrtValue.CreateTensorValueFromMemory(ids, [count, length]);
         long[]? mask = null;
@@ -121,10 +123,17 @@ public sealed class TextEmbedder : IDisposable
     }
 
     /// <summary>Query vectors: L2-normalised when the manifest says so (as the revision's image vectors are).</summary>
-    public float[][] Embed(IReadOnlyList<string> texts)
+    public float[][] Embed(IReadOnlyList<string> texts) => Embed(texts, out _);
+
+    /// <inheritdoc cref="Embed(IReadOnlyList{string})"/>
+    /// <param name="tokens">Each text's token count (start and end tokens included, no padding) and whether the cap cut it,
+    /// from the same tokenization the tower ran on.</param>
+    public float[][] Embed(IReadOnlyList<string> texts, out (int Count, bool Truncated)[] tokens)
     {
+        tokens = [];
         if (texts.Count == 0) return [];
-        var rows = RunRaw(texts);
+        var rows = RunRaw(texts, out var lengths, out var truncated);
+        tokens = lengths.Select((n, i) => (n, truncated[i])).ToArray();
         foreach (var row in rows)
         {
             var norm = Manifest.L2Normalize ? VectorMath.Normalize(row) : VectorMath.Norm(row);

@@ -90,9 +90,15 @@ public sealed partial class TextTokenizer
     /// <summary>A batch as the graph takes it: [texts, length] with length the cap (<c>max_length</c>), the graph's fixed
     /// sequence length when it has one, or the longest text (<c>longest</c>), padded with the pad id; and each text's
     /// own length (for an attention mask).</summary>
-    public (long[] Ids, int Length, int[] Lengths) EncodeBatch(IReadOnlyList<string> texts, int fixedLength = 0)
+    public (long[] Ids, int Length, int[] Lengths) EncodeBatch(IReadOnlyList<string> texts, int fixedLength = 0) => EncodeBatch(texts, fixedLength, out _);
+
+    /// <inheritdoc cref="EncodeBatch(IReadOnlyList{string}, int)"/>
+    /// <param name="truncated">Whether each text lost tokens to the cap.</param>
+    public (long[] Ids, int Length, int[] Lengths) EncodeBatch(IReadOnlyList<string> texts, int fixedLength, out bool[] truncated)
     {
-        var encoded = texts.Select(Encode).ToArray();
+        truncated = new bool[texts.Count];
+        var encoded = new int[texts.Count][];
+        for (var i = 0; i < encoded.Length; i++) encoded[i] = Encode(texts[i], out truncated[i]);
         var length = fixedLength > 0 ? fixedLength : PadToCap ? Cap : encoded.Max(e => e.Length);
         var ids = new long[texts.Count * length];
         Array.Fill(ids, PadId);

@@ -102,10 +102,6 @@ public sealed class QueryClient(BrokerLink broker, FleetOptions fleet, ILogger<Q
         {
             return new QueryAnswer(QueryOutcome.DeadlinePassed, Detail: $"no worker of {revision} answered before the deadline");
         }
-        catch (InvalidOperationException e) when (e.Message.StartsWith("a worker answered", StringComparison.Ordinal))
-        {
-            return new QueryAnswer(QueryOutcome.BrokerDown, Detail: e.Message);
-        }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             logger.LogWarning("query to {Revision}: {Error}", revision, e.Message);

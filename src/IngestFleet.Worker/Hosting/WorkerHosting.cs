@@ -169,7 +169,7 @@ public static class WorkerHosting
             sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<FleetLedger>();
         // One CPU scheduler per process: capacity = cores; levels = priority classes (online first).
-        services.AddSingleton(sp => new PriorityGate(Environment.ProcessorCount, sp.GetRequiredService<FleetOptions>().Priorities.Length));
+        services.AddSingleton(sp => new PriorityGate(Environment.ProcessorCount, sp.GetRequiredService<FleetOptions>().Priorities.Length, sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton<BatchTelemetry>();
         services.AddSingleton(sp =>
         {

@@ -36,6 +36,13 @@ public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor process
     /// </summary>
     private IStageGate? Stages => !fleet.PriorityScheduling ? null : background.Stages is not null ? ClaimOnly.Instance : gate.For(0);
 
+    // What every reply of this revision says about itself (the contract hashes are computed once, not per query).
+    private readonly EmbedQueryReply _blank = new()
+    {
+        Model = manifest.Revision, Dimension = manifest.OutputDimension, TextContract = manifest.Text?.ContractHash(),
+        PreprocessContract = manifest.Preprocess.ContractHash(), Worker = Environment.MachineName,
+    };
+
     private TextEmbedder? _text;
     private string? _textUnavailable;
 
@@ -63,11 +70,7 @@ public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor process
     public async Task<EmbedQueryReply> AnswerAsync(EmbedQuery query, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var reply = new EmbedQueryReply
-        {
-            Model = manifest.Revision, Dimension = manifest.OutputDimension, TextContract = manifest.Text?.ContractHash(),
-            PreprocessContract = manifest.Preprocess.ContractHash(), Worker = Environment.MachineName,
-        };
+        var reply = _blank;
         if (query.Deadline < DateTimeOffset.UtcNow)
             return reply with { Error = new Rejection(ReasonCodes.DeadlinePassed, $"deadline {query.Deadline:O} passed before a worker took the query") };
         if (query.Texts.Count > 0 && manifest.Text is null)
@@ -87,12 +90,9 @@ public sealed class QueryAnswerer(ModelManifest manifest, BatchProcessor process
             // The text tower's call takes one unit of the first level: it waits only for stages already running.
             using (Stages is { } stages ? await stages.EnterAsync(1, deadline.Token) : null)
             {
-                var vectors = text.Embed(query.Texts);
+                var vectors = text.Embed(query.Texts, out var tokens);
                 for (var i = 0; i < vectors.Length; i++)
-                {
-                    var ids = text.Tokenizer.Encode(query.Texts[i], out var truncated);
-                    texts.Add(new QueryVector { Embedding = vectors[i], Tokens = ids.Length, Truncated = truncated });
-                }
+                    texts.Add(new QueryVector { Embedding = vectors[i], Tokens = tokens[i].Count, Truncated = tokens[i].Truncated });
             }
         }
         var images = new List<QueryVector>();

@@ -4,8 +4,8 @@ using IngestFleet.Embedding.Diagnostics;
 namespace IngestFleet.Worker.Scheduling;
 
 /// <summary>
-/// Dedicated threads at a low OS priority for the CPU stages of less urgent batches: nice 19 on Linux (per thread,
-/// via setpriority on the thread id), QoS "utility" on macOS (which Apple Silicon schedules onto efficiency cores
+/// Dedicated threads at a low OS priority for the CPU stages of less urgent batches: nice 19 and SCHED_IDLE on Linux
+/// (per thread, via setpriority and sched_setscheduler on the thread id), QoS "utility" on macOS (which Apple Silicon schedules onto efficiency cores
 /// first). The kernel then preempts them whenever a normal-priority thread (an online batch) wants a core, which no
 /// user-space scheduler can do for a running ONNX Runtime call. An ORT session created on one of these threads
 /// creates its intra-op pool threads from it, and they inherit the low priority.
@@ -91,7 +91,18 @@ public sealed partial class BackgroundExecutor : IDisposable
     {
         try
         {
-            if (OperatingSystem.IsLinux()) return setpriority(0 /* PRIO_PROCESS: with a thread id, that thread */, gettid(), 19) == 0;
+            if (OperatingSystem.IsLinux())
+            {
+                var tid = gettid();
+                var lowered = setpriority(0 /* PRIO_PROCESS: with a thread id, that thread */, tid, 19) == 0;
+                // And SCHED_IDLE where allowed (an unprivileged thread may move itself there): its weight is 3 against
+                // nice 19's 15, and a waking normal thread preempts it at once (kernel/sched/fair.c,
+                // check_preempt_wakeup_fair: "if curr is idle policy and p is not, preempt"), where a nice-19 thread may
+                // finish its slice first. It is still scheduled, so it never holds what an online stage waits for forever.
+                var param = 0; // struct sched_param { int sched_priority; }, 0 for SCHED_IDLE
+                _ = sched_setscheduler(tid, 5 /* SCHED_IDLE */, ref param);
+                return lowered;
+            }
             if (OperatingSystem.IsMacOS()) return pthread_set_qos_class_self_np(0x11 /* QOS_CLASS_UTILITY */, 0) == 0;
         }
         catch (EntryPointNotFoundException) { }
@@ -100,12 +111,18 @@ public sealed partial class BackgroundExecutor : IDisposable
     }
 
     /// <summary>The calling thread's nice value on Linux (for tests and the start-up log); null elsewhere.</summary>
-    public static int? CurrentThreadNice()
+    public static int? CurrentThreadNice() => StatField(19);
+
+    /// <summary>The calling thread's scheduling policy on Linux (0 SCHED_OTHER, 5 SCHED_IDLE); null elsewhere.</summary>
+    public static int? CurrentThreadPolicy() => StatField(41);
+
+    // A numeric field of /proc/self/task/TID/stat, numbered as proc(5) numbers them (fields 1 and 2 are the id and the comm).
+    private static int? StatField(int number)
     {
         if (!OperatingSystem.IsLinux()) return null;
         var stat = File.ReadAllText($"/proc/self/task/{gettid()}/stat");
         var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return int.Parse(fields[16], System.Globalization.CultureInfo.InvariantCulture); // field 19 (nice), counted after the comm
+        return int.Parse(fields[number - 3], System.Globalization.CultureInfo.InvariantCulture);
     }
 
     public void Dispose()
@@ -126,6 +143,10 @@ public sealed partial class BackgroundExecutor : IDisposable
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport("libc")]
     private static partial int gettid();
+
+    [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
+    [LibraryImport("libc", SetLastError = true)]
+    private static partial int sched_setscheduler(int pid, int policy, ref int param);
 
     [DefaultDllImportSearchPaths(DllImportSearchPath.SafeDirectories)]
     [LibraryImport("libSystem.dylib")]

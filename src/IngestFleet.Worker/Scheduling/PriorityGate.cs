@@ -8,16 +8,21 @@ namespace IngestFleet.Worker.Scheduling;
 /// more urgent batch is in progress (<see cref="Claim"/>); I/O steps of a less urgent batch (its fetches and writes)
 /// also wait while a more urgent batch is in progress, so they do not queue ahead of it at the object store. So bulk
 /// runs only on what online leaves: an online batch shares the cores at most with the bulk stages already running
-/// (one decode, one micro-batch inference), never with a whole bulk batch. Within a level, stages run first come,
-/// first served.
+/// (one micro-batch inference, short while urgent work is about, see <see cref="UrgentWithin"/>; a libvips decode,
+/// which pauses at its next read, see <see cref="IStageGate.PauseWhileOutranked"/>), never with a whole bulk batch.
+/// Within a level, stages run first come, first served.
 /// </summary>
-public sealed class PriorityGate(int capacity, int levels)
+public sealed class PriorityGate(int capacity, int levels, TimeProvider? time = null)
 {
+    private readonly TimeProvider _time = time ?? TimeProvider.System;
+    private readonly long[] _lastClaimed = new long[Math.Max(1, levels)]; // per level: when a claim began or ended (0 = never)
     private readonly Lock _lock = new();
     private readonly LinkedList<Waiter>[] _waiting = Enumerable.Range(0, Math.Max(1, levels)).Select(_ => new LinkedList<Waiter>()).ToArray();
     private readonly int[] _claims = new int[Math.Max(1, levels)];
     private readonly List<TaskCompletionSource>[] _turns = Enumerable.Range(0, Math.Max(1, levels)).Select(_ => new List<TaskCompletionSource>()).ToArray();
     private int _free = Math.Max(1, capacity);
+    private int _claimed; // all levels' claims, for the yield points' lock-free fast path
+    private long _pauses;
 
     public int Capacity { get; } = Math.Max(1, capacity);
 
@@ -32,7 +37,12 @@ public sealed class PriorityGate(int capacity, int levels)
     public IDisposable Claim(int level)
     {
         level = Math.Clamp(level, 0, _claims.Length - 1);
-        lock (_lock) _claims[level]++;
+        lock (_lock)
+        {
+            _claims[level]++;
+            _claimed++;
+            _lastClaimed[level] = _time.GetTimestamp();
+        }
         return new ClaimRelease(this, level);
     }
 
@@ -41,6 +51,8 @@ public sealed class PriorityGate(int capacity, int levels)
         lock (_lock)
         {
             _claims[level]--;
+            _claimed--;
+            _lastClaimed[level] = _time.GetTimestamp();
             GrantWaiting();
             for (var l = 0; l < _turns.Length; l++)
             {
@@ -61,6 +73,38 @@ public sealed class PriorityGate(int capacity, int levels)
             _turns[level].Add(turn);
         }
         return new ValueTask(cancellationToken.CanBeCanceled ? turn.Task.WaitAsync(cancellationToken) : turn.Task);
+    }
+
+    /// <summary>Whether a level more urgent than <paramref name="level"/> has a batch in progress, or had one within
+    /// <paramref name="window"/>: while it has, less urgent batches make short inference calls.</summary>
+    public bool UrgentWithin(int level, TimeSpan window)
+    {
+        lock (_lock)
+        {
+            for (var l = 0; l < Math.Min(level, _claims.Length); l++)
+                if (_claims[l] > 0 || (_lastClaimed[l] != 0 && _time.GetElapsedTime(_lastClaimed[l]) <= window)) return true;
+            return false;
+        }
+    }
+
+    /// <summary>How many times a decode of a less urgent batch paused at a yield point for a more urgent one.</summary>
+    public long Pauses => Interlocked.Read(ref _pauses);
+
+    private bool PauseWhileOutranked(int level, TimeSpan most, CancellationToken cancellationToken)
+    {
+        if (level == 0 || Volatile.Read(ref _claimed) == 0) return false;
+        var turn = WaitForTurnAsync(level, CancellationToken.None);
+        if (turn.IsCompleted) return false;
+        Interlocked.Increment(ref _pauses);
+        try
+        {
+            turn.AsTask().Wait((int)Math.Clamp(most.TotalMilliseconds, 0, int.MaxValue), cancellationToken);
+        }
+        catch (OperationCanceledException)
+        {
+            // the batch is being cancelled: let its decode finish, the pipeline drops it
+        }
+        return true;
     }
 
     // Under the lock: whether a more urgent level has a batch in progress.
@@ -176,5 +220,7 @@ public sealed class PriorityGate(int capacity, int levels)
         public ValueTask<IDisposable> EnterAsync(int units, CancellationToken cancellationToken) => gate.EnterAsync(level, units, cancellationToken);
 
         public ValueTask WaitForTurnAsync(CancellationToken cancellationToken) => gate.WaitForTurnAsync(level, cancellationToken);
+
+        public bool PauseWhileOutranked(TimeSpan most, CancellationToken cancellationToken) => gate.PauseWhileOutranked(level, most, cancellationToken);
     }
 }

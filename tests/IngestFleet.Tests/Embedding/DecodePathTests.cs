@@ -75,4 +75,54 @@ public sealed class DecodePathTests(ITestOutputHelper output)
         Assert.Equal(1, p.JpegCounts.Vips + p.JpegCounts.Fallbacks);
         if (!outcome.Ok) Assert.Equal(1, p.JpegCounts.Fallbacks);
     }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public void AYieldingDecode_GivesTheSameBytes_AndYieldsOnLibvipsWorkerThreadsThroughoutTheDecode(bool squash)
+    {
+        var caller = Environment.CurrentManagedThreadId;
+        foreach (var photo in Directory.GetFiles(TestPaths.Photos, "catalog-*-2048.jpg").Order(StringComparer.Ordinal))
+        {
+            var jpeg = File.ReadAllBytes(photo);
+            var plain = VipsJpegPath.TryThumbnail(jpeg, 224, squash);
+            int calls = 0, elsewhere = 0;
+            var yielding = VipsJpegPath.TryThumbnail(jpeg, 224, squash, () =>
+            {
+                Interlocked.Increment(ref calls);
+                if (Environment.CurrentManagedThreadId != caller) Interlocked.Increment(ref elsewhere);
+            });
+            output.WriteLine($"{Path.GetFileName(photo)}: {jpeg.Length} bytes, {calls} yield points, {elsewhere} on other threads");
+            Assert.NotNull(plain);
+            Assert.Equal(plain, yielding);
+            // libvips' JPEG source reads 4 KiB at a time as the decoder consumes it (jpeg2vips.c, SOURCE_BUFFER_SIZE)
+            Assert.True(calls >= jpeg.Length / 4096, $"{calls} yield points for {jpeg.Length} bytes");
+            Assert.True(elsewhere >= jpeg.Length / 8192, $"only {elsewhere} yield points on libvips' worker threads");
+        }
+    }
+
+    [Fact]
+    public async Task ABlockingYieldPoint_PausesTheDecodeInsideLibvips_UntilReleased()
+    {
+        var jpeg = await File.ReadAllBytesAsync(Path.Combine(TestPaths.Photos, "catalog-coffee-2048.jpg"));
+        var expected = VipsJpegPath.TryThumbnail(jpeg, 224, squash: false);
+        using var paused = new ManualResetEventSlim();
+        using var resume = new ManualResetEventSlim();
+        var calls = 0;
+        var decode = Task.Factory.StartNew(() => VipsJpegPath.TryThumbnail(jpeg, 224, squash: false, () =>
+        {
+            if (Interlocked.Increment(ref calls) != 20) return; // well inside the scan data
+            paused.Set();
+            resume.Wait();
+        }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        Assert.True(paused.Wait(TimeSpan.FromSeconds(30)), "the decode never reached its 20th read");
+        var before = Volatile.Read(ref calls);
+        await Task.Delay(200);
+        Assert.False(decode.IsCompleted);
+        Assert.Equal(before, Volatile.Read(ref calls)); // nothing read while paused
+        resume.Set();
+        var pixels = await decode.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal(expected, pixels);
+        Assert.True(calls > 20);
+    }
 }

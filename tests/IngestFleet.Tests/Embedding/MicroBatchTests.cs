@@ -52,6 +52,54 @@ public sealed class MicroBatchTests
     }
 }
 
+public sealed class CallCapTests
+{
+    [Fact]
+    public async Task ACallCap_SplitsEachPlannedCall_ReadBeforeEveryCall_WithTheSameVectors()
+    {
+        using var embedder = Embedder.Load(TestPaths.Clip, new EmbedderOptions { ExecutionProvider = ExecutionProvider.Cpu, IntraOpThreads = 2 });
+        var pipeline = new EmbeddingPipeline(new ImagePreprocessor(embedder.Manifest.Preprocess), embedder);
+        var names = new[] { "astronaut.jpg", "coffee.jpg", "rocket.jpg", "chelsea.jpg", "color.jpg", "retina.jpg", "motorcycle_left.jpg", "astronaut.jpg" };
+        var bytes = await Task.WhenAll(names.Select(n => File.ReadAllBytesAsync(Path.Combine(TestPaths.Photos, n))));
+        var sources = bytes.Select(b => (Func<CancellationToken, Task<ImageSource>>)(_ => Task.FromResult(ImageSource.Of(b)))).ToArray();
+
+        var before = embedder.Calls;
+        var (whole, _) = await pipeline.ProcessAsync(sources, 2, 8, CancellationToken.None);
+        Assert.Equal(2, embedder.Calls - before); // planned: 1 image, then 7
+
+        // Capped at 2 for the first three reads, then uncapped: (0,1), (1,3), (3,5), then the rest of the planned call (5,8).
+        var reads = 0;
+        before = embedder.Calls;
+        var (capped, _) = await pipeline.ProcessAsync(sources, 2, 8, CancellationToken.None, callCap: () => ++reads <= 3 ? 2 : 0);
+        Assert.Equal(4, embedder.Calls - before);
+        Assert.Equal(4, reads);
+        for (var i = 0; i < names.Length; i++)
+            Assert.InRange(VectorMath.Cosine(whole[i].Vector!, capped[i].Vector), 0.99999, 1.00001);
+    }
+
+    [Fact]
+    public void LessUrgentLevels_SeeUrgentWork_WhileItRuns_AndForTheWindowAfter()
+    {
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var gate = new IngestFleet.Worker.Scheduling.PriorityGate(2, 4, time);
+        var window = TimeSpan.FromSeconds(10);
+        Assert.False(gate.UrgentWithin(3, window)); // nothing urgent has ever run
+        var online = gate.Claim(0);
+        Assert.True(gate.UrgentWithin(3, window));
+        Assert.False(gate.UrgentWithin(0, window)); // nothing is more urgent than the first level
+        time.Advance(TimeSpan.FromMinutes(5));
+        Assert.True(gate.UrgentWithin(3, window)); // still in progress
+        online.Dispose();
+        time.Advance(TimeSpan.FromSeconds(9));
+        Assert.True(gate.UrgentWithin(2, window));
+        time.Advance(TimeSpan.FromSeconds(2));
+        Assert.False(gate.UrgentWithin(2, window));
+        using var high = gate.Claim(1);
+        Assert.True(gate.UrgentWithin(2, window));
+        Assert.False(gate.UrgentWithin(1, window)); // its own level does not count
+    }
+}
+
 public sealed class MicroBatchChoiceTests
 {
     [Theory]

@@ -79,13 +79,46 @@ public sealed class BackgroundExecutionTests
     }
 
     [Fact]
+    public async Task ALessUrgentDecode_PausesAtItsYieldPoints_WhileAMoreUrgentBatchIsInProgress()
+    {
+        var gate = new PriorityGate(capacity: 2, levels: 4);
+        var bulk = gate.For(3);
+        Assert.False(bulk.PauseWhileOutranked(TimeSpan.FromSeconds(30), default)); // nothing more urgent: no pause
+        var online = gate.Claim(0);
+        Assert.False(gate.For(0).PauseWhileOutranked(TimeSpan.FromSeconds(30), default)); // the most urgent never pauses
+        var pausing = Task.Factory.StartNew(() => bulk.PauseWhileOutranked(TimeSpan.FromSeconds(30), default), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+        await Task.Delay(100);
+        Assert.False(pausing.IsCompleted);
+        online.Dispose();
+        Assert.True(await pausing.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(1, gate.Pauses);
+        Assert.False(bulk.PauseWhileOutranked(TimeSpan.FromSeconds(30), default));
+    }
+
+    [Fact]
+    public async Task APausedDecode_GoesOnAtItsCap_OrWhenCancelled_WithoutThrowing()
+    {
+        var gate = new PriorityGate(capacity: 2, levels: 2);
+        using var online = gate.Claim(0); // held throughout
+        var bulk = gate.For(1);
+        Assert.True(await Task.Run(() => bulk.PauseWhileOutranked(TimeSpan.FromMilliseconds(20), default)).WaitAsync(TimeSpan.FromSeconds(30)));
+        using var cancelled = new CancellationTokenSource();
+        await cancelled.CancelAsync();
+        Assert.True(await Task.Run(() => bulk.PauseWhileOutranked(TimeSpan.FromSeconds(30), cancelled.Token)).WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal(2, gate.Pauses);
+    }
+
+    [Fact]
     public async Task BackgroundThreads_RunAtLowOsPriority_OnLinux()
     {
         using var executor = new BackgroundExecutor(2, "test-background");
         var nice = await executor.RunAsync(BackgroundExecutor.CurrentThreadNice);
+        var policy = await executor.RunAsync(BackgroundExecutor.CurrentThreadPolicy);
         if (OperatingSystem.IsLinux())
         {
             Assert.Equal(19, nice);
+            Assert.Equal(5, policy); // SCHED_IDLE
+            Assert.Equal(0, BackgroundExecutor.CurrentThreadPolicy());
             Assert.Equal(0, BackgroundExecutor.CurrentThreadNice()); // the test's own thread is untouched
             Assert.Equal(2, executor.LoweredThreads);
         }
@@ -115,8 +148,8 @@ public sealed class BackgroundExecutionTests
         }
         // Low priority is expected only on executor threads and the ORT threads they create (which inherit the name).
         var leaked = ThreadsOfThisProcess()
-            .Where(t => t.Nice != 0 && !t.Name.StartsWith("test-b", StringComparison.Ordinal) && !t.Name.StartsWith("ingestfleet-bac", StringComparison.Ordinal))
-            .Select(t => $"{t.Name} (nice {t.Nice})");
+            .Where(t => (t.Nice != 0 || t.Policy != 0) && !t.Name.StartsWith("test-b", StringComparison.Ordinal) && !t.Name.StartsWith("ingestfleet-bac", StringComparison.Ordinal))
+            .Select(t => $"{t.Name} (nice {t.Nice}, policy {t.Policy})");
         Assert.Empty(leaked);
     }
 
@@ -137,23 +170,24 @@ public sealed class BackgroundExecutionTests
         }
         var after = ThreadsOfThisProcess().Where(IsLibvipsWorker).ToList();
         Assert.NotEmpty(after);
-        Assert.All(after, w => Assert.Equal(0, w.Nice));
+        Assert.All(after, w => Assert.Equal((0, 0), (w.Nice, w.Policy)));
         Assert.True(before.Count == 0 || after.Count == before.Count, $"the worker set grew from {before.Count} to {after.Count}");
     }
 
-    private static bool IsLibvipsWorker((string Name, int Nice) thread) => thread.Name.StartsWith("libvips", StringComparison.Ordinal);
+    private static bool IsLibvipsWorker((string Name, int Nice, int Policy) thread) => thread.Name.StartsWith("libvips", StringComparison.Ordinal);
 
-    /// <summary>Every thread of this process with its name and nice value, from /proc/self/task.</summary>
-    private static List<(string Name, int Nice)> ThreadsOfThisProcess()
+    /// <summary>Every thread of this process with its name, nice value and scheduling policy, from /proc/self/task.</summary>
+    private static List<(string Name, int Nice, int Policy)> ThreadsOfThisProcess()
     {
-        var threads = new List<(string, int)>();
+        var threads = new List<(string, int, int)>();
         foreach (var task in Directory.GetDirectories("/proc/self/task"))
         {
             string stat;
             try { stat = File.ReadAllText(Path.Combine(task, "stat")); }
             catch (IOException) { continue; } // the thread ended
             var comm = stat[(stat.IndexOf('(') + 1)..stat.LastIndexOf(')')];
-            threads.Add((comm, int.Parse(stat[(stat.LastIndexOf(')') + 2)..].Split(' ')[16], System.Globalization.CultureInfo.InvariantCulture)));
+            var fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' '); // from field 3 of proc(5): nice is 19, policy 41
+            threads.Add((comm, int.Parse(fields[16], System.Globalization.CultureInfo.InvariantCulture), int.Parse(fields[38], System.Globalization.CultureInfo.InvariantCulture)));
         }
         return threads;
     }
