@@ -70,7 +70,8 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
         var prepared = new Task<(ImageSource Source, PreprocessOutcome Pre)>[n];
         // A less urgent batch's decode runs on the low-priority threads, but libvips decodes JPEGs on its own worker
         // threads at normal priority: such a decode pauses inside libvips while a more urgent batch is in progress.
-        Action? yieldPoint = background is null || stages is null ? null : () => stages.PauseWhileOutranked(MaxDecodePause, cancellationToken);
+        Func<Action>? yieldPointFor = background is null || stages is null ? null
+            : () => DecodeYield.For(stages, () => preprocessor.Budget.HasWaiters, MaxDecodePause, cancellationToken);
         try
         {
             for (var i = 0; i < n; i++)
@@ -88,7 +89,7 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
                         using var stage = stages is null ? null : await stages.EnterAsync(1, cancellationToken);
                         var pre = background is null
                             ? preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len))
-                            : await background.RunAsync(() => preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len), yieldPoint));
+                            : await background.RunAsync(() => preprocessor.Preprocess(source.Bytes, tensor.AsSpan(slot * len, len), yieldPointFor?.Invoke()));
                         var rss = ProcessMemory.CurrentRss(); // the decode/resize step's footprint, before its buffers go
                         batchPeak.Offer(rss);
                         RssPeak.InterlockedMax(ref decodePeak, rss);
@@ -194,6 +195,14 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
     }
 
     /// <summary>
+    /// The most a less urgent decode pauses in all (<see cref="DecodeYield"/>). A paused decode keeps its stage unit, its
+    /// libvips worker thread and its share of the decode budget. It stops pausing as soon as a more urgent stage waits for a
+    /// unit or anyone waits for the budget; this bounds the rest. The gate's units bound how many are paused at once (the
+    /// cores, fewer than the libvips workers, <see cref="Preprocessing.VipsJpegPath.WorkerThreads"/>).
+    /// </summary>
+    public static TimeSpan MaxDecodePause { get; } = TimeSpan.FromSeconds(1);
+
+    /// <summary>
     /// A stage grant for one inference call, then the model's <see cref="Embedder.CallLane"/>, both held on return (the
     /// caller releases the lane after its call, then the grant). The lane is taken after the grant: whoever holds it is
     /// running its call, never waiting for a grant that a more urgent batch's claim could hold back (which would deadlock
@@ -201,13 +210,6 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
     /// and queueing again once the lane freed was tried and measured worse: the call then queued behind every batch's
     /// decodes (clip-tiny, 6 in flight: 44.7 images/s direct against 96).
     /// </summary>
-    /// <summary>
-    /// The longest a less urgent decode stays paused at one yield point. A paused decode keeps its libvips worker thread
-    /// and its share of the decode budget; the background threads bound how many are paused (one each, fewer than the
-    /// libvips workers, <see cref="Preprocessing.VipsJpegPath.WorkerThreads"/>), and this bounds how long, should a more
-    /// urgent decode ever need what they hold.
-    /// </summary>
-    public static TimeSpan MaxDecodePause { get; } = TimeSpan.FromSeconds(1);
 
     private static async Task<IDisposable?> EnterInferenceAsync(Embedder model, IStageGate? stages, CancellationToken cancellationToken)
     {

@@ -10,10 +10,9 @@ public interface IStageGate
     ValueTask WaitForTurnAsync(CancellationToken cancellationToken);
 
     /// <summary>
-    /// A yield point inside a decode that is already running in native code (libvips decodes on its own worker threads,
-    /// at normal OS priority, so the low priority of the thread that asked for the decode does not reach it): blocks the
-    /// calling thread while a more urgent batch is in progress, for at most <paramref name="most"/>, and returns whether
-    /// it waited. It never throws: it is called from libvips' read callback.
+    /// Whether a stage of this level that is already running in native code (a libvips decode, see
+    /// <see cref="DecodeYield"/>) should pause now: a more urgent batch is in progress and no more urgent stage waits for
+    /// a unit. It never throws and never blocks for long (it is read inside libvips' read callback).
     /// </summary>
-    bool PauseWhileOutranked(TimeSpan most, CancellationToken cancellationToken) => false;
+    bool MustYield() => false;
 }

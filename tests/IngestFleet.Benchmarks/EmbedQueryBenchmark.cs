@@ -28,10 +28,10 @@ internal static class EmbedQueryBenchmark
         return ((System.Net.IPEndPoint)l.LocalEndpoint).Port;
     }
 
-    public static async Task RunAsync(bool quick)
+    public static async Task RunAsync(bool quick, string[] args)
     {
         var samples = quick ? 20 : 100;
-        var rounds = quick ? 1 : 3;
+        var rounds = BenchArgs.Int(args, "--rounds", quick ? 1 : 3);
         var rowsOfRound = new List<(double[] IdleText, double[] LoadText, double[] IdleImage, double[] LoadImage)>();
         var manifest = BenchPaths.VitB32();
         var photos = BenchPaths.CatalogPhotos.Select(File.ReadAllBytes).ToArray();

@@ -32,7 +32,7 @@ if (which is "latency" or "all")
 if (which is "gateway" or "all")
     await GatewayBenchmark.RunAsync(quick);
 if (which is "embed" or "all")
-    await EmbedQueryBenchmark.RunAsync(quick);
+    await EmbedQueryBenchmark.RunAsync(quick, args);
 if (which is "quantisation" or "all")
     await QuantisationBenchmark.RunAsync(quick, args);
 if (which is "decode-budget" or "all")

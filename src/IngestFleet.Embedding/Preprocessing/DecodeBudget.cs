@@ -34,6 +34,9 @@ public sealed class DecodeBudget
     /// <summary>The budget in pixels.</summary>
     public long Pixels => _permits * PixelsPerPermit;
 
+    /// <summary>Whether a decode is waiting for its share right now.</summary>
+    public bool HasWaiters => _limiter.GetStatistics()?.CurrentQueuedCount > 0;
+
     /// <summary>The most pixels in decode at once so far.</summary>
     public long PeakPixels => Interlocked.Read(ref _peak);
 

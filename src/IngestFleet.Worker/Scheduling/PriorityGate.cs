@@ -9,7 +9,7 @@ namespace IngestFleet.Worker.Scheduling;
 /// also wait while a more urgent batch is in progress, so they do not queue ahead of it at the object store. So bulk
 /// runs only on what online leaves: an online batch shares the cores at most with the bulk stages already running
 /// (one micro-batch inference, short while urgent work is about, see <see cref="UrgentWithin"/>; a libvips decode,
-/// which pauses at its next read, see <see cref="IStageGate.PauseWhileOutranked"/>), never with a whole bulk batch.
+/// which pauses at its next read, see <see cref="IStageGate.MustYield"/>), never with a whole bulk batch.
 /// Within a level, stages run first come, first served.
 /// </summary>
 public sealed class PriorityGate(int capacity, int levels, TimeProvider? time = null)
@@ -21,8 +21,7 @@ public sealed class PriorityGate(int capacity, int levels, TimeProvider? time = 
     private readonly int[] _claims = new int[Math.Max(1, levels)];
     private readonly List<TaskCompletionSource>[] _turns = Enumerable.Range(0, Math.Max(1, levels)).Select(_ => new List<TaskCompletionSource>()).ToArray();
     private int _free = Math.Max(1, capacity);
-    private int _claimed; // all levels' claims, for the yield points' lock-free fast path
-    private long _pauses;
+    private int _urgentClaims; // claims of every level but the last (the only ones that can outrank another), for MustYield's lock-free fast path
 
     public int Capacity { get; } = Math.Max(1, capacity);
 
@@ -40,7 +39,7 @@ public sealed class PriorityGate(int capacity, int levels, TimeProvider? time = 
         lock (_lock)
         {
             _claims[level]++;
-            _claimed++;
+            if (level < _claims.Length - 1) _urgentClaims++;
             _lastClaimed[level] = _time.GetTimestamp();
         }
         return new ClaimRelease(this, level);
@@ -51,7 +50,7 @@ public sealed class PriorityGate(int capacity, int levels, TimeProvider? time = 
         lock (_lock)
         {
             _claims[level]--;
-            _claimed--;
+            if (level < _claims.Length - 1) _urgentClaims--;
             _lastClaimed[level] = _time.GetTimestamp();
             GrantWaiting();
             for (var l = 0; l < _turns.Length; l++)
@@ -87,24 +86,16 @@ public sealed class PriorityGate(int capacity, int levels, TimeProvider? time = 
         }
     }
 
-    /// <summary>How many times a decode of a less urgent batch paused at a yield point for a more urgent one.</summary>
-    public long Pauses => Interlocked.Read(ref _pauses);
-
-    private bool PauseWhileOutranked(int level, TimeSpan most, CancellationToken cancellationToken)
+    private bool MustYield(int level)
     {
-        if (level == 0 || Volatile.Read(ref _claimed) == 0) return false;
-        var turn = WaitForTurnAsync(level, CancellationToken.None);
-        if (turn.IsCompleted) return false;
-        Interlocked.Increment(ref _pauses);
-        try
+        if (level == 0 || Volatile.Read(ref _urgentClaims) == 0) return false;
+        lock (_lock)
         {
-            turn.AsTask().Wait((int)Math.Clamp(most.TotalMilliseconds, 0, int.MaxValue), cancellationToken);
+            if (!Outranked(level)) return false;
+            for (var l = 0; l < level; l++)
+                if (_waiting[l].Count > 0) return false; // it waits for units: the paused stage must finish and free its own
+            return true;
         }
-        catch (OperationCanceledException)
-        {
-            // the batch is being cancelled: let its decode finish, the pipeline drops it
-        }
-        return true;
     }
 
     // Under the lock: whether a more urgent level has a batch in progress.
@@ -221,6 +212,6 @@ public sealed class PriorityGate(int capacity, int levels, TimeProvider? time = 
 
         public ValueTask WaitForTurnAsync(CancellationToken cancellationToken) => gate.WaitForTurnAsync(level, cancellationToken);
 
-        public bool PauseWhileOutranked(TimeSpan most, CancellationToken cancellationToken) => gate.PauseWhileOutranked(level, most, cancellationToken);
+        public bool MustYield() => gate.MustYield(level);
     }
 }

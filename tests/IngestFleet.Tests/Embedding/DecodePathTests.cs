@@ -125,4 +125,49 @@ public sealed class DecodePathTests(ITestOutputHelper output)
         Assert.Equal(expected, pixels);
         Assert.True(calls > 20);
     }
+
+    private sealed class SwitchGate : IStageGate
+    {
+        public volatile bool Yield;
+        public ValueTask<IDisposable> EnterAsync(int units, CancellationToken cancellationToken) => throw new NotSupportedException();
+        public ValueTask WaitForTurnAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
+        public bool MustYield() => Yield;
+    }
+
+    private static Task RunYield(Action yieldPoint) =>
+        Task.Factory.StartNew(yieldPoint, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
+
+    [Fact]
+    public async Task TheYieldPoint_PausesWhileTheGateSaysSo_AndGoesOnWhenItStops()
+    {
+        var gate = new SwitchGate { Yield = true };
+        var paused = RunYield(DecodeYield.For(gate, () => false, TimeSpan.FromMinutes(5), CancellationToken.None));
+        await Task.Delay(200);
+        Assert.False(paused.IsCompleted);
+        gate.Yield = false;
+        await paused.WaitAsync(TimeSpan.FromSeconds(30));
+    }
+
+    [Fact]
+    public async Task TheYieldPoint_GoesOn_WhenTheBudgetIsWanted_OnCancellation_AndPastItsAllowance()
+    {
+        var gate = new SwitchGate { Yield = true }; // the gate says pause throughout
+        var budgetWanted = false;
+        var paused = RunYield(DecodeYield.For(gate, () => Volatile.Read(ref budgetWanted), TimeSpan.FromMinutes(5), CancellationToken.None));
+        await Task.Delay(100);
+        Assert.False(paused.IsCompleted);
+        Volatile.Write(ref budgetWanted, true); // someone waits for the decode budget this decode holds a share of
+        await paused.WaitAsync(TimeSpan.FromSeconds(30));
+
+        using var cancel = new CancellationTokenSource();
+        paused = RunYield(DecodeYield.For(gate, () => false, TimeSpan.FromMinutes(5), cancel.Token));
+        await Task.Delay(100);
+        Assert.False(paused.IsCompleted);
+        await cancel.CancelAsync();
+        await paused.WaitAsync(TimeSpan.FromSeconds(30));
+
+        // An allowance of 50 ms, spent over several yield points of the same decode: each returns while the gate still says pause.
+        var yieldPoint = DecodeYield.For(gate, () => false, TimeSpan.FromMilliseconds(50), CancellationToken.None);
+        for (var i = 0; i < 3; i++) await RunYield(yieldPoint).WaitAsync(TimeSpan.FromSeconds(30));
+    }
 }

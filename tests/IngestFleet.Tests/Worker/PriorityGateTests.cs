@@ -79,33 +79,28 @@ public sealed class BackgroundExecutionTests
     }
 
     [Fact]
-    public async Task ALessUrgentDecode_PausesAtItsYieldPoints_WhileAMoreUrgentBatchIsInProgress()
+    public async Task ARunningLessUrgentDecode_MustYield_WhileAMoreUrgentBatchIsInProgress_UnlessItWaitsForAUnit()
     {
         var gate = new PriorityGate(capacity: 2, levels: 4);
         var bulk = gate.For(3);
-        Assert.False(bulk.PauseWhileOutranked(TimeSpan.FromSeconds(30), default)); // nothing more urgent: no pause
+        Assert.False(bulk.MustYield()); // nothing more urgent
+        var decodes = new[] { await bulk.EnterAsync(1, default), await bulk.EnterAsync(1, default) }; // two bulk decodes hold both units
+        using (gate.Claim(3)) Assert.False(bulk.MustYield()); // its own level's batches do not count
         var online = gate.Claim(0);
-        Assert.False(gate.For(0).PauseWhileOutranked(TimeSpan.FromSeconds(30), default)); // the most urgent never pauses
-        var pausing = Task.Factory.StartNew(() => bulk.PauseWhileOutranked(TimeSpan.FromSeconds(30), default), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        await Task.Delay(100);
-        Assert.False(pausing.IsCompleted);
-        online.Dispose();
-        Assert.True(await pausing.WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal(1, gate.Pauses);
-        Assert.False(bulk.PauseWhileOutranked(TimeSpan.FromSeconds(30), default));
-    }
+        Assert.True(bulk.MustYield());
+        Assert.True(gate.For(1).MustYield());
+        Assert.False(gate.For(0).MustYield()); // the most urgent level never yields
 
-    [Fact]
-    public async Task APausedDecode_GoesOnAtItsCap_OrWhenCancelled_WithoutThrowing()
-    {
-        var gate = new PriorityGate(capacity: 2, levels: 2);
-        using var online = gate.Claim(0); // held throughout
-        var bulk = gate.For(1);
-        Assert.True(await Task.Run(() => bulk.PauseWhileOutranked(TimeSpan.FromMilliseconds(20), default)).WaitAsync(TimeSpan.FromSeconds(30)));
-        using var cancelled = new CancellationTokenSource();
-        await cancelled.CancelAsync();
-        Assert.True(await Task.Run(() => bulk.PauseWhileOutranked(TimeSpan.FromSeconds(30), cancelled.Token)).WaitAsync(TimeSpan.FromSeconds(30)));
-        Assert.Equal(2, gate.Pauses);
+        // The online batch now needs a unit the paused decodes hold: they must go on and free one, not pause.
+        var waiting = gate.For(0).EnterAsync(1, default).AsTask();
+        Assert.False(waiting.IsCompleted);
+        Assert.False(bulk.MustYield());
+        decodes[0].Dispose();
+        using (await waiting.WaitAsync(TimeSpan.FromSeconds(30)))
+            Assert.True(bulk.MustYield()); // granted: nothing waits, the other decode pauses again
+        online.Dispose();
+        Assert.False(bulk.MustYield());
+        decodes[1].Dispose();
     }
 
     [Fact]
