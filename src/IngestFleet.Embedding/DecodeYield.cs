@@ -1,5 +1,3 @@
-using System.Diagnostics;
-
 namespace IngestFleet.Embedding;
 
 /// <summary>
@@ -16,17 +14,22 @@ public static class DecodeYield
     /// <summary>How long one sleep lasts before the conditions are read again.</summary>
     public static TimeSpan Slice { get; } = TimeSpan.FromMilliseconds(2);
 
-    /// <summary>A yield point for one decode; <paramref name="allowance"/> is the most it pauses in all.</summary>
-    public static Action For(IStageGate stages, Func<bool> budgetWanted, TimeSpan allowance, CancellationToken cancellationToken)
+    /// <summary>A yield point for one decode; <paramref name="allowance"/> is the most it pauses in all, as
+    /// <paramref name="time"/> measures it (the system clock unless given); <paramref name="sleep"/> is
+    /// <see cref="Thread.Sleep(TimeSpan)"/> unless given.</summary>
+    public static Action For(IStageGate stages, Func<bool> budgetWanted, TimeSpan allowance, CancellationToken cancellationToken,
+        TimeProvider? time = null, Action<TimeSpan>? sleep = null)
     {
+        time ??= TimeProvider.System;
+        sleep ??= Thread.Sleep;
         var left = allowance;
         return () =>
         {
             while (left > TimeSpan.Zero && !cancellationToken.IsCancellationRequested && stages.MustYield() && !budgetWanted())
             {
-                var started = Stopwatch.GetTimestamp();
-                Thread.Sleep(Slice);
-                left -= Stopwatch.GetElapsedTime(started);
+                var started = time.GetTimestamp();
+                sleep(Slice);
+                left -= time.GetElapsedTime(started);
             }
         };
     }

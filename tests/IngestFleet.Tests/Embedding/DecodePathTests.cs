@@ -102,72 +102,102 @@ public sealed class DecodePathTests(ITestOutputHelper output)
     }
 
     [Fact]
-    public async Task ABlockingYieldPoint_PausesTheDecodeInsideLibvips_UntilReleased()
+    public void AYieldPoint_PausesTheLibvipsDecodeAtTheReadItIsCalledFor_AndTheDecodeGoesOnAfterIt()
     {
-        var jpeg = await File.ReadAllBytesAsync(Path.Combine(TestPaths.Photos, "catalog-coffee-2048.jpg"));
+        var jpeg = File.ReadAllBytes(Path.Combine(TestPaths.Photos, "catalog-coffee-2048.jpg"));
         var expected = VipsJpegPath.TryThumbnail(jpeg, 224, squash: false);
-        using var paused = new ManualResetEventSlim();
-        using var resume = new ManualResetEventSlim();
-        var calls = 0;
-        var decode = Task.Factory.StartNew(() => VipsJpegPath.TryThumbnail(jpeg, 224, squash: false, () =>
+        // The gate says "pause" for five checks at the 20th read (well inside the scan data), on a fake clock.
+        var reads = 0;
+        var log = new List<string>();
+        var gate = new CountingGate(() => reads == 20, times: 5);
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var yieldPoint = DecodeYield.For(gate, () => false, TimeSpan.FromSeconds(1), CancellationToken.None, time, slice =>
         {
-            if (Interlocked.Increment(ref calls) != 20) return; // well inside the scan data
-            paused.Set();
-            resume.Wait();
-        }), CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-        Assert.True(paused.Wait(TimeSpan.FromSeconds(30)), "the decode never reached its 20th read");
-        var before = Volatile.Read(ref calls);
-        await Task.Delay(200);
-        Assert.False(decode.IsCompleted);
-        Assert.Equal(before, Volatile.Read(ref calls)); // nothing read while paused
-        resume.Set();
-        var pixels = await decode.WaitAsync(TimeSpan.FromSeconds(30));
+            lock (log) log.Add($"sleep at read {reads}");
+            time.Advance(slice);
+        });
+        var pixels = VipsJpegPath.TryThumbnail(jpeg, 224, squash: false, () =>
+        {
+            lock (log) log.Add($"read {Interlocked.Increment(ref reads)}");
+            yieldPoint();
+        });
         Assert.Equal(expected, pixels);
-        Assert.True(calls > 20);
+        // The five sleeps come right after the 20th read's call, before the 21st read: the decode waited there.
+        var at = log.IndexOf("read 20");
+        Assert.Equal(Enumerable.Repeat("sleep at read 20", 5), log.Skip(at + 1).Take(5));
+        Assert.Equal("read 21", log[at + 6]);
+        Assert.Equal(5, log.Count(l => l.StartsWith("sleep", StringComparison.Ordinal)));
+        Assert.True(reads > 21);
     }
 
-    private sealed class SwitchGate : IStageGate
+    /// <summary>Says "pause" while <c>when</c> holds, for at most <c>times</c> checks.</summary>
+    private sealed class CountingGate(Func<bool> when, int times) : IStageGate
     {
-        public volatile bool Yield;
+        private int _left = times;
         public ValueTask<IDisposable> EnterAsync(int units, CancellationToken cancellationToken) => throw new NotSupportedException();
         public ValueTask WaitForTurnAsync(CancellationToken cancellationToken) => ValueTask.CompletedTask;
-        public bool MustYield() => Yield;
+        public bool MustYield() => when() && Interlocked.Decrement(ref _left) >= 0;
     }
 
-    private static Task RunYield(Action yieldPoint) =>
-        Task.Factory.StartNew(yieldPoint, CancellationToken.None, TaskCreationOptions.LongRunning, TaskScheduler.Default);
-
-    [Fact]
-    public async Task TheYieldPoint_PausesWhileTheGateSaysSo_AndGoesOnWhenItStops()
+    /// <summary>A yield point on a fake clock whose sleeps advance it and are counted.</summary>
+    private static (Action Yield, Func<int> Sleeps) FakeYield(IStageGate gate, Func<bool> budgetWanted, TimeSpan allowance, CancellationToken cancellationToken,
+        Action? onSleep = null)
     {
-        var gate = new SwitchGate { Yield = true };
-        var paused = RunYield(DecodeYield.For(gate, () => false, TimeSpan.FromMinutes(5), CancellationToken.None));
-        await Task.Delay(200);
-        Assert.False(paused.IsCompleted);
-        gate.Yield = false;
-        await paused.WaitAsync(TimeSpan.FromSeconds(30));
+        var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
+        var sleeps = 0;
+        var yieldPoint = DecodeYield.For(gate, budgetWanted, allowance, cancellationToken, time, slice =>
+        {
+            sleeps++;
+            time.Advance(slice);
+            onSleep?.Invoke();
+        });
+        return (yieldPoint, () => sleeps);
     }
 
     [Fact]
-    public async Task TheYieldPoint_GoesOn_WhenTheBudgetIsWanted_OnCancellation_AndPastItsAllowance()
+    public void TheYieldPoint_SleepsWhileTheGateSaysPause_AndNotOnceItStops()
     {
-        var gate = new SwitchGate { Yield = true }; // the gate says pause throughout
+        var (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, times: 3), () => false, TimeSpan.FromMinutes(5), CancellationToken.None);
+        yieldPoint();
+        Assert.Equal(3, sleeps());
+        yieldPoint();
+        Assert.Equal(3, sleeps());
+    }
+
+    [Fact]
+    public void TheYieldPoint_GoesOn_WhenTheBudgetIsWanted()
+    {
         var budgetWanted = false;
-        var paused = RunYield(DecodeYield.For(gate, () => Volatile.Read(ref budgetWanted), TimeSpan.FromMinutes(5), CancellationToken.None));
-        await Task.Delay(100);
-        Assert.False(paused.IsCompleted);
-        Volatile.Write(ref budgetWanted, true); // someone waits for the decode budget this decode holds a share of
-        await paused.WaitAsync(TimeSpan.FromSeconds(30));
+        var (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, int.MaxValue), () => budgetWanted, TimeSpan.FromMinutes(5), CancellationToken.None,
+            onSleep: () => budgetWanted = true); // someone starts waiting for the budget during the first sleep
+        yieldPoint();
+        Assert.Equal(1, sleeps());
+        (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, int.MaxValue), () => true, TimeSpan.FromMinutes(5), CancellationToken.None);
+        yieldPoint();
+        Assert.Equal(0, sleeps());
+    }
 
+    [Fact]
+    public void TheYieldPoint_GoesOn_WhenTheBatchIsCancelled()
+    {
         using var cancel = new CancellationTokenSource();
-        paused = RunYield(DecodeYield.For(gate, () => false, TimeSpan.FromMinutes(5), cancel.Token));
-        await Task.Delay(100);
-        Assert.False(paused.IsCompleted);
-        await cancel.CancelAsync();
-        await paused.WaitAsync(TimeSpan.FromSeconds(30));
+        var count = 0;
+        var (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, int.MaxValue), () => false, TimeSpan.FromMinutes(5), cancel.Token,
+            onSleep: () => { if (++count == 4) cancel.Cancel(); });
+        yieldPoint();
+        Assert.Equal(4, sleeps());
+    }
 
-        // An allowance of 50 ms, spent over several yield points of the same decode: each returns while the gate still says pause.
-        var yieldPoint = DecodeYield.For(gate, () => false, TimeSpan.FromMilliseconds(50), CancellationToken.None);
-        for (var i = 0; i < 3; i++) await RunYield(yieldPoint).WaitAsync(TimeSpan.FromSeconds(30));
+    [Fact]
+    public void TheYieldPoint_PausesAtMostItsAllowance_OverAllOfOneDecodesReads()
+    {
+        // 50 ms in 2-ms slices: 25 sleeps, then none at later reads of the same decode, though the gate still says pause.
+        var (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, int.MaxValue), () => false, TimeSpan.FromMilliseconds(50), CancellationToken.None);
+        yieldPoint();
+        Assert.Equal(25, sleeps());
+        yieldPoint();
+        yieldPoint();
+        Assert.Equal(25, sleeps());
+        Assert.Equal(TimeSpan.FromMilliseconds(2), DecodeYield.Slice);
     }
 }
