@@ -210,7 +210,6 @@ public sealed class EmbeddingPipeline(ImagePreprocessor preprocessor, Embedder e
     /// and queueing again once the lane freed was tried and measured worse: the call then queued behind every batch's
     /// decodes (clip-tiny, 6 in flight: 44.7 images/s direct against 96).
     /// </summary>
-
     private static async Task<IDisposable?> EnterInferenceAsync(Embedder model, IStageGate? stages, CancellationToken cancellationToken)
     {
         var grant = stages is null ? null : await stages.EnterAsync(1, cancellationToken);

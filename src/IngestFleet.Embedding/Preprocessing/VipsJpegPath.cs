@@ -88,16 +88,12 @@ internal static partial class VipsJpegPath
         if (!Available) return null;
         try
         {
+            var fit = squash ? Enums.Size.Force : Enums.Size.Both;
+            Enums.Interesting? crop = squash ? null : Enums.Interesting.Centre;
             using var source = yieldPoint is null ? null : YieldingSource(jpeg, yieldPoint);
             using var thumb = source is null
-                ? Image.ThumbnailBuffer(jpeg, size, height: size,
-                    size: squash ? Enums.Size.Force : Enums.Size.Both,
-                    crop: squash ? null : Enums.Interesting.Centre,
-                    failOn: Enums.FailOn.Error)
-                : Image.ThumbnailSource(source, size, height: size,
-                    size: squash ? Enums.Size.Force : Enums.Size.Both,
-                    crop: squash ? null : Enums.Interesting.Centre,
-                    failOn: Enums.FailOn.Error);
+                ? Image.ThumbnailBuffer(jpeg, size, height: size, size: fit, crop: crop, failOn: Enums.FailOn.Error)
+                : Image.ThumbnailSource(source, size, height: size, size: fit, crop: crop, failOn: Enums.FailOn.Error);
             Image rgb = thumb;
             Image? converted = null;
             try

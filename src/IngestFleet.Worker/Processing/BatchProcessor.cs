@@ -101,8 +101,9 @@ public sealed class BatchProcessor(
         var firstTried = new DateTimeOffset[jobs.Count];
         var sources = jobs.Select((job, i) => FetchSource(job, refused[i], fetchGate, stages, started => firstTried[i] = started)).ToArray();
         // A less urgent batch shortens its inference calls while more urgent work is about (read before each call).
+        var urgentWindow = TimeSpan.FromSeconds(fleet.UrgentWindowSeconds);
         Func<int>? callCap = level > 0 && fleet.PriorityScheduling && fleet.MicroBatchWhileUrgent > 0
-            ? () => gate.UrgentWithin(level, TimeSpan.FromSeconds(fleet.UrgentWindowSeconds)) ? fleet.MicroBatchWhileUrgent : 0
+            ? () => gate.UrgentWithin(level, urgentWindow) ? fleet.MicroBatchWhileUrgent : 0
             : null;
         var (outcomes, timings) = await pipeline.ProcessAsync(sources, fleet.EffectivePreprocessParallelism, fleet.EffectiveMicroBatchFor(fleet.YieldsToUrgent(priority)),
             cancellationToken, stages, level > 0 ? background.Stages : null, callCap);
