@@ -103,13 +103,7 @@ public static class GatewayApp
                              "against the target queues' published limits, then published with broker confirms before the answer.")
             .Accepts<EmbedCatalogImage[]>("application/json")
             .Produces<JobsAccepted>(StatusCodes.Status202Accepted)
-            .ProducesValidationProblem()
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status408RequestTimeout)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable);
+            .ProducesProblems(StatusCodes.Status408RequestTimeout);
         var embed = app.MapPost("/v1/embed", (HttpContext http, EmbedEndpoint endpoint) => endpoint.PostAsync(http));
         if (!anonymous) embed.RequireAuthorization();
         embed.WithName("Embed")
@@ -118,14 +112,7 @@ public static class GatewayApp
                              "class, over RabbitMQ request/reply with a deadline; the answer holds one vector per input, in order.")
             .Accepts<EmbedRequest>("application/json")
             .Produces<EmbedQueryReply>(StatusCodes.Status200OK)
-            .ProducesValidationProblem()
-            .ProducesProblem(StatusCodes.Status401Unauthorized)
-            .ProducesProblem(StatusCodes.Status403Forbidden)
-            .ProducesProblem(StatusCodes.Status413PayloadTooLarge)
-            .ProducesProblem(StatusCodes.Status422UnprocessableEntity)
-            .ProducesProblem(StatusCodes.Status429TooManyRequests)
-            .ProducesProblem(StatusCodes.Status503ServiceUnavailable)
-            .ProducesProblem(StatusCodes.Status504GatewayTimeout);
+            .ProducesProblems(StatusCodes.Status422UnprocessableEntity, StatusCodes.Status504GatewayTimeout);
         app.MapGet("/v1/limits", async (AdmissionControl admission, IDepthSource monitor, CancellationToken ct) =>
         {
             var snapshot = await monitor.GetAsync(ct);
@@ -143,6 +130,17 @@ public static class GatewayApp
     }
 
     /// <summary>The address Kestrel actually bound (useful with port 0).</summary>
+    /// <summary>The answers both POST endpoints share (400 with the fields at fault; 401, 403, 413, 429, 503 as problem
+    /// details), plus <paramref name="more"/>.</summary>
+    private static RouteHandlerBuilder ProducesProblems(this RouteHandlerBuilder route, params int[] more)
+    {
+        route.ProducesValidationProblem();
+        foreach (var status in new[] { StatusCodes.Status401Unauthorized, StatusCodes.Status403Forbidden, StatusCodes.Status413PayloadTooLarge,
+                     StatusCodes.Status429TooManyRequests, StatusCodes.Status503ServiceUnavailable }.Concat(more))
+            route.ProducesProblem(status);
+        return route;
+    }
+
     public static Uri BoundAddress(this WebApplication app) =>
         new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 

@@ -26,17 +26,7 @@ internal static class QuantisationBenchmark
             var store = new LocalDirectoryStore(dir);
             using var text = TextEmbedder.Load(m);
             var started = System.Diagnostics.Stopwatch.GetTimestamp();
-            var rows = new List<VectorRow>();
-            foreach (var chunk in CatalogCaptions.All().Take(count).Chunk(256))
-            {
-                var vectors = text.Embed(chunk);
-                var first = rows.Count;
-                rows.AddRange(chunk.Select((c, i) => new VectorRow
-                {
-                    ItemId = $"sku-{first + i:D6}", Tenant = "acme", Shard = "s0", Source = c, ModelRevision = m.Revision, Dimension = m.OutputDimension,
-                    Embedding = vectors[i], PreprocessContract = m.Text!.ContractHash(), WrittenAt = DateTime.UtcNow,
-                }));
-            }
+            var rows = CatalogCaptions.Vectors(m, text, count, chunk: 256, DateTime.UtcNow);
             var embedSeconds = System.Diagnostics.Stopwatch.GetElapsedTime(started).TotalSeconds;
             foreach (var part in rows.Chunk(5000))
                 await store.PutAsync(StorageKeys.VectorPart("acme", m.Revision, "s0", part.Select(r => r.ItemId)), await VectorParquet.SerializeAsync(part),

@@ -19,20 +19,9 @@ public sealed class CaptionVectorsFixture
     public CaptionVectorsFixture()
     {
         Dir = Directory.CreateTempSubdirectory("ingestfleet-quant-").FullName;
-        var captions = IngestFleet.Benchmarks.CatalogCaptions.All().Take(Count).ToList();
         var m = TestPaths.Clip;
         using var text = TextEmbedder.Load(m, intraOpThreads: 2);
-        var rows = new List<VectorRow>();
-        foreach (var chunk in captions.Chunk(100))
-        {
-            var vectors = text.Embed(chunk);
-            var first = rows.Count;
-            rows.AddRange(chunk.Select((c, i) => new VectorRow
-            {
-                ItemId = $"sku-{first + i:D5}", Tenant = "acme", Shard = "s0", Source = c, ModelRevision = m.Revision, Dimension = m.OutputDimension,
-                Embedding = vectors[i], PreprocessContract = m.Text!.ContractHash(), WrittenAt = new DateTime(2026, 12, 7, 0, 0, 0, DateTimeKind.Utc),
-            }));
-        }
+        var rows = IngestFleet.Benchmarks.CatalogCaptions.Vectors(m, text, Count, chunk: 100, new DateTime(2026, 12, 7, 0, 0, 0, DateTimeKind.Utc));
         Rows = rows;
         var store = new LocalDirectoryStore(Dir);
         foreach (var part in rows.Chunk(1000))
