@@ -88,11 +88,7 @@ public static class FleetTopology
         await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
         try
         {
-            await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false, arguments: PoisonQueueArguments(fleet), cancellationToken: cancellationToken);
-        }
-        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (IsLegacyGroupSize(e))
-        {
-            throw new InvalidOperationException(LegacyGroupSizeAdvice(name, fleet), e);
+            await DeclareQuorumQueueAsync(channel, name, PoisonQueueArguments(fleet), fleet, cancellationToken);
         }
         catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (e.ShutdownReason?.ReplyCode == 406)
         {
@@ -134,20 +130,28 @@ public static class FleetTopology
             {
                 var name = fleet.QueueName(priority);
                 await channel.ExchangeDeclareAsync(name, ExchangeType.Fanout, durable: true, autoDelete: false, cancellationToken: cancellationToken);
-                try
-                {
-                    await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false, arguments: QueueArguments(fleet), cancellationToken: cancellationToken);
-                }
-                catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (IsLegacyGroupSize(e))
-                {
-                    throw new InvalidOperationException(LegacyGroupSizeAdvice(name, fleet), e);
-                }
+                await DeclareQuorumQueueAsync(channel, name, QueueArguments(fleet), fleet, cancellationToken);
                 await channel.QueueBindAsync(name, name, "", cancellationToken: cancellationToken);
             }
         }
         finally
         {
             await channel.DisposeAsync();
+        }
+    }
+
+    /// <summary>Declares a durable quorum queue; a queue of a build before the initial group size was explicit is named,
+    /// with what to do (<see cref="LegacyGroupSizeAdvice"/>), instead of RabbitMQ's bare 406.</summary>
+    private static async Task DeclareQuorumQueueAsync(IChannel channel, string name, IDictionary<string, object?> arguments, FleetOptions fleet,
+        CancellationToken cancellationToken)
+    {
+        try
+        {
+            await channel.QueueDeclareAsync(name, durable: true, exclusive: false, autoDelete: false, arguments: arguments, cancellationToken: cancellationToken);
+        }
+        catch (RabbitMQ.Client.Exceptions.OperationInterruptedException e) when (IsLegacyGroupSize(e))
+        {
+            throw new InvalidOperationException(LegacyGroupSizeAdvice(name, fleet), e);
         }
     }
 
