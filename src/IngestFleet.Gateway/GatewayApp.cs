@@ -129,7 +129,6 @@ public static class GatewayApp
         return app;
     }
 
-    /// <summary>The address Kestrel actually bound (useful with port 0).</summary>
     /// <summary>The answers both POST endpoints share (400 with the fields at fault; 401, 403, 413, 429, 503 as problem
     /// details), plus <paramref name="more"/>.</summary>
     private static RouteHandlerBuilder ProducesProblems(this RouteHandlerBuilder route, params int[] more)
@@ -141,6 +140,7 @@ public static class GatewayApp
         return route;
     }
 
+    /// <summary>The address Kestrel actually bound (useful with port 0).</summary>
     public static Uri BoundAddress(this WebApplication app) =>
         new(app.Services.GetRequiredService<IServer>().Features.Get<IServerAddressesFeature>()!.Addresses.First());
 

@@ -34,6 +34,7 @@ internal static class GatewayBenchmark
     private const int Connections = 32;
     private const int ArraySize = 50;
 
+    /// <param name="Refused">Requests not answered 202 (for the publisher alone: jobs not confirmed).</param>
     /// <param name="BrokerCpu">RabbitMQ's CPU seconds during the load.</param>
     /// <param name="ServerCpu">This process's CPU seconds during the load: the gateway (or the bare endpoint, or the
     /// publisher), and the load generator too when it runs in this process.</param>
@@ -96,12 +97,12 @@ internal static class GatewayBenchmark
             await EmptyQueueAsync();
             return await PublishAloneAsync(publisher, name, size, s);
         }
-        await Drive(url, "warm-up", 1, 2); // JIT, connections, the queue's declaration
-        await Drive(bareUrl, "warm-up", 1, 1);
-        await PublishAlone("warm-up", 1, 1);
         var loads = new List<Load>();
         try
         {
+            await Drive(url, "warm-up", 1, 2); // JIT, connections, the queue's declaration
+            await Drive(bareUrl, "warm-up", 1, 1);
+            await PublishAlone("warm-up", 1, 1);
             for (var round = 1; round <= rounds; round++)
             {
                 foreach (var (name, target, size) in new[] { ("single", url, 1), ("array", url, ArraySize), ("bare HTTP", bareUrl, 1) })
@@ -143,16 +144,21 @@ internal static class GatewayBenchmark
         // The floors. A one-job POST costs at least a bare HTTP exchange (server and load generator), one lone confirmed
         // publish on the broker, the client's share of a publish inside a burst (its best case), and the gateway's own
         // per-job work (parse, schema, validation, limits: what an array's job costs the gateway beyond its publish).
-        var bareHttp = Med(http0.Select(l => (l.ServerCpu + l.LoadCpu) / l.Requests * 1e6));
+        var bareHttp = Med(http0.Select(l => (l.ServerCpu + l.LoadCpu) / Math.Max(1, l.Requests) * 1e6));
         var loneBroker = Med(lone.Select(l => l.BrokerMicrosPerJob));
         var burstClient = Med(burst.Select(l => l.ServerMicrosPerJob));
         var perJobWork = Math.Max(0, Med(array.Select(l => l.ServerMicrosPerJob)) - burstClient);
         var floor = bareHttp + loneBroker + burstClient + perJobWork;
         var bound = Environment.ProcessorCount / (floor / 1e6);
         var arrays = Med(array.Select(l => l.JobsPerSecond));
+        // The arrays do not keep every core busy either: at the same share of the machine as theirs, the bound is the
+        // ratio of CPU per job.
+        var arrayCpuPerJob = Med(array.Select(l => l.MicrosPerRequest / l.JobsPerRequest));
+        var arrayShare = arrays * arrayCpuPerJob / 1e6 / Environment.ProcessorCount;
         Console.WriteLine($"bound: a one-job POST costs at least {floor:0} µs of CPU here: bare HTTP exchange {bareHttp:0} + RabbitMQ for a lone publish {loneBroker:0} " +
                           $"+ the client's share of a burst {burstClient:0} + the gateway's per-job work {perJobWork:0}; on {Environment.ProcessorCount} cores at most {bound:0} one-job jobs/s " +
-                          $"= {bound / arrays:0.00} × the arrays' {arrays:0} (the target needs 0.8)");
+                          $"= {bound / arrays:0.00} × the arrays' {arrays:0} if it kept every core busy; the arrays used {arrayShare:P0} of them, and at that share " +
+                          $"(their {arrayCpuPerJob:0} µs per job ÷ {floor:0}) {arrayCpuPerJob / floor:0.00} (the target needs 0.8)");
     }
 
     /// <summary>A bare Kestrel endpoint: reads the body, answers 202. What any HTTP server on these cores costs per request.</summary>
@@ -266,11 +272,14 @@ internal static class GatewayBenchmark
                 string Field(string line, string key) => line.Split(' ').First(f => f.StartsWith(key + "=", StringComparison.Ordinal))[(key.Length + 1)..];
                 var result = lines.FirstOrDefault(l => l.StartsWith("RESULT ", StringComparison.Ordinal))
                              ?? throw new InvalidOperationException($"wrk printed no result: {await stdout} {await stderr}");
-                var cpu = lines.First(l => l.StartsWith("CHILDCPU ", StringComparison.Ordinal)).Split(' ');
+                var cpu = (lines.FirstOrDefault(l => l.StartsWith("CHILDCPU ", StringComparison.Ordinal))
+                           ?? throw new InvalidOperationException($"the shell printed no CPU times for wrk: {await stdout} {await stderr}")).Split(' ');
+                // wrk counts answered requests; a socket error is not one of them, a non-2xx answer is.
                 var requests = long.Parse(Field(result, "requests"), CultureInfo.InvariantCulture);
-                var refused = long.Parse(Field(result, "non2xx"), CultureInfo.InvariantCulture) + long.Parse(Field(result, "errors"), CultureInfo.InvariantCulture);
+                var non2xx = long.Parse(Field(result, "non2xx"), CultureInfo.InvariantCulture);
+                var refused = non2xx + long.Parse(Field(result, "errors"), CultureInfo.InvariantCulture);
                 var wrkSeconds = double.Parse(Field(result, "seconds"), CultureInfo.InvariantCulture);
-                return new Load(name, jobsPerRequest, wrkSeconds > 0 ? wrkSeconds : elapsed, requests, (requests - refused) * jobsPerRequest, refused,
+                return new Load(name, jobsPerRequest, wrkSeconds > 0 ? wrkSeconds : elapsed, requests, (requests - non2xx) * jobsPerRequest, refused,
                     double.Parse(Field(result, "p50us"), CultureInfo.InvariantCulture) / 1000, double.Parse(Field(result, "p99us"), CultureInfo.InvariantCulture) / 1000,
                     broker1 - broker0, own1 - own0, (long.Parse(cpu[1], CultureInfo.InvariantCulture) + long.Parse(cpu[2], CultureInfo.InvariantCulture)) / 100.0);
             }
