@@ -12,7 +12,7 @@ namespace IngestFleet.Embedding;
 public static class DecodeYield
 {
     /// <summary>How long one sleep lasts before the conditions are read again.</summary>
-    public static TimeSpan Slice { get; } = TimeSpan.FromMilliseconds(2);
+    private static readonly TimeSpan Slice = TimeSpan.FromMilliseconds(2);
 
     /// <summary>A yield point for one decode; <paramref name="allowance"/> is the most it pauses in all, as
     /// <paramref name="time"/> measures it (the system clock unless given); <paramref name="sleep"/> is

@@ -242,7 +242,7 @@ internal static class GatewayBenchmark
 
         public static Wrk? Find()
         {
-            var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(':').Select(d => Path.Combine(d, "wrk")).FirstOrDefault(File.Exists);
+            var path = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator).Select(d => Path.Combine(d, "wrk")).FirstOrDefault(File.Exists);
             if (path is null) return null;
             using var p = Process.Start(new ProcessStartInfo(path, "-v") { RedirectStandardOutput = true, RedirectStandardError = true })!;
             var text = p.StandardOutput.ReadToEnd() + p.StandardError.ReadToEnd();

@@ -139,25 +139,25 @@ public sealed class DecodePathTests(ITestOutputHelper output)
         public bool MustYield() => when() && Interlocked.Decrement(ref _left) >= 0;
     }
 
-    /// <summary>A yield point on a fake clock whose sleeps advance it and are counted.</summary>
-    private static (Action Yield, Func<int> Sleeps) FakeYield(IStageGate gate, Func<bool> budgetWanted, TimeSpan allowance, CancellationToken cancellationToken,
-        Action? onSleep = null)
+    /// <summary>A yield point on a fake clock whose sleeps advance it by the slice asked for and are recorded.</summary>
+    private static (Action Yield, Func<int> Sleeps, List<TimeSpan> Slices) FakeYield(IStageGate gate, Func<bool> budgetWanted, TimeSpan allowance,
+        CancellationToken cancellationToken, Action? onSleep = null)
     {
         var time = new Microsoft.Extensions.Time.Testing.FakeTimeProvider();
-        var sleeps = 0;
+        var slices = new List<TimeSpan>();
         var yieldPoint = DecodeYield.For(gate, budgetWanted, allowance, cancellationToken, time, slice =>
         {
-            sleeps++;
+            slices.Add(slice);
             time.Advance(slice);
             onSleep?.Invoke();
         });
-        return (yieldPoint, () => sleeps);
+        return (yieldPoint, () => slices.Count, slices);
     }
 
     [Fact]
     public void TheYieldPoint_SleepsWhileTheGateSaysPause_AndNotOnceItStops()
     {
-        var (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, times: 3), () => false, TimeSpan.FromMinutes(5), CancellationToken.None);
+        var (yieldPoint, sleeps, _) = FakeYield(new CountingGate(() => true, times: 3), () => false, TimeSpan.FromMinutes(5), CancellationToken.None);
         yieldPoint();
         Assert.Equal(3, sleeps());
         yieldPoint();
@@ -168,11 +168,11 @@ public sealed class DecodePathTests(ITestOutputHelper output)
     public void TheYieldPoint_GoesOn_WhenTheBudgetIsWanted()
     {
         var budgetWanted = false;
-        var (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, int.MaxValue), () => budgetWanted, TimeSpan.FromMinutes(5), CancellationToken.None,
+        var (yieldPoint, sleeps, _) = FakeYield(new CountingGate(() => true, int.MaxValue), () => budgetWanted, TimeSpan.FromMinutes(5), CancellationToken.None,
             onSleep: () => budgetWanted = true); // someone starts waiting for the budget during the first sleep
         yieldPoint();
         Assert.Equal(1, sleeps());
-        (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, int.MaxValue), () => true, TimeSpan.FromMinutes(5), CancellationToken.None);
+        (yieldPoint, sleeps, _) = FakeYield(new CountingGate(() => true, int.MaxValue), () => true, TimeSpan.FromMinutes(5), CancellationToken.None);
         yieldPoint();
         Assert.Equal(0, sleeps());
     }
@@ -182,7 +182,7 @@ public sealed class DecodePathTests(ITestOutputHelper output)
     {
         using var cancel = new CancellationTokenSource();
         var count = 0;
-        var (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, int.MaxValue), () => false, TimeSpan.FromMinutes(5), cancel.Token,
+        var (yieldPoint, sleeps, _) = FakeYield(new CountingGate(() => true, int.MaxValue), () => false, TimeSpan.FromMinutes(5), cancel.Token,
             onSleep: () => { if (++count == 4) cancel.Cancel(); });
         yieldPoint();
         Assert.Equal(4, sleeps());
@@ -191,13 +191,18 @@ public sealed class DecodePathTests(ITestOutputHelper output)
     [Fact]
     public void TheYieldPoint_PausesAtMostItsAllowance_OverAllOfOneDecodesReads()
     {
-        // 50 ms in 2-ms slices: 25 sleeps, then none at later reads of the same decode, though the gate still says pause.
-        var (yieldPoint, sleeps) = FakeYield(new CountingGate(() => true, int.MaxValue), () => false, TimeSpan.FromMilliseconds(50), CancellationToken.None);
+        // A 50-ms allowance on the fake clock: the sleeps stop at the first one that reaches it, and none follow at later
+        // reads of the same decode, though the gate still says pause.
+        var allowance = TimeSpan.FromMilliseconds(50);
+        var (yieldPoint, sleeps, slices) = FakeYield(new CountingGate(() => true, int.MaxValue), () => false, allowance, CancellationToken.None);
         yieldPoint();
-        Assert.Equal(25, sleeps());
+        var paused = slices.Aggregate(TimeSpan.Zero, (sum, slice) => sum + slice);
+        Assert.True(slices.Count > 1);
+        Assert.True(paused >= allowance, $"paused {paused}");
+        Assert.True(paused - slices[^1] < allowance, $"paused {paused}, the last slice {slices[^1]}");
+        var before = sleeps();
         yieldPoint();
         yieldPoint();
-        Assert.Equal(25, sleeps());
-        Assert.Equal(TimeSpan.FromMilliseconds(2), DecodeYield.Slice);
+        Assert.Equal(before, sleeps());
     }
 }
